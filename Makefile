@@ -1,0 +1,92 @@
+# computegrid: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+##@ Set-up
+
+$(UV):
+	@echo "bootstrap: installing uv $(UV_VERSION) into $(TOOLS)/"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@echo "bootstrap: installing the locked dependencies into $(VENV)/"
+	@$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.synced ## Install the locked Python dependencies into .venv/
+
+.PHONY: lock
+lock: $(UV) ## Re-resolve uv.lock after changing pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+##@ Generated files
+
+.PHONY: generate
+generate: install ## Regenerate crds/ and the chart's CRDs from the API types
+	$(BIN)/computegrid crds --out crds/
+	$(BIN)/computegrid crds --out charts/computegrid/crds/
+
+.PHONY: verify
+verify: generate ## Regenerate everything and fail on any difference from what is committed
+	@git diff --exit-code -- crds/ charts/computegrid/crds/ || \
+	  { echo "verify: generated files drifted from the API types: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- crds/ charts/computegrid/crds/)" || \
+	  { echo "verify: untracked generated files: run 'make generate' and commit"; git status --short -- crds/ charts/; exit 1; }
+
+##@ Checks and tests
+
+.PHONY: lint
+lint: install ## ruff, mypy --strict and the import-linter contracts
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: test-unit
+test-unit: install ## Unit tests of the pure core and the API types (seconds)
+	$(BIN)/pytest -m "not integration and not e2e" tests
+
+.PHONY: test-integration
+test-integration: install testbed-build ## Integration tests on the local fleet of real control planes (minutes)
+	$(BIN)/pytest -m integration tests
+
+.PHONY: test-e2e
+test-e2e: install ## End-to-end tests on kind (needs a Docker engine; skips without one)
+	$(BIN)/pytest -m e2e tests
+
+.PHONY: test
+test: lint verify testbed-build ## Everything CI runs: lint, verify, unit and integration tests
+	$(BIN)/pytest tests
+
+##@ Running
+
+.PHONY: demo
+demo: install ## The main job on a local default: where the sample jobs go and why
+	$(BIN)/computegrid explain -f deploy/samples/ -o table
+
+.PHONY: bench
+bench: install ## Time the scheduling core at 10, 100 and 1,000 clusters
+	@for n in 10 100 1000; do $(BIN)/computegrid bench --clusters $$n --jobs 5000 --json; done
+
+##@ Local test bed (real control planes built from Go modules)
+
+.PHONY: testbed-build
+testbed-build: ## Build (or reuse from the cache) etcd, kube-*, kubectl, kwok, kwokctl
+	@bash deploy/testbed/build.sh
+
+.PHONY: help
+help: ## This help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
