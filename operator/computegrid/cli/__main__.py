@@ -1,0 +1,5 @@
+import sys
+
+from computegrid.cli import main
+
+sys.exit(main())
