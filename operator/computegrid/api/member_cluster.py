@@ -1,0 +1,108 @@
+"""``MemberCluster``: one member Kubernetes cluster standing for a compute hub's cluster."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from computegrid.api.common import (
+    API_VERSION,
+    ApiModel,
+    ComputeType,
+    Condition,
+    Region,
+    Taint,
+)
+from computegrid.api.quantities import Quantity
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class SecretKeyRef(ApiModel):
+    """Where the member's kubeconfig lives on the hub."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    namespace: str = Field(
+        default="computegrid-system", max_length=63, description="Secret namespace."
+    )
+    key: str = Field(default="kubeconfig", min_length=1, description="Key holding the kubeconfig.")
+
+
+class MemberClusterSpec(ApiModel):
+    """What the site operator declares about a member cluster."""
+
+    hub: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL, description="National hub node, e.g. gansu."
+    )
+    region: Region = Field(description="east, central or west.")
+    location: str = Field(
+        min_length=1,
+        max_length=63,
+        description="City key of the latency model where the cluster sits, e.g. qingyang.",
+    )
+    kubeconfig_secret_ref: SecretKeyRef = Field(description="Secret with the member's kubeconfig.")
+    paired_with: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="East cities this hub is paired with; their jobs get a pairing bonus.",
+    )
+    taints: list[Taint] = Field(
+        default_factory=list, max_length=32, description="ComputeJobs must tolerate these."
+    )
+
+
+class PowerStatus(ApiModel):
+    """The member's power mix: allocatable-weighted mean of its nodes' labels."""
+
+    renewable_share: float | None = Field(default=None, ge=0, le=1, description="0..1.")
+    carbon_intensity: float | None = Field(default=None, ge=0, description="gCO2e/kWh.")
+    price_per_kwh: float | None = Field(
+        default=None, ge=0, alias="pricePerKWh", description="CNY/kWh."
+    )
+
+
+class MemberClusterStatus(ApiModel):
+    """Written by the operator's probes."""
+
+    conditions: list[Condition] = Field(default_factory=list, description="Ready and others.")
+    allocatable: dict[str, Quantity] = Field(
+        default_factory=dict, description="Sum of node allocatable."
+    )
+    available: dict[str, Quantity] = Field(
+        default_factory=dict, description="Allocatable minus requests of non-terminal pods."
+    )
+    compute_types: list[ComputeType] = Field(
+        default_factory=list, description="Compute types its nodes offer."
+    )
+    power: PowerStatus | None = Field(default=None, description="Power mix.")
+    node_count: int | None = Field(default=None, ge=0, description="Ready nodes seen.")
+    last_probe_time: str | None = Field(default=None, description="RFC 3339 time of last probe.")
+    consecutive_failures: int | None = Field(
+        default=None, ge=0, description="Failed probes in a row."
+    )
+
+
+class ObjectMeta(ApiModel):
+    """The part of metadata the product reads; the API server owns the rest."""
+
+    model_config = ApiModel.model_config | {"extra": "allow"}
+
+    name: str = Field(default="", description="Object name.")
+    namespace: str | None = Field(default=None, description="Namespace (namespaced kinds).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")
+    uid: str | None = Field(default=None, description="Server-set uid.")
+    generation: int | None = Field(default=None, description="Server-set generation.")
+
+
+class MemberCluster(ApiModel):
+    """A member cluster registered with the hub (cluster-scoped, short name ``mc``)."""
+
+    api_version: Literal["computegrid.io/v1alpha1"] = Field(
+        default=API_VERSION, description="computegrid.io/v1alpha1."
+    )
+    kind: Literal["MemberCluster"] = Field(default="MemberCluster", description="MemberCluster.")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard metadata.")
+    spec: MemberClusterSpec = Field(description="What the site operator declares.")
+    status: MemberClusterStatus | None = Field(default=None, description="Written by the operator.")

@@ -1,0 +1,36 @@
+"""``computegrid crds``: print (or write) the CRDs generated from the API types."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from computegrid.api.crdgen import all_crds
+
+HEADER = "# Generated from computegrid.api by `make generate`; do not edit.\n"
+
+
+def render(crd: dict[str, Any]) -> str:
+    return HEADER + yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True)
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "crds", help="print the CRDs generated from the API types"
+    )
+    parser.add_argument("--out", type=Path, help="write one file per CRD into this folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    crds = all_crds()
+    if args.out is None:
+        print("---\n".join(render(crd) for crd in crds.values()), end="")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, crd in crds.items():
+        (args.out / name).write_text(render(crd), encoding="utf-8")
+    return 0
