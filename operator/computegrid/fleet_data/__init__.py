@@ -1,1 +1,24 @@
-"""computegrid.fleet_data."""
+"""The built-in reference data: the national fleet, the latency model and the city table.
+
+The only package that reads the YAML and CSV files under ``data/``.
+"""
+
+from computegrid.fleet_data.national import (
+    FleetCluster,
+    NationalFleet,
+    NodeSpec,
+    Sourced,
+    load_latency_model,
+    load_national_fleet,
+    node_labels,
+)
+
+__all__ = [
+    "FleetCluster",
+    "NationalFleet",
+    "NodeSpec",
+    "Sourced",
+    "load_latency_model",
+    "load_national_fleet",
+    "node_labels",
+]
