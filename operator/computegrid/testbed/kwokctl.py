@@ -1,0 +1,140 @@
+"""Thin wrapper over the ``kwokctl`` binary (binary runtime, built binaries, own ports).
+
+Why a wrapper: kwokctl picks the ports of a new cluster by scanning down from 32767 in each
+process, so clusters created in parallel would collide. Every port is therefore chosen here
+(from the kernel's ephemeral range, which that scan never reaches) and written into a
+per-cluster KwokctlConfiguration next to the Stages. ``--kubeconfig ""`` keeps kwokctl from
+touching ``~/.kube/config``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from computegrid.testbed.paths import ToolEnv
+
+PORT_KEYS = (
+    "kubeApiserverPort",
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
+
+# The hub only stores objects: no pods run there, so no scheduler and no fake kubelets.
+HUB_DISABLED = ("kube-scheduler", "kwok-controller")
+
+
+class KwokctlError(RuntimeError):
+    """A kwokctl command failed; the message carries the tail of its output."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """One kwok cluster to create."""
+
+    cluster: str  # kwok cluster name (unique per KWOK_WORKDIR)
+    ports: dict[str, int]
+    disabled: tuple[str, ...] = ()
+
+
+def allocate_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports, all held until every one is chosen."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+    return ports
+
+
+def port_sets(count: int) -> list[dict[str, int]]:
+    """One dict of component ports per cluster, all distinct."""
+    flat = allocate_ports(count * len(PORT_KEYS))
+    return [
+        dict(zip(PORT_KEYS, flat[i * len(PORT_KEYS) : (i + 1) * len(PORT_KEYS)], strict=True))
+        for i in range(count)
+    ]
+
+
+def write_config(path: Path, spec: ClusterSpec, bin_dir: Path, stages_yaml: str) -> None:
+    """The per-cluster kwokctl config: runtime, binaries, ports, then the Stages."""
+    options: dict[str, Any] = {
+        "runtime": "binary",
+        "kubeApiserverBinary": str(bin_dir / "kube-apiserver"),
+        "kubeControllerManagerBinary": str(bin_dir / "kube-controller-manager"),
+        "kubeSchedulerBinary": str(bin_dir / "kube-scheduler"),
+        "kwokControllerBinary": str(bin_dir / "kwok"),
+        "etcdBinary": str(bin_dir / "etcd"),
+        "kubectlBinary": str(bin_dir / "kubectl"),
+        **spec.ports,
+    }
+    conf = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(conf, sort_keys=False) + "---\n" + stages_yaml, "utf-8")
+
+
+def run(env: ToolEnv, args: list[str], log: Path, timeout: float = 300.0) -> float:
+    """Run ``kwokctl args`` appending its output to ``log``; returns the seconds it took."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"$ kwokctl {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.run(
+            [str(env.bin_dir / "kwokctl"), *args],
+            env=env.as_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-15:])
+        raise KwokctlError(f"kwokctl {' '.join(args)} exited {proc.returncode}:\n{tail}")
+    return time.monotonic() - started
+
+
+def create(env: ToolEnv, spec: ClusterSpec, config: Path, log: Path) -> float:
+    """Create and start one cluster; returns the seconds it took."""
+    args = ["--name", spec.cluster, "-c", str(config), "create", "cluster"]
+    args += ["--runtime", "binary", "--kubeconfig", "", "--wait", "3m"]
+    for component in spec.disabled:
+        args += ["--disable", component]
+    return run(env, args, log)
+
+
+def delete(env: ToolEnv, cluster: str, log: Path) -> None:
+    run(env, ["--name", cluster, "delete", "cluster", "--kubeconfig", ""], log, timeout=120)
+
+
+def stop(env: ToolEnv, cluster: str, log: Path) -> None:
+    run(env, ["--name", cluster, "stop", "cluster"], log, timeout=120)
+
+
+def start(env: ToolEnv, cluster: str, log: Path) -> None:
+    run(env, ["--name", cluster, "start", "cluster", "--wait", "2m"], log, timeout=240)
+
+
+def kubeconfig_path(env: ToolEnv, cluster: str) -> Path:
+    """Where kwokctl writes a cluster's kubeconfig (server on 127.0.0.1)."""
+    return env.kwok_workdir / "clusters" / cluster / "kubeconfig.yaml"
+
+
+def cluster_dir(env: ToolEnv, cluster: str) -> Path:
+    return env.kwok_workdir / "clusters" / cluster
