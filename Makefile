@@ -85,6 +85,21 @@ bench: install ## Time the scheduling core at 10, 100 and 1,000 clusters
 testbed-build: ## Build (or reuse from the cache) etcd, kube-*, kubectl, kwok, kwokctl
 	@bash deploy/testbed/build.sh
 
+TESTBED_MEMBERS ?= 3
+TESTBED_NAME ?= computegrid
+
+.PHONY: testbed-up
+testbed-up: install testbed-build ## Start a hub + $(TESTBED_MEMBERS) member clusters (TESTBED_MEMBERS=N, TESTBED_NAME=X)
+	$(BIN)/computegrid testbed up --members $(TESTBED_MEMBERS) --name $(TESTBED_NAME)
+
+.PHONY: testbed-down
+testbed-down: install ## Stop and delete the local fleet (TESTBED_NAME=X)
+	$(BIN)/computegrid testbed down --name $(TESTBED_NAME)
+
+.PHONY: testbed-status
+testbed-status: install ## Each cluster of the local fleet, its API server, ready or not
+	$(BIN)/computegrid testbed status --name $(TESTBED_NAME)
+
 .PHONY: help
 help: ## This help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \

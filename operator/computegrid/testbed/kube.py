@@ -74,17 +74,14 @@ def server_version(api: Any, timeout: float = 3.0) -> str:
 def is_ready(api: Any, timeout: float = 3.0) -> bool:
     """True when ``/readyz`` answers ok within ``timeout`` seconds."""
     try:
-        data = api.call_api(
-            "/readyz",
-            "GET",
-            auth_settings=["BearerToken"],
-            response_type="str",
-            _return_http_data_only=True,
-            _preload_content=True,
-            _request_timeout=timeout,
+        method, url, headers, body, post = api.param_serialize(
+            "GET", "/readyz", auth_settings=["BearerToken"]
         )
+        response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        response.read()
     except (ApiException, *TRANSIENT):
         return False
+    data = response.data.decode("utf-8", "replace") if response.status == 200 else ""
     return str(data).strip() == "ok"
 
 

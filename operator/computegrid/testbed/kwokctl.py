@@ -9,10 +9,12 @@ touching ``~/.kube/config``.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,29 @@ def create(env: ToolEnv, spec: ClusterSpec, config: Path, log: Path) -> float:
 
 
 def delete(env: ToolEnv, cluster: str, log: Path) -> None:
-    run(env, ["--name", cluster, "delete", "cluster", "--kubeconfig", ""], log, timeout=120)
+    """Delete one cluster; if kwokctl cannot, end its processes by their pid files."""
+    # delete insists on a kubeconfig to prune: give it a scratch file, never ~/.kube/config.
+    scratch = env.kwok_workdir / "scratch-kubeconfig.yaml"
+    try:
+        run(env, ["--name", cluster, "delete", "cluster", "--kubeconfig", str(scratch)], log, 120)
+    except (KwokctlError, subprocess.TimeoutExpired):
+        kill_by_pid_files(cluster_dir(env, cluster))
+
+
+def kill_by_pid_files(folder: Path) -> None:
+    """SIGTERM then SIGKILL each component whose pid file is in ``folder/pids``."""
+    pids = []
+    for pid_file in sorted((folder / "pids").glob("*.pid")):
+        try:
+            pids.append(int(pid_file.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        if sig == signal.SIGTERM:
+            time.sleep(2)
 
 
 def stop(env: ToolEnv, cluster: str, log: Path) -> None:
