@@ -10,7 +10,6 @@ from computegrid.api.common import (
     ANN_LATENCY,
     ANN_MAX_LATENCY,
     ANN_ORIGIN,
-    API_VERSION,
     ApiModel,
     ComputeType,
     Condition,
@@ -72,7 +71,10 @@ class ComputeJobSpec(ApiModel):
         default=1, ge=1, le=MAX_PARALLELISM, description="How many pods run at once."
     )
     completions: int | None = Field(
-        default=None, ge=1, le=MAX_PARALLELISM, description="Successful pods needed; default parallelism."
+        default=None,
+        ge=1,
+        le=MAX_PARALLELISM,
+        description="Successful pods needed; default parallelism.",
     )
     template: dict[str, Any] = Field(
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
@@ -154,14 +156,16 @@ class ComputeJobStatus(ApiModel):
     succeeded: int | None = Field(default=None, ge=0, description="Pods succeeded.")
     failed: int | None = Field(default=None, ge=0, description="Pods failed.")
     active: int | None = Field(default=None, ge=0, description="Pods running.")
-    reschedules: int | None = Field(default=None, ge=0, description="Times moved off a lost member.")
+    reschedules: int | None = Field(
+        default=None, ge=0, description="Times moved off a lost member."
+    )
 
 
 class ComputeJob(ApiModel):
     """The user's work (namespaced, short name ``cj``)."""
 
     api_version: Literal["computegrid.io/v1alpha1"] = Field(
-        default=API_VERSION, description="computegrid.io/v1alpha1."
+        default="computegrid.io/v1alpha1", description="computegrid.io/v1alpha1."
     )
     kind: Literal["ComputeJob"] = Field(default="ComputeJob", description="ComputeJob.")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard metadata.")

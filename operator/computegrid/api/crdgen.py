@@ -23,7 +23,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON Schema in the structural form the API server accepts."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
-    return _convert(raw, defs)
+    schema: dict[str, Any] = _convert(raw, defs)
+    return schema
 
 
 def _convert(node: Any, defs: dict[str, Any]) -> Any:

@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field
 
 from computegrid.api.common import (
-    API_VERSION,
     ApiModel,
     ComputeType,
     Condition,
@@ -100,7 +99,7 @@ class MemberCluster(ApiModel):
     """A member cluster registered with the hub (cluster-scoped, short name ``mc``)."""
 
     api_version: Literal["computegrid.io/v1alpha1"] = Field(
-        default=API_VERSION, description="computegrid.io/v1alpha1."
+        default="computegrid.io/v1alpha1", description="computegrid.io/v1alpha1."
     )
     kind: Literal["MemberCluster"] = Field(default="MemberCluster", description="MemberCluster.")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard metadata.")

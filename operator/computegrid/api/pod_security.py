@@ -36,7 +36,7 @@ def _violations(template: Any, path: str) -> Iterator[str]:
             yield f"{path}.spec.{flag}: the host's namespaces are refused by the default policy"
     for i, volume in enumerate(_list(spec.get("volumes"))):
         if isinstance(volume, dict) and "hostPath" in volume:
-            yield f"{path}.spec.volumes[{i}].hostPath: hostPath volumes are refused by the default policy"
+            yield f"{path}.spec.volumes[{i}].hostPath: hostPath volumes are refused"
     for field in CONTAINER_LISTS:
         for i, container in enumerate(_list(spec.get(field))):
             where = f"{path}.spec.{field}[{i}]"

@@ -3,6 +3,7 @@
 The only package that reads the YAML and CSV files under ``data/``.
 """
 
+from computegrid.fleet_data.cities import City, UnknownCityError, load_cities, resolve_city
 from computegrid.fleet_data.national import (
     FleetCluster,
     NationalFleet,
@@ -14,11 +15,15 @@ from computegrid.fleet_data.national import (
 )
 
 __all__ = [
+    "City",
     "FleetCluster",
     "NationalFleet",
     "NodeSpec",
     "Sourced",
+    "UnknownCityError",
+    "load_cities",
     "load_latency_model",
     "load_national_fleet",
     "node_labels",
+    "resolve_city",
 ]

@@ -75,7 +75,9 @@ class FleetCluster:
     def snapshot(self, scale: int = 1) -> ClusterSnapshot:
         """An idle snapshot of this cluster, its node inventory repeated ``scale`` times."""
         nodes = tuple(
-            NodeCapacity(f"{n.name}-{i}" if scale > 1 else n.name, n.allocatable(), {}, n.compute_type)
+            NodeCapacity(
+                f"{n.name}-{i}" if scale > 1 else n.name, n.allocatable(), {}, n.compute_type
+            )
             for i in range(scale)
             for n in self.nodes
         )
@@ -128,7 +130,7 @@ def load_national_fleet() -> NationalFleet:
     shapes = raw["node_shapes"]
     clusters = []
     for entry in raw["clusters"]:
-        nodes = []
+        nodes: list[NodeSpec] = []
         for kind, count in entry["nodes"].items():
             shape = shapes[kind]
             short = {"general": "cpu", "intelligent": "gpu", "supercomputing": "hpc"}[kind]

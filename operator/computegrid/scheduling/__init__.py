@@ -1,1 +1,50 @@
-"""computegrid.scheduling."""
+"""The pure scheduling core: no I/O, no Kubernetes, no clock; decisions are deterministic.
+
+Inputs are plain data (a JobRequest, ClusterSnapshots, a LatencyModel, a Policy); the output
+is a Decision with a score breakdown, or a Diagnosis naming each cluster's rejecting filter.
+"""
+
+from computegrid.scheduling.framework import Scheduler, schedule_many
+from computegrid.scheduling.latency import LatencyModel, estimated_rtt_ms, great_circle_km
+from computegrid.scheduling.policy import DEFAULT_POLICY, DEFAULT_WEIGHTS, Policy
+from computegrid.scheduling.request import JobError, to_request
+from computegrid.scheduling.result import Decision, Diagnosis, Result, Verdict
+from computegrid.scheduling.snapshot import (
+    LATENCY_BUDGET_MS,
+    ClusterSelector,
+    ClusterSnapshot,
+    ClusterTaint,
+    JobRequest,
+    JobToleration,
+    NodeCapacity,
+    PowerMix,
+    SelectorRequirement,
+)
+from computegrid.scheduling.state import FleetState
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "DEFAULT_WEIGHTS",
+    "LATENCY_BUDGET_MS",
+    "ClusterSelector",
+    "ClusterSnapshot",
+    "ClusterTaint",
+    "Decision",
+    "Diagnosis",
+    "FleetState",
+    "JobError",
+    "JobRequest",
+    "JobToleration",
+    "LatencyModel",
+    "NodeCapacity",
+    "Policy",
+    "PowerMix",
+    "Result",
+    "Scheduler",
+    "SelectorRequirement",
+    "Verdict",
+    "estimated_rtt_ms",
+    "great_circle_km",
+    "schedule_many",
+    "to_request",
+]

@@ -1,1 +1,53 @@
-"""computegrid.scheduling.plugins."""
+"""The plugin registry: names to factories; which run, and with what weight, is the Policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from computegrid.scheduling.plugins import (
+    allowed_regions,
+    carbon,
+    cluster_selector,
+    compute_type,
+    latency,
+    latency_budget,
+    least_allocated,
+    pairing,
+    price,
+    ready,
+    renewable,
+    resources_fit,
+    taints,
+)
+from computegrid.scheduling.plugins.base import FilterPlugin, ScorePlugin
+
+FILTERS: dict[str, Callable[..., FilterPlugin]] = {
+    ready.NAME: ready.ClusterReady,
+    compute_type.NAME: compute_type.ComputeTypeFilter,
+    allowed_regions.NAME: allowed_regions.AllowedRegions,
+    cluster_selector.NAME: cluster_selector.ClusterSelectorFilter,
+    taints.NAME: taints.TaintToleration,
+    latency_budget.NAME: latency_budget.LatencyBudget,
+    resources_fit.NAME: resources_fit.ResourcesFit,
+}
+
+SCORES: dict[str, Callable[..., ScorePlugin]] = {
+    carbon.NAME: carbon.CarbonIntensity,
+    renewable.NAME: renewable.RenewableShare,
+    price.NAME: price.PowerPrice,
+    least_allocated.NAME: least_allocated.LeastAllocated,
+    latency.NAME: latency.Latency,
+    pairing.NAME: pairing.HubPairing,
+}
+
+
+def build_filter(name: str, args: dict[str, Any]) -> FilterPlugin:
+    return FILTERS[name](**args)
+
+
+def build_score(name: str, args: dict[str, Any]) -> ScorePlugin:
+    return SCORES[name](**args)
+
+
+__all__ = ["FILTERS", "SCORES", "FilterPlugin", "ScorePlugin", "build_filter", "build_score"]

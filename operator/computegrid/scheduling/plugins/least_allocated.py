@@ -1,0 +1,57 @@
+"""Score: prefer clusters with more capacity left after the job (kube-scheduler's LeastAllocated).
+
+Averaged over the resources the job asks for, on the cluster's totals: spreading keeps room for
+the next job and for rescheduling when a member is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+
+from computegrid.scheduling.snapshot import JobRequest
+from computegrid.scheduling.state import FleetState, FloatArray
+
+NAME = "LeastAllocated"
+
+
+def least_allocated_score(
+    free_after: FloatArray | float, inverse_capacity: FloatArray | float
+) -> FloatArray:
+    """``100 × free_after / capacity``, given 1/capacity (0 where there is none):
+    CPU 64 of 256 left → 25."""
+    ratio = np.asarray(free_after) * inverse_capacity
+    return np.asarray(100.0 * np.minimum(np.maximum(ratio, 0.0), 1.0), dtype=float)
+
+
+def _inverse(capacity: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore"):
+        return np.where(capacity > 0, 1.0 / capacity, 0.0)
+
+
+@dataclass(frozen=True)
+class LeastAllocated:
+    name: str = NAME
+    static: bool = False
+
+    def cache_key(self, job: JobRequest) -> Hashable:
+        return None
+
+    def score(self, job: JobRequest, state: FleetState) -> FloatArray:
+        asked = state.asked(job)
+        if asked is None:
+            return np.zeros(state.size)
+        index, amounts = asked
+        alloc, free = state.cluster_totals()
+        inverse = state.cached(
+            ("inverse-capacity", index.tobytes()), lambda: _inverse(alloc[:, index])
+        )
+        after = free[:, index] - job.parallelism * amounts
+        scores = least_allocated_score(after, inverse)
+        result: FloatArray = scores.sum(axis=1) * (1.0 / len(index))
+        return result
+
+    def explain(self, job: JobRequest, state: FleetState, cluster: int) -> str:
+        return "share of capacity left after the job"

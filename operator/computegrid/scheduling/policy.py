@@ -1,0 +1,107 @@
+"""The scheduling policy: which plugins run and with what weight, per latency class.
+
+A configuration object (loaded from a ConfigMap or file by the callers) validated on the way
+in, so a typo in a plugin name is an error naming it rather than a silently ignored weight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from computegrid.api.common import ApiModel, LatencySensitivity
+from computegrid.scheduling.plugins import FILTERS, SCORES
+
+DEFAULT_FILTERS = [
+    "ClusterReady",
+    "ComputeType",
+    "AllowedRegions",
+    "ClusterSelector",
+    "TaintToleration",
+    "LatencyBudget",
+    "ResourcesFit",
+]
+
+# Low-sensitivity work is steered by carbon and price (East Data, West Computing); high
+# sensitivity by latency, with carbon and price only breaking near-ties inside the 5 ms circle.
+DEFAULT_WEIGHTS: dict[LatencySensitivity, dict[str, float]] = {
+    LatencySensitivity.LOW: {
+        "CarbonIntensity": 5,
+        "RenewableShare": 1,
+        "PowerPrice": 3,
+        "LeastAllocated": 1,
+        "Latency": 0,
+        "HubPairing": 1,
+    },
+    LatencySensitivity.MEDIUM: {
+        "CarbonIntensity": 3,
+        "RenewableShare": 1,
+        "PowerPrice": 2,
+        "LeastAllocated": 1,
+        "Latency": 3,
+        "HubPairing": 1,
+    },
+    LatencySensitivity.HIGH: {
+        "CarbonIntensity": 1,
+        "RenewableShare": 0,
+        "PowerPrice": 1,
+        "LeastAllocated": 1,
+        "Latency": 6,
+        "HubPairing": 0,
+    },
+}
+
+
+class Policy(ApiModel):
+    """Enabled filters, score weights per latency class, and plugin arguments."""
+
+    filters: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FILTERS), description="Filter plugins, in order."
+    )
+    weights: dict[LatencySensitivity, dict[str, float]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_WEIGHTS.items()},
+        description="Score plugin weights per latency class; 0 disables a plugin.",
+    )
+    plugin_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Arguments per plugin name."
+    )
+    alternatives: int = Field(default=3, ge=0, le=20, description="Runners-up to report.")
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in FILTERS:
+                raise ValueError(f"unknown filter plugin {name!r}; known: {', '.join(FILTERS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a filter plugin is listed twice")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _known_scores(
+        cls, value: dict[LatencySensitivity, dict[str, float]]
+    ) -> dict[LatencySensitivity, dict[str, float]]:
+        for sensitivity in LatencySensitivity:
+            if sensitivity not in value:
+                raise ValueError(f"weights for latency class {sensitivity.value!r} are missing")
+        for sensitivity, weights in value.items():
+            for name, weight in weights.items():
+                if name not in SCORES:
+                    raise ValueError(f"unknown score plugin {name!r}; known: {', '.join(SCORES)}")
+                if weight < 0:
+                    raise ValueError(f"weights.{sensitivity.value}.{name} must be ≥ 0")
+            if not any(w > 0 for w in weights.values()):
+                raise ValueError(f"weights.{sensitivity.value}: at least one weight must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _known_args(self) -> Policy:
+        for name in self.plugin_args:
+            if name not in FILTERS and name not in SCORES:
+                raise ValueError(f"pluginArgs names unknown plugin {name!r}")
+        return self
+
+
+DEFAULT_POLICY = Policy()

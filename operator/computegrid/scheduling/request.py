@@ -1,0 +1,81 @@
+"""From the API's ComputeJob to the core's JobRequest: quantities parsed, annotations read.
+
+The origin city must already be resolved to a key of the latency model (the caller does that
+with the city table); everything else that can be wrong raises ``JobError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from computegrid.api.common import Region
+from computegrid.api.compute_job import (
+    AnnotationError,
+    ComputeJob,
+    latency_sensitivity,
+    max_latency_ms,
+)
+from computegrid.api.pod_security import pod_policy_violations
+from computegrid.api.quantities import QuantityError, parse_quantity
+from computegrid.scheduling.snapshot import (
+    ClusterSelector,
+    JobRequest,
+    JobToleration,
+    SelectorRequirement,
+)
+
+
+class JobError(ValueError):
+    """A ComputeJob the product cannot schedule as written; the message names the field."""
+
+
+def pod_resources(job: ComputeJob) -> dict[str, float]:
+    out = {}
+    for name, quantity in job.spec.resources.items():
+        try:
+            out[name] = float(parse_quantity(quantity))
+        except QuantityError as exc:
+            raise JobError(f"spec.resources[{name}]: {exc}") from None
+    return out
+
+
+def to_request(job: ComputeJob, origin: str, *, check_pod_policy: bool = True) -> JobRequest:
+    """The core's view of a job whose origin city resolved to ``origin``."""
+    if check_pod_policy:
+        violations = pod_policy_violations(job.spec.template)
+        if violations:
+            raise JobError(violations[0])
+    try:
+        sensitivity = latency_sensitivity(job)
+        budget = max_latency_ms(job)
+    except AnnotationError as exc:
+        raise JobError(str(exc)) from None
+    placement = job.spec.placement
+    selector = None
+    if placement.cluster_selector is not None:
+        sel = placement.cluster_selector
+        selector = ClusterSelector(
+            match_labels=tuple(sorted(sel.match_labels.items())),
+            match_expressions=tuple(
+                SelectorRequirement(r.key, r.operator, tuple(r.values))
+                for r in sel.match_expressions
+            ),
+        )
+    regions = (
+        frozenset(Region(r) for r in placement.allowed_regions)
+        if placement.allowed_regions
+        else None
+    )
+    meta = job.metadata
+    return JobRequest(
+        name=f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name,
+        origin=origin,
+        pod_resources=pod_resources(job),
+        parallelism=job.spec.parallelism,
+        compute_type=job.spec.compute_type,
+        sensitivity=sensitivity,
+        max_latency_ms=budget,
+        allowed_regions=regions,
+        selector=selector,
+        tolerations=tuple(
+            JobToleration(t.key, t.operator, t.value, t.effect) for t in placement.tolerations
+        ),
+    )

@@ -1,0 +1,195 @@
+"""Cluster snapshots compiled into arrays, so filters and scores run across all clusters at once.
+
+Clusters are sorted by name when compiled: ``argmax`` returns the first maximum, so ties
+are broken by cluster name and the result does not depend on the order snapshots came in.
+Free capacity is the only thing that changes (``reserve``); everything else is fixed for the
+life of a state, which is why per-job static masks and scores can be cached here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from computegrid.api.common import ComputeType
+from computegrid.scheduling.latency import LatencyModel
+from computegrid.scheduling.snapshot import ClusterSnapshot, JobRequest
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+TYPE_CODES = {t: i for i, t in enumerate(ComputeType)}
+
+
+class FleetState:
+    """Arrays over clusters (axis 0, sorted by name) and over nodes, plus per-job caches."""
+
+    def __init__(self, snapshots: Sequence[ClusterSnapshot], latency: LatencyModel) -> None:
+        names = [s.name for s in snapshots]
+        if len(set(names)) != len(names):
+            raise ValueError("cluster names must be unique")
+        self.clusters: tuple[ClusterSnapshot, ...] = tuple(sorted(snapshots, key=lambda s: s.name))
+        self.names: tuple[str, ...] = tuple(s.name for s in self.clusters)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.latency = latency
+        self.size = len(self.clusters)
+        resources = {"cpu", "memory", "pods"}
+        for snap in self.clusters:
+            for node in snap.nodes:
+                resources.update(node.allocatable)
+        self.resources: tuple[str, ...] = tuple(sorted(resources))
+        self.resource_index = {r: i for i, r in enumerate(self.resources)}
+        # Nodes ordered by compute type, then cluster: each type is one contiguous block, so
+        # the per-job fit check works on a view rather than a gathered copy.
+        nodes = sorted(
+            ((i, node) for i, snap in enumerate(self.clusters) for node in snap.nodes),
+            key=lambda item: (TYPE_CODES[item[1].compute_type], item[0]),
+        )
+        self.node_cluster: IntArray = np.array([i for i, _ in nodes], dtype=np.int64)
+        self.node_type: IntArray = np.array(
+            [TYPE_CODES[n.compute_type] for _, n in nodes], dtype=np.int64
+        )
+        self.node_names: tuple[str, ...] = tuple(n.name for _, n in nodes)
+        self.node_row = {name: row for row, name in enumerate(self.node_names)}
+        self.rows_by_type: dict[int, slice] = {}
+        for code in TYPE_CODES.values():
+            rows = np.flatnonzero(self.node_type == code)
+            start = int(rows[0]) if len(rows) else 0
+            self.rows_by_type[code] = slice(start, start + len(rows))
+        shape = (len(nodes), len(self.resources))
+        self.node_alloc: FloatArray = np.zeros(shape)
+        self.node_free: FloatArray = np.zeros(shape)
+        for row, (_, node) in enumerate(nodes):
+            for r, amount in node.allocatable.items():
+                self.node_alloc[row, self.resource_index[r]] = amount
+                self.node_free[row, self.resource_index[r]] = amount - node.requested.get(r, 0.0)
+        # Per-cluster totals, kept in step with node_free by reserve/release.
+        self.cluster_alloc: FloatArray = np.zeros((self.size, len(self.resources)))
+        self.cluster_free: FloatArray = np.zeros((self.size, len(self.resources)))
+        np.add.at(self.cluster_alloc, self.node_cluster, self.node_alloc)
+        np.add.at(self.cluster_free, self.node_cluster, self.node_free)
+        self.ready: BoolArray = np.array([s.ready for s in self.clusters], dtype=bool)
+        self.carbon: FloatArray = np.array([s.power.carbon_intensity for s in self.clusters])
+        self.renewable: FloatArray = np.array([s.power.renewable_share for s in self.clusters])
+        self.price: FloatArray = np.array([s.power.price_per_kwh for s in self.clusters])
+        self._cache: dict[Hashable, Any] = {}
+        self.version = 0  # bumped whenever free capacity changes
+        self._fit_memo: tuple[int, int, FloatArray] | None = None
+
+    # -- capacity -------------------------------------------------------------------------
+
+    def asked(self, job: JobRequest) -> tuple[IntArray, FloatArray] | None:
+        """(indices of the resources the job asks for, the per-pod amounts there)."""
+        request = self.request_vector(job)
+        if request is None:
+            return None
+        key = ("asked", request.tobytes())
+        result: tuple[IntArray, FloatArray] = self.cached(
+            key, lambda: (np.flatnonzero(request), request[request > 0])
+        )
+        return result
+
+    def request_vector(self, job: JobRequest) -> FloatArray | None:
+        """The job's per-pod request over ``self.resources``; None if no node has a resource."""
+        key = ("request", tuple(sorted(job.pod_resources.items())))
+        if key not in self._cache:
+            vector = np.zeros(len(self.resources))
+            missing = False
+            for r, amount in job.pod_resources.items():
+                if amount <= 0:
+                    continue
+                if r not in self.resource_index:
+                    missing = True
+                    break
+                vector[self.resource_index[r]] = amount
+            vector[self.resource_index["pods"]] = max(vector[self.resource_index["pods"]], 1.0)
+            self._cache[key] = None if missing else vector
+        result: FloatArray | None = self._cache[key]
+        return result
+
+    def pods_fitting_per_node(self, job: JobRequest) -> FloatArray:
+        """How many of the job's pods each node could still take (0 on other compute types).
+
+        Memoised for the last (job, capacity version): the filter and ``reserve`` both ask.
+        """
+        memo = self._fit_memo
+        if memo is not None and memo[0] == id(job) and memo[1] == self.version:
+            return memo[2]
+        fitting = np.zeros(len(self.node_names))
+        asked = self.asked(job)
+        if asked is None:
+            return fitting
+        index, amounts = asked
+        rows = self.rows_by_type[TYPE_CODES[job.compute_type]]
+        per_resource = np.floor_divide(self.node_free[rows][:, index], amounts)
+        fitting[rows] = np.maximum(per_resource.min(axis=1), 0.0)
+        self._fit_memo = (id(job), self.version, fitting)
+        return fitting
+
+    def pods_fitting_per_cluster(self, job: JobRequest) -> FloatArray:
+        per_node = self.pods_fitting_per_node(job)
+        counts = np.bincount(self.node_cluster, weights=per_node, minlength=self.size)
+        return cast(FloatArray, counts)
+
+    def cluster_totals(self) -> tuple[FloatArray, FloatArray]:
+        """(allocatable, free) summed per cluster, shape [clusters, resources]."""
+        return self.cluster_alloc, self.cluster_free
+
+    def reserve(self, cluster: int, job: JobRequest) -> dict[str, int]:
+        """Take the job's pods out of the cluster's free capacity, fullest nodes first.
+
+        Packing onto the fullest nodes that still fit keeps whole nodes free for large jobs.
+        Returns pods per node. Raises ValueError when the job does not fit (a caller bug).
+        """
+        request = self.request_vector(job)
+        if request is None:
+            raise ValueError(f"{job.name} requests a resource no node has")
+        per_node = self.pods_fitting_per_node(job)
+        rows = np.flatnonzero((self.node_cluster == cluster) & (per_node > 0))
+        order = rows[np.argsort(per_node[rows], kind="stable")]
+        self.version += 1
+        left = job.parallelism
+        placed: dict[str, int] = {}
+        for row in order:
+            take = int(min(per_node[row], left))
+            self.node_free[row] -= take * request
+            self.cluster_free[cluster] -= take * request
+            placed[self.node_names[row]] = take
+            left -= take
+            if left == 0:
+                return placed
+        self.release(placed, job)  # roll back: the job must fit whole
+        raise ValueError(f"{job.name} does not fit on {self.names[cluster]}")
+
+    def release(self, placed: dict[str, int], job: JobRequest) -> None:
+        """Give back what ``reserve`` took (a finished job in the simulator)."""
+        request = self.request_vector(job)
+        assert request is not None
+        self.version += 1
+        for name, count in placed.items():
+            row = self.node_row[name]
+            self.node_free[row] += count * request
+            self.cluster_free[self.node_cluster[row]] += count * request
+
+    # -- per-job caches -------------------------------------------------------------------
+
+    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """Memoise what depends only on the job's static fields and the fixed fleet."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = compute()
+            return value
+
+    def latency_from(self, origin: str) -> FloatArray:
+        """RTT in ms from the origin city to every cluster's location."""
+
+        def compute() -> FloatArray:
+            return np.array([self.latency.rtt_ms(origin, c.location) for c in self.clusters])
+
+        result: FloatArray = self.cached(("latency", origin), compute)
+        return result
