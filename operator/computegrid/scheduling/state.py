@@ -23,6 +23,8 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 TYPE_CODES = {t: i for i, t in enumerate(ComputeType)}
+# Cache entries that do not depend on power figures survive ``update_power``.
+_POWER_FREE_KEYS = frozenset({"request", "asked", "latency", "masks", "inverse-capacity"})
 
 
 class FleetState:
@@ -76,7 +78,7 @@ class FleetState:
         self.carbon: FloatArray = np.array([s.power.carbon_intensity for s in self.clusters])
         self.renewable: FloatArray = np.array([s.power.renewable_share for s in self.clusters])
         self.price: FloatArray = np.array([s.power.price_per_kwh for s in self.clusters])
-        self._cache: dict[Hashable, Any] = {}
+        self._cache: dict[tuple[Hashable, ...], Any] = {}
         self.version = 0  # bumped whenever free capacity changes
         self._fit_memo: tuple[int, int, FloatArray] | None = None
 
@@ -175,9 +177,24 @@ class FleetState:
             self.node_free[row] += count * request
             self.cluster_free[self.node_cluster[row]] += count * request
 
+    def update_power(
+        self, carbon: FloatArray, renewable: FloatArray, price: FloatArray
+    ) -> None:
+        """New power figures for every cluster (hourly curves in the simulator).
+
+        Drops the cached per-job arrays: the static scores were computed from the old figures.
+        """
+        for name, array in (("carbon", carbon), ("renewable", renewable), ("price", price)):
+            if np.shape(array) != (self.size,):
+                raise ValueError(f"{name} needs one value per cluster ({self.size})")
+        self.carbon = np.asarray(carbon, dtype=float)
+        self.renewable = np.asarray(renewable, dtype=float)
+        self.price = np.asarray(price, dtype=float)
+        self._cache = {k: v for k, v in self._cache.items() if k[0] in _POWER_FREE_KEYS}
+
     # -- per-job caches -------------------------------------------------------------------
 
-    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
         """Memoise what depends only on the job's static fields and the fixed fleet."""
         try:
             return self._cache[key]
