@@ -7,6 +7,7 @@ is a Decision with a score breakdown, or a Diagnosis naming each cluster's rejec
 from computegrid.scheduling.framework import Scheduler, schedule_many
 from computegrid.scheduling.latency import LatencyModel, estimated_rtt_ms, great_circle_km
 from computegrid.scheduling.policy import DEFAULT_POLICY, DEFAULT_WEIGHTS, Policy
+from computegrid.scheduling.report import placement_status
 from computegrid.scheduling.request import JobError, to_request
 from computegrid.scheduling.result import Decision, Diagnosis, Result, Verdict
 from computegrid.scheduling.snapshot import (
@@ -45,6 +46,7 @@ __all__ = [
     "Verdict",
     "estimated_rtt_ms",
     "great_circle_km",
+    "placement_status",
     "schedule_many",
     "to_request",
 ]
