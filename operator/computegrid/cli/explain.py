@@ -1,0 +1,213 @@
+"""``computegrid explain -f job.yaml``: where a job would go on a fleet, and why, per cluster.
+
+A dry run of the same core the operator runs. ``-f`` takes a file (one or more YAML
+documents) or a folder of them; ``--fleet`` the built-in national fleet or a fleet file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from computegrid.api.common import ANN_ORIGIN
+from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
+from computegrid.api.quantities import format_quantity
+from computegrid.cli.errors import UsageError
+from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
+from computegrid.fleet_data import resolve_city as resolve
+from computegrid.fleet_data.fleet_file import load_fleet_file
+from computegrid.fleet_data.inputs import InputError, read_documents
+from computegrid.scheduling import (
+    ClusterSnapshot,
+    Decision,
+    FleetState,
+    JobError,
+    Result,
+    Scheduler,
+    placement_status,
+    to_request,
+)
+
+SHORT = {
+    "CarbonIntensity": "CARBON",
+    "RenewableShare": "RENEW",
+    "PowerPrice": "PRICE",
+    "LeastAllocated": "ROOM",
+    "Latency": "NEAR",
+    "HubPairing": "PAIR",
+}
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "explain", help="dry run: where a ComputeJob would go on a fleet and why"
+    )
+    parser.add_argument("-f", "--filename", required=True, type=Path, help="job YAML or a folder")
+    parser.add_argument("--fleet", default="national", help="'national' or a fleet YAML file")
+    parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    parser.set_defaults(func=run)
+
+
+def load_jobs(path: Path) -> list[tuple[str, ComputeJob]]:
+    """(source, job) for every document; UsageError names the file and field at fault."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        if not files:
+            raise UsageError(f"{path}: no .yaml files in this folder")
+    else:
+        files = [path]
+    jobs = []
+    for file in files:
+        try:
+            documents = read_documents(file)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        for i, doc in enumerate(documents):
+            source = f"{file}" if len(documents) == 1 else f"{file}[{i}]"
+            jobs.append((source, parse_job(doc, source)))
+    return jobs
+
+
+def parse_job(doc: Any, source: str) -> ComputeJob:
+    if not isinstance(doc, dict):
+        raise UsageError(f"{source}: expected a ComputeJob object, got {type(doc).__name__}")
+    kind = doc.get("kind")
+    if kind != "ComputeJob":
+        raise UsageError(f"{source}: kind: expected ComputeJob, got {kind!r}")
+    try:
+        return ComputeJob.model_validate(doc)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "(document)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{source}: {where}: {message}") from None
+
+
+def load_fleet(spec: str) -> list[ClusterSnapshot]:
+    if spec == "national":
+        return load_national_fleet().snapshots()
+    try:
+        return load_fleet_file(Path(spec))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def decide(source: str, job: ComputeJob, state: FleetState, scheduler: Scheduler) -> Result:
+    try:
+        origin = resolve(origin_city(job)).key
+    except AnnotationError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    except UnknownCityError as exc:
+        raise UsageError(f"{source}: metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
+    try:
+        return scheduler.schedule(to_request(job, origin), state)
+    except JobError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    jobs = load_jobs(args.filename)
+    snapshots = load_fleet(args.fleet)
+    latency = load_latency_model()
+    scheduler = Scheduler()
+    reports = []
+    for source, job in jobs:
+        # Each job is judged on the fleet as it is now, not after the others: a dry run.
+        state = FleetState(snapshots, latency)
+        reports.append(report(source, job, decide(source, job, state, scheduler)))
+    if args.output == "json":
+        print(
+            json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, ensure_ascii=False)
+        )
+    elif args.output == "yaml":
+        print(yaml.safe_dump_all(reports, sort_keys=False, allow_unicode=True), end="")
+    else:
+        print("\n\n".join(render(r) for r in reports))
+    return 0
+
+
+def report(source: str, job: ComputeJob, result: Result) -> dict[str, Any]:
+    """One JSON-able object: the placement (status.placement's shape) and every cluster."""
+    request = result.job
+    verdicts = result.evaluation.verdicts()
+    state = result.evaluation.state
+    placement = None
+    if isinstance(result, Decision):
+        placement = placement_status(result).model_dump(by_alias=True, exclude_none=True)
+    gpu = state.resource_index.get("nvidia.com/gpu")
+    cpu = state.resource_index["cpu"]
+    _, free = state.cluster_totals()
+    clusters = []
+    for i, v in enumerate(verdicts):
+        chosen = isinstance(result, Decision) and result.index == i
+        clusters.append(
+            {
+                "cluster": v.cluster,
+                "verdict": "chosen" if chosen else ("feasible" if v.feasible else "rejected"),
+                "score": v.score,
+                "breakdown": v.breakdown,
+                "filter": v.filter,
+                "reason": v.reason,
+                "latencyMs": v.latency_ms,
+                "carbonIntensity": v.carbon_intensity,
+                "pricePerKWh": v.price_per_kwh,
+                "freeCpu": format_quantity(float(free[i, cpu]), "cpu"),
+                "freeGpu": format_quantity(float(free[i, gpu]), "gpu") if gpu is not None else "0",
+            }
+        )
+    return {
+        "source": source,
+        "job": request.name,
+        "origin": request.origin,
+        "latencySensitivity": request.sensitivity.value,
+        "latencyBudgetMs": request.latency_budget_ms,
+        "computeType": request.compute_type.value,
+        "phase": "Scheduled" if placement else "Pending",
+        "placement": placement,
+        "diagnosis": None if placement else result.summary(),  # type: ignore[union-attr]
+        "clusters": clusters,
+    }
+
+
+def render(r: dict[str, Any]) -> str:
+    budget = f"≤ {r['latencyBudgetMs']:g} ms" if r["latencyBudgetMs"] is not None else "any RTT"
+    lines = [
+        f"{r['job']}  ({r['source']}): {r['computeType']}, latency {r['latencySensitivity']} "
+        f"({budget}) from {r['origin']}"
+    ]
+    p = r["placement"]
+    if p:
+        lines.append(
+            f"→ {p['cluster']} ({p['hub']}, {p['region']})  score {p['score']:.1f}  "
+            f"RTT {p['latencyMs']:.1f} ms  {p['carbonIntensity']:g} gCO2e/kWh  "
+            f"{p['pricePerKWh']:g} CNY/kWh"
+        )
+        if p.get("nearestCluster") and p["nearestCluster"] != p["cluster"]:
+            lines.append(
+                f"  vs nearest {p['nearestCluster']}: saves {p['carbonSavedGPerHour']:.0f} gCO2e/h "
+                f"and {p['costSavedCnyPerHour']:.2f} CNY/h"
+            )
+    else:
+        lines.append(f"→ Pending: {r['diagnosis']}")
+    names = list(SHORT)
+    header = f"  {'CLUSTER':<28} {'VERDICT':<8} {'SCORE':>5} " + " ".join(
+        f"{SHORT[n]:>6}" for n in names
+    )
+    lines.append(header + f" {'RTT':>5} {'gCO2':>5} {'CNY':>5} {'CPU':>5} {'GPU':>4}  REASON")
+    for c in r["clusters"]:
+        parts = " ".join(
+            f"{c['breakdown'][n]:>6.0f}" if n in c["breakdown"] else f"{'-':>6}" for n in names
+        )
+        score = f"{c['score']:>5.1f}" if c["score"] is not None else f"{'-':>5}"
+        reason = f"{c['filter']}: {c['reason']}" if c["filter"] else ""
+        lines.append(
+            f"  {c['cluster']:<28} {c['verdict']:<8} {score} {parts} {c['latencyMs']:>5.1f} "
+            f"{c['carbonIntensity']:>5.0f} {c['pricePerKWh']:>5.2f} {c['freeCpu']:>5} "
+            f"{c['freeGpu']:>4}  {reason}"
+        )
+    return "\n".join(lines)

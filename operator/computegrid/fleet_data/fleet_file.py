@@ -1,0 +1,110 @@
+"""A fleet described in a file, for ``computegrid explain --fleet FILE`` and what-if studies.
+
+clusters:
+- name: gansu-qingyang
+  hub: gansu
+  region: west
+  location: qingyang            # any city the city table knows
+  pairedWith: [shanghai]
+  power: {renewableShare: 0.43, carbonIntensity: 477.2, pricePerKWh: 0.38}
+  nodes:
+  - {name: gpu, computeType: intelligent, count: 3,
+     allocatable: {cpu: "96", memory: 768Gi, nvidia.com/gpu: "8"}, requested: {cpu: "8"}}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from computegrid.api.common import ApiModel, ComputeType, Region, Taint
+from computegrid.api.quantities import Quantity, parse_quantity
+from computegrid.fleet_data.cities import UnknownCityError, resolve_city
+from computegrid.fleet_data.inputs import InputError, read_documents
+from computegrid.scheduling.snapshot import ClusterSnapshot, ClusterTaint, NodeCapacity, PowerMix
+
+
+class NodeGroup(ApiModel):
+    name: str = Field(min_length=1, description="Node name (suffixed -0, -1, ... with count).")
+    compute_type: ComputeType = Field(default=ComputeType.GENERAL, description="Compute type.")
+    count: int = Field(default=1, ge=1, le=10_000, description="How many such nodes.")
+    allocatable: dict[str, Quantity] = Field(description="Node allocatable.")
+    requested: dict[str, Quantity] = Field(default_factory=dict, description="Already requested.")
+
+
+class PowerFigures(ApiModel):
+    renewable_share: float = Field(ge=0, le=1, description="0..1.")
+    carbon_intensity: float = Field(ge=0, description="gCO2e/kWh.")
+    price_per_kwh: float = Field(ge=0, alias="pricePerKWh", description="CNY/kWh.")
+
+
+class FleetFileCluster(ApiModel):
+    name: str = Field(min_length=1, max_length=63, description="Cluster name.")
+    hub: str = Field(min_length=1, description="Hub.")
+    region: Region = Field(description="Region.")
+    location: str = Field(min_length=1, description="City.")
+    ready: bool = Field(default=True, description="Ready or not.")
+    paired_with: list[str] = Field(default_factory=list, description="Paired cities.")
+    labels: dict[str, str] = Field(default_factory=dict, description="MemberCluster labels.")
+    taints: list[Taint] = Field(default_factory=list, description="Cluster taints.")
+    power: PowerFigures = Field(description="Power mix.")
+    nodes: list[NodeGroup] = Field(min_length=1, description="Node groups.")
+
+
+class FleetFile(ApiModel):
+    clusters: list[FleetFileCluster] = Field(min_length=1, description="The clusters.")
+
+
+def _amounts(quantities: dict[str, str]) -> dict[str, float]:
+    return {name: float(parse_quantity(q)) for name, q in quantities.items()}
+
+
+def _city(name: str, field: str) -> str:
+    try:
+        return resolve_city(name).key
+    except UnknownCityError as exc:
+        raise InputError(f"{field}: {exc}") from None
+
+
+def load_fleet_file(path: Path) -> list[ClusterSnapshot]:
+    """Snapshots of the clusters a fleet file describes; InputError names the bad field."""
+    documents = read_documents(path)
+    try:
+        fleet = FleetFile.model_validate(documents[0])
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise InputError(f"{path}: {where}: {error['msg']}") from None
+    snapshots = []
+    for i, c in enumerate(fleet.clusters):
+        nodes = tuple(
+            NodeCapacity(
+                f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}",
+                _amounts(g.allocatable),
+                _amounts(g.requested),
+                g.compute_type,
+            )
+            for g in c.nodes
+            for k in range(g.count)
+        )
+        snapshots.append(
+            ClusterSnapshot(
+                name=c.name,
+                hub=c.hub,
+                region=c.region,
+                location=_city(c.location, f"{path}: clusters.{i}.location"),
+                power=PowerMix(
+                    c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh
+                ),
+                nodes=nodes,
+                ready=c.ready,
+                not_ready_reason="" if c.ready else "marked not ready in the fleet file",
+                taints=tuple(ClusterTaint(t.key, t.value, t.effect) for t in c.taints),
+                labels=c.labels,
+                paired_with=frozenset(
+                    _city(p, f"{path}: clusters.{i}.pairedWith") for p in c.paired_with
+                ),
+            )
+        )
+    return snapshots
