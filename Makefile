@@ -89,7 +89,7 @@ TESTBED_MEMBERS ?= 3
 TESTBED_NAME ?= computegrid
 
 .PHONY: testbed-up
-testbed-up: install testbed-build ## Start a hub + $(TESTBED_MEMBERS) member clusters (TESTBED_MEMBERS=N, TESTBED_NAME=X)
+testbed-up: install testbed-build ## Start a hub + N member clusters (TESTBED_MEMBERS=N, default 3; TESTBED_NAME=X)
 	$(BIN)/computegrid testbed up --members $(TESTBED_MEMBERS) --name $(TESTBED_NAME)
 
 .PHONY: testbed-down

@@ -1,0 +1,116 @@
+"""Integration fixtures: one fleet (hub + 3 members) of real control planes per session.
+
+Why here: every integration test needs real API servers, a scheduler and kwok, and starting
+them is the slow part (seconds per cluster), so the fleet is started once per session
+through the same ``computegrid.testbed`` module the CLI uses and torn down at the end. It
+runs under its own name and work dir, so a developer's own ``computegrid testbed up`` fleet
+is never touched, and every client is checked to point at this fleet before a test runs.
+
+The fleet is skipped only when the control-plane binaries are absent (with the command that
+builds them); under CI (``CI=true``) missing binaries fail instead, since CI builds first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from computegrid import testbed
+
+FLEET_NAME = "cgtest"
+MEMBERS = 3
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration ``integration`` (before ``-m`` selects)."""
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _check_is_test_fleet(info: testbed.FleetInfo) -> None:
+    """Refuse to run against any cluster that is not this session's own test fleet."""
+    default_dir = testbed.workdir_for(testbed.DEFAULT_NAME).resolve()
+    if Path(info.workdir).resolve() == default_dir or info.name != FLEET_NAME:
+        pytest.exit(f"refusing to test against fleet {info.name} in {info.workdir}", returncode=4)
+    for cluster in info.clusters:
+        doc = yaml.safe_load(Path(cluster.kubeconfig).read_text(encoding="utf-8"))
+        context = str(doc.get("current-context", ""))
+        servers = [str(c["cluster"]["server"]) for c in doc.get("clusters", [])]
+        if context != f"kwok-{cluster.kwok_cluster}" or not context.startswith(
+            f"kwok-{FLEET_NAME}-"
+        ):
+            pytest.exit(f"refusing kube context {context!r}: not the test fleet's", returncode=4)
+        if not all(re.match(r"^https?://127\.0\.0\.1:\d+$", s) for s in servers):
+            pytest.exit(f"refusing servers {servers}: the test fleet is on loopback", returncode=4)
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testbed.FleetInfo]:
+    """Hub + 3 members started for this session (skipped only without the binaries)."""
+    missing = testbed.missing_binaries()
+    if missing:
+        reason = (
+            f"test bed binaries not built in {testbed.bin_dir()} (missing {', '.join(missing)}): "
+            "run `make testbed-build`"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("fleet")
+    info = testbed.up(FLEET_NAME, MEMBERS, workdir=workdir, nodes_per_member=3)
+    try:
+        _check_is_test_fleet(info)
+        yield info
+    finally:
+        testbed.down(FLEET_NAME, workdir)
+
+
+@pytest.fixture(scope="session")
+def hub_api(fleet: testbed.FleetInfo) -> Iterator[Any]:
+    """An ApiClient for the hub alone."""
+    api = testbed.api_client(Path(fleet.hub.kubeconfig))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def member_apis(fleet: testbed.FleetInfo) -> Iterator[dict[str, Any]]:
+    """One ApiClient per member, by member name."""
+    apis = {m.name: testbed.api_client(Path(m.kubeconfig)) for m in fleet.members}
+    yield apis
+    for api in apis.values():
+        api.close()
+
+
+@pytest.fixture
+def namespace(
+    request: pytest.FixtureRequest, hub_api: Any, member_apis: dict[str, Any]
+) -> Iterator[str]:
+    """A fresh namespace, the same name on the hub and every member, deleted afterwards."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    apis = [hub_api, *member_apis.values()]
+    cores: list[Any] = [client.CoreV1Api(api) for api in apis]
+    for core in cores:
+        core.create_namespace(body={"metadata": {"name": name}})
+    yield name
+    for core in cores:
+        try:
+            core.delete_namespace(name, _request_timeout=5)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        except Exception:  # a member a test stopped and did not restart: nothing to clean
+            pass
