@@ -138,7 +138,9 @@ def report(source: str, job: ComputeJob, result: Result) -> dict[str, Any]:
     state = result.evaluation.state
     placement = None
     if isinstance(result, Decision):
-        placement = placement_status(result).model_dump(by_alias=True, exclude_none=True)
+        placement = placement_status(result).model_dump(
+            by_alias=True, exclude_none=True, mode="json"
+        )
     gpu = state.resource_index.get("nvidia.com/gpu")
     cpu = state.resource_index["cpu"]
     _, free = state.cluster_totals()

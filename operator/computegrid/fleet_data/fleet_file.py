@@ -60,6 +60,11 @@ def _amounts(quantities: dict[str, str]) -> dict[str, float]:
     return {name: float(parse_quantity(q)) for name, q in quantities.items()}
 
 
+def _allocatable(quantities: dict[str, str]) -> dict[str, float]:
+    """Node allocatable; ``pods`` defaults to the kubelet's 110 as on a real node."""
+    return {"pods": 110.0, **_amounts(quantities)}
+
+
 def _city(name: str, field: str) -> str:
     try:
         return resolve_city(name).key
@@ -81,7 +86,7 @@ def load_fleet_file(path: Path) -> list[ClusterSnapshot]:
         nodes = tuple(
             NodeCapacity(
                 f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}",
-                _amounts(g.allocatable),
+                _allocatable(g.allocatable),
                 _amounts(g.requested),
                 g.compute_type,
             )

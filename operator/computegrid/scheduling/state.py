@@ -177,9 +177,7 @@ class FleetState:
             self.node_free[row] += count * request
             self.cluster_free[self.node_cluster[row]] += count * request
 
-    def update_power(
-        self, carbon: FloatArray, renewable: FloatArray, price: FloatArray
-    ) -> None:
+    def update_power(self, carbon: FloatArray, renewable: FloatArray, price: FloatArray) -> None:
         """New power figures for every cluster (hourly curves in the simulator).
 
         Drops the cached per-job arrays: the static scores were computed from the old figures.

@@ -44,6 +44,8 @@ class LeastAllocated:
         if asked is None:
             return np.zeros(state.size)
         index, amounts = asked
+        keep = index != state.resource_index["pods"]  # pod slots are not capacity people buy
+        index, amounts = index[keep], amounts[keep]
         alloc, free = state.cluster_totals()
         inverse = state.cached(
             ("inverse-capacity", index.tobytes()), lambda: _inverse(alloc[:, index])

@@ -1,0 +1,191 @@
+"""``computegrid explain`` as a user runs it: real samples, bad input, hostile YAML."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from computegrid.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "deploy" / "samples"
+
+
+def explain_json(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:  # type: ignore[type-arg]
+    assert main(["explain", "-f", str(path), "-o", "json", *extra]) == 0
+    out: dict = json.loads(capsys.readouterr().out)  # type: ignore[type-arg]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("sample", "cluster", "max_latency"),
+    [
+        ("autonomous-driving-beijing.yaml", "jingjinji-zhangjiakou", 5.0),
+        ("securities-trading-shanghai.yaml", "yangtze-delta-wujiang", 5.0),
+        ("llm-finetune-shanghai.yaml", "chengdu-chongqing-tianfu", None),
+        ("video-render-guangzhou.yaml", "chengdu-chongqing-tianfu", None),
+        ("analytics-chengdu.yaml", "chengdu-chongqing-tianfu", 20.0),
+        ("climate-hpc-hangzhou.yaml", "chengdu-chongqing-tianfu", None),
+        ("backup-shenzhen-east-only.yaml", "greater-bay-shaoguan", None),
+    ],
+)
+def test_samples_land_where_the_data_says(
+    sample: str, cluster: str, max_latency: float | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = explain_json(SAMPLES / sample, capsys)
+    placement = out["placement"]
+    assert placement["cluster"] == cluster
+    assert out["phase"] == "Scheduled"
+    assert max_latency is None or placement["latencyMs"] <= max_latency
+    assert {"hub", "region", "carbonIntensity", "pricePerKWh", "score"} <= placement.keys()
+    assert len(out["clusters"]) == 10
+    assert sum(c["verdict"] == "chosen" for c in out["clusters"]) == 1
+
+
+def test_the_low_llm_job_goes_to_the_lowest_carbon_feasible_cluster(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = explain_json(SAMPLES / "llm-finetune-shanghai.yaml", capsys)
+    feasible = [c for c in out["clusters"] if c["verdict"] != "rejected"]
+    greenest = min(feasible, key=lambda c: c["carbonIntensity"])
+    assert out["placement"]["cluster"] == greenest["cluster"]
+    assert greenest["cluster"] not in ("inner-mongolia-horinger", "ningxia-zhongwei")
+    assert out["placement"]["carbonSavedGPerHour"] > 0
+
+
+def test_the_unschedulable_sample_names_every_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    out = explain_json(SAMPLES / "telemedicine-urumqi.yaml", capsys)
+    assert out["phase"] == "Pending" and out["placement"] is None
+    assert out["diagnosis"].startswith("0/10 clusters can take the job")
+    assert all(c["filter"] and c["reason"] for c in out["clusters"])
+
+
+def test_a_folder_gives_one_report_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "-f", str(SAMPLES), "-o", "json"]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert len(reports) == len(list(SAMPLES.glob("*.yaml")))
+
+
+def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "-f", str(SAMPLES / "analytics-chengdu.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "→ chengdu-chongqing-tianfu" in text
+    assert "LatencyBudget: RTT 22.3 ms from chengdu exceeds the medium budget of 20 ms" in text
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = (SAMPLES / "llm-finetune-shanghai.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("parallelism: 2", "parallelism: 2\n  gpus: 4"), "spec.gpus: Extra inputs"),
+        (
+            GOOD.replace('cpu: "8"', 'cpu: "8 cores"'),
+            "spec.resources.cpu: '8 cores' is not a quantity",
+        ),
+        (GOOD.replace("origin: shanghai", "origin: atlantis"), "unknown city 'atlantis'"),
+        (GOOD.replace("sensitivity: low", "sensitivity: urgent"), "'urgent' is not one of"),
+        (
+            GOOD.replace("kind: ComputeJob", "kind: Deployment"),
+            "kind: expected ComputeJob, got 'Deployment'",
+        ),
+        ("", "no YAML document"),
+        ("spec: [unclosed", "malformed YAML at line 1"),
+        ("- just\n- a list\n", "expected a ComputeJob object, got list"),
+        (
+            GOOD.replace("restartPolicy: Never", "restartPolicy: Never\n      hostNetwork: true"),
+            "spec.template.spec.hostNetwork: the host's namespaces are refused",
+        ),
+        (
+            GOOD.replace("image:", "securityContext: {privileged: true}\n          image:"),
+            "securityContext.privileged: privileged containers are refused",
+        ),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+            "YAML aliases (*name) are not accepted",
+        ),
+        ("[" * 5000, "job.yaml: "),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["explain", "-f", str(write(tmp_path, text))])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert message in err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "-f", "/nonexistent/job.yaml"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_fleet_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        """
+clusters:
+- name: small-west
+  hub: gansu
+  region: west
+  location: 庆阳
+  power: {renewableShare: 0.4, carbonIntensity: 300, pricePerKWh: 0.3}
+  nodes:
+  - {name: gpu, computeType: intelligent, count: 2, allocatable: {cpu: "96", memory: 768Gi, nvidia.com/gpu: "8"}}
+- name: down-east
+  hub: yangtze-delta
+  region: east
+  location: shanghai
+  ready: false
+  power: {renewableShare: 0.2, carbonIntensity: 600, pricePerKWh: 0.6}
+  nodes:
+  - {name: gpu, computeType: intelligent, allocatable: {cpu: "96", memory: 768Gi, nvidia.com/gpu: "8"}}
+""",
+        encoding="utf-8",
+    )
+    out = explain_json(SAMPLES / "llm-finetune-shanghai.yaml", capsys, "--fleet", str(fleet))
+    assert out["placement"]["cluster"] == "small-west"
+    down = next(c for c in out["clusters"] if c["cluster"] == "down-east")
+    assert down["filter"] == "ClusterReady"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clusters:\n- name: x\n  hub: h\n  region: north\n", encoding="utf-8")
+    assert (
+        main(["explain", "-f", str(SAMPLES / "llm-finetune-shanghai.yaml"), "--fleet", str(bad)])
+        == 2
+    )
+    assert "clusters.0.region" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "computegrid.cli",
+            "explain",
+            "-f",
+            str(SAMPLES / "analytics-chengdu.yaml"),
+            "-o",
+            "yaml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cluster: chengdu-chongqing-tianfu" in done.stdout
