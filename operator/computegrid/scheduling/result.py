@@ -34,7 +34,7 @@ class Verdict:
     price_per_kwh: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built on every decision, and frozen init is slower
 class Evaluation:
     """The arrays of one scheduling cycle, shared by Decision and Diagnosis."""
 
@@ -81,7 +81,7 @@ class Evaluation:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The job goes to ``cluster``."""
 
@@ -149,7 +149,7 @@ class Decision:
         return words
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Diagnosis:
     """No cluster can take the job; ``verdicts()`` says why, per cluster."""
 

@@ -58,6 +58,11 @@ class FleetState:
         self.node_names: tuple[str, ...] = tuple(n.name for _, n in nodes)
         self.node_row = {name: row for row, name in enumerate(self.node_names)}
         self.rows_by_type: dict[int, slice] = {}
+        self.rows_by_type_cluster: dict[tuple[int, int], slice] = {}
+        for row, (cluster, node) in enumerate(nodes):
+            key = (TYPE_CODES[node.compute_type], cluster)
+            before = self.rows_by_type_cluster.get(key, slice(row, row))
+            self.rows_by_type_cluster[key] = slice(before.start, row + 1)
         for code in TYPE_CODES.values():
             rows = np.flatnonzero(self.node_type == code)
             start = int(rows[0]) if len(rows) else 0
@@ -151,7 +156,9 @@ class FleetState:
         if request is None:
             raise ValueError(f"{job.name} requests a resource no node has")
         per_node = self.pods_fitting_per_node(job)
-        rows = np.flatnonzero((self.node_cluster == cluster) & (per_node > 0))
+        block = self.rows_by_type_cluster.get((TYPE_CODES[job.compute_type], cluster))
+        rows = np.arange(block.start, block.stop) if block else np.arange(0)
+        rows = rows[per_node[rows] > 0]
         order = rows[np.argsort(per_node[rows], kind="stable")]
         self.version += 1
         left = job.parallelism
