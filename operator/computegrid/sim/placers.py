@@ -1,0 +1,174 @@
+"""The policies compared: the product's scheduler and six baselines.
+
+Every placer answers ``choose(job, state) -> cluster index | None`` on the live FleetState;
+None means "wait in the queue" (the engine retries when capacity frees). No placer takes
+capacity itself: the engine reserves it through ``FleetState.reserve``.
+
+- ``computegrid``: the operator's own ``Scheduler`` with a ``Policy`` (default weights unless
+  given): filters then weighted scores; it waits only when every cluster fails a filter.
+- ``nearest``: the lowest-RTT cluster that offers the compute type and has room; when full,
+  the next nearest, but never beyond the job's latency budget (then it waits). Never violates.
+- ``round-robin``: a pointer cycles over clusters (by name); the first cluster at or after
+  it that has room and meets the budget; the pointer moves past the pick.
+- ``random``: a uniform pick among clusters that have room and meet the budget (seeded).
+- ``least-loaded``: among clusters that have room and meet the budget, the one with the
+  largest share of capacity free after the job (mean over the resources the job asks for).
+- ``always-west``: the slogan taken literally: the nearest cluster in a west-region hub that
+  has room, next nearest west when full, ignoring the latency budget (so it may violate);
+  it waits when no west cluster has room.
+- ``greedy-carbon``: the lowest grid carbon intensity at decision time among clusters that
+  have room and meet the budget (ties by name). Never violates.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Protocol
+
+import numpy as np
+
+from computegrid.api.common import Region
+from computegrid.scheduling import DEFAULT_POLICY, Decision, FleetState, JobRequest, Policy
+from computegrid.scheduling import Scheduler as CoreScheduler
+from computegrid.scheduling.state import BoolArray
+
+POLICY_NAMES = (
+    "computegrid",
+    "nearest",
+    "round-robin",
+    "random",
+    "least-loaded",
+    "always-west",
+    "greedy-carbon",
+)
+
+
+class Placer(Protocol):
+    name: str
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None: ...
+
+
+def has_room(job: JobRequest, state: FleetState) -> BoolArray:
+    """Clusters where all the job's pods fit on nodes of its compute type right now."""
+    fitting = state.pods_fitting_per_cluster(job) >= job.parallelism
+    return np.asarray(fitting, dtype=bool)
+
+
+def within_budget(job: JobRequest, state: FleetState) -> BoolArray:
+    budget = job.latency_budget_ms
+    if budget is None:
+        return np.ones(state.size, dtype=bool)
+    return np.asarray(state.latency_from(job.origin) <= budget, dtype=bool)
+
+
+class Computegrid:
+    """The operator's scheduling core, unchanged."""
+
+    def __init__(self, policy: Policy = DEFAULT_POLICY, name: str = "computegrid") -> None:
+        self.name = name
+        self.scheduler = CoreScheduler(policy)
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        result = self.scheduler.schedule(job, state)
+        return result.index if isinstance(result, Decision) else None
+
+
+class Nearest:
+    name = "nearest"
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        ok = has_room(job, state) & within_budget(job, state)
+        if not ok.any():
+            return None
+        rtt = np.where(ok, state.latency_from(job.origin), np.inf)
+        return int(np.argmin(rtt))  # first minimum: ties by name
+
+
+class RoundRobin:
+    name = "round-robin"
+
+    def __init__(self) -> None:
+        self.pointer = 0
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        ok = has_room(job, state) & within_budget(job, state)
+        if not ok.any():
+            return None
+        order = (np.arange(state.size) + self.pointer) % state.size
+        pick = int(order[np.argmax(ok[order])])
+        self.pointer = (pick + 1) % state.size
+        return pick
+
+
+class Random:
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        ok = np.flatnonzero(has_room(job, state) & within_budget(job, state))
+        if len(ok) == 0:
+            return None
+        return int(ok[self.rng.randrange(len(ok))])
+
+
+class LeastLoaded:
+    name = "least-loaded"
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        ok = has_room(job, state) & within_budget(job, state)
+        asked = state.asked(job)
+        if not ok.any() or asked is None:
+            return None
+        index, amounts = asked
+        alloc, free = state.cluster_totals()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = (free[:, index] - job.parallelism * amounts) / alloc[:, index]
+        score = np.where(ok, np.nan_to_num(share, nan=-1.0).mean(axis=1), -np.inf)
+        return int(np.argmax(score))
+
+
+class AlwaysWest:
+    name = "always-west"
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        west = state.cached(
+            ("sim-west",),
+            lambda: np.array([c.region is Region.WEST for c in state.clusters], dtype=bool),
+        )
+        ok = has_room(job, state) & west
+        if not ok.any():
+            return None
+        rtt = np.where(ok, state.latency_from(job.origin), np.inf)
+        return int(np.argmin(rtt))
+
+
+class GreedyCarbon:
+    name = "greedy-carbon"
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        ok = has_room(job, state) & within_budget(job, state)
+        if not ok.any():
+            return None
+        return int(np.argmin(np.where(ok, state.carbon, np.inf)))
+
+
+def make_placer(name: str, *, seed: int = 0, policy: Policy | None = None) -> Placer:
+    """A fresh placer (round-robin and random keep state across one replay)."""
+    if name == "computegrid":
+        return Computegrid(policy or DEFAULT_POLICY)
+    placers: dict[str, type] = {
+        "nearest": Nearest,
+        "round-robin": RoundRobin,
+        "least-loaded": LeastLoaded,
+        "always-west": AlwaysWest,
+        "greedy-carbon": GreedyCarbon,
+    }
+    if name == "random":
+        return Random(seed)
+    if name not in placers:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+    placer: Placer = placers[name]()
+    return placer
