@@ -85,7 +85,9 @@ class FleetState:
         self.price: FloatArray = np.array([s.power.price_per_kwh for s in self.clusters])
         self._cache: dict[tuple[Hashable, ...], Any] = {}
         self.version = 0  # bumped whenever free capacity changes
-        self._fit_memo: tuple[int, int, FloatArray] | None = None
+        # The last job asked about, holding a reference so identity checks are sound.
+        self._fit_memo: tuple[JobRequest, int, FloatArray] | None = None
+        self._request_memo: tuple[JobRequest, FloatArray | None] | None = None
 
     # -- capacity -------------------------------------------------------------------------
 
@@ -102,6 +104,9 @@ class FleetState:
 
     def request_vector(self, job: JobRequest) -> FloatArray | None:
         """The job's per-pod request over ``self.resources``; None if no node has a resource."""
+        memo = self._request_memo
+        if memo is not None and memo[0] is job:
+            return memo[1]
         key = ("request", tuple(sorted(job.pod_resources.items())))
         if key not in self._cache:
             vector = np.zeros(len(self.resources))
@@ -116,6 +121,7 @@ class FleetState:
             vector[self.resource_index["pods"]] = max(vector[self.resource_index["pods"]], 1.0)
             self._cache[key] = None if missing else vector
         result: FloatArray | None = self._cache[key]
+        self._request_memo = (job, result)
         return result
 
     def pods_fitting_per_node(self, job: JobRequest) -> FloatArray:
@@ -124,7 +130,7 @@ class FleetState:
         Memoised for the last (job, capacity version): the filter and ``reserve`` both ask.
         """
         memo = self._fit_memo
-        if memo is not None and memo[0] == id(job) and memo[1] == self.version:
+        if memo is not None and memo[0] is job and memo[1] == self.version:
             return memo[2]
         fitting = np.zeros(len(self.node_names))
         asked = self.asked(job)
@@ -134,7 +140,7 @@ class FleetState:
         rows = self.rows_by_type[TYPE_CODES[job.compute_type]]
         per_resource = np.floor_divide(self.node_free[rows][:, index], amounts)
         fitting[rows] = np.maximum(per_resource.min(axis=1), 0.0)
-        self._fit_memo = (id(job), self.version, fitting)
+        self._fit_memo = (job, self.version, fitting)
         return fitting
 
     def pods_fitting_per_cluster(self, job: JobRequest) -> FloatArray:

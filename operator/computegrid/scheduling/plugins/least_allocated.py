@@ -22,8 +22,11 @@ def least_allocated_score(
 ) -> FloatArray:
     """``100 × free_after / capacity``, given 1/capacity (0 where there is none):
     CPU 64 of 256 left → 25."""
-    ratio = np.asarray(free_after) * inverse_capacity
-    return np.asarray(100.0 * np.minimum(np.maximum(ratio, 0.0), 1.0), dtype=float)
+    ratio = np.asarray(free_after * inverse_capacity, dtype=float)
+    np.maximum(ratio, 0.0, out=ratio)
+    np.minimum(ratio, 1.0, out=ratio)
+    ratio *= 100.0
+    return ratio
 
 
 def _inverse(capacity: FloatArray) -> FloatArray:
@@ -52,7 +55,7 @@ class LeastAllocated:
         )
         after = free[:, index] - job.parallelism * amounts
         scores = least_allocated_score(after, inverse)
-        result: FloatArray = scores.sum(axis=1) * (1.0 / len(index))
+        result: FloatArray = np.add.reduce(scores, axis=1) * (1.0 / len(index))
         return result
 
     def explain(self, job: JobRequest, state: FleetState, cluster: int) -> str:
