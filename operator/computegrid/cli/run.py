@@ -1,0 +1,76 @@
+"""``computegrid run``: the operator (Kopf underneath) against a hub cluster.
+
+Options travel to the handlers module through ``COMPUTEGRID_*`` environment variables (see
+``computegrid.handlers.options``), set here before that module is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from computegrid.cli.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run", help="run the operator: probes, placement, dispatch, metrics"
+    )
+    parser.add_argument("--hub-kubeconfig", help="kubeconfig of the hub (default: in-cluster)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("--all-namespaces", action="store_true", help="watch all (the default)")
+    parser.add_argument("--peering", default="", help="Kopf peering name for HA (default: none)")
+    parser.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    parser.add_argument("--metrics-port", type=int, default=8080, help="/metrics port (0: off)")
+    parser.add_argument("--liveness-port", type=int, default=0, help="/healthz port (0: off)")
+    parser.add_argument("--probe-interval", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--failure-threshold", type=int, default=3, help="failed probes before NotReady"
+    )
+    parser.add_argument(
+        "--grace-period", type=float, default=30.0, help="NotReady seconds before rescheduling"
+    )
+    parser.add_argument(
+        "--sync-interval", type=float, default=5.0, help="seconds between job status syncs"
+    )
+    parser.add_argument(
+        "--delete-timeout", type=float, default=60.0, help="give up on a lost member after"
+    )
+    parser.add_argument("--hub-name", default="hub", help="label value of origin-cluster")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("probe_interval", "grace_period", "sync_interval", "delete_timeout"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be above zero")
+    if args.hub_kubeconfig and not os.path.exists(args.hub_kubeconfig):
+        raise UsageError(f"--hub-kubeconfig {args.hub_kubeconfig}: no such file")
+    from computegrid.handlers.options import OperatorOptions
+
+    options = OperatorOptions(
+        hub_kubeconfig=os.path.abspath(args.hub_kubeconfig) if args.hub_kubeconfig else "",
+        namespaces=",".join(args.namespace),
+        peering=args.peering,
+        priority=args.priority,
+        metrics_port=args.metrics_port,
+        liveness_port=args.liveness_port,
+        probe_interval=args.probe_interval,
+        failure_threshold=args.failure_threshold,
+        grace_period=args.grace_period,
+        sync_interval=args.sync_interval,
+        delete_timeout=args.delete_timeout,
+        hub_name=args.hub_name,
+    )
+    os.environ.update(options.to_env())
+    if options.hub_kubeconfig:
+        os.environ["KUBECONFIG"] = options.hub_kubeconfig  # what Kopf's kubeconfig login reads
+    from computegrid.handlers import operator
+
+    operator.run_operator(options, verbose=args.verbose)
+    return 0

@@ -1,0 +1,95 @@
+"""Create-or-adopt and delete of the member Job; idempotent by name and uid label.
+
+``JobClient`` is the slice of a member client dispatch needs. It is a structural protocol,
+so the fleet's ``KubeMemberClient`` (or a test double) fits without dispatch importing the
+fleet package (they are independent layers). Calls are synchronous and bounded by the
+client's request timeout; the handlers run them in the fleet's thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kubernetes.client.exceptions import ApiException
+
+from computegrid.api import LABEL_JOB_UID
+
+Body = dict[str, Any]
+
+
+class JobClient(Protocol):
+    name: str
+
+    def list_jobs(self, label_selector: str) -> list[Body]: ...
+    def get_job(self, namespace: str, name: str) -> Body | None: ...
+    def create_job(self, namespace: str, body: Body) -> Body: ...
+    def delete_job(self, namespace: str, name: str) -> bool: ...
+    def ensure_namespace(self, name: str, labels: dict[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A Job on a member: where it is and its body."""
+
+    cluster: str
+    namespace: str
+    name: str
+    uid: str | None
+    body: Body
+    adopted: bool
+
+    def ref(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
+
+def _remote(cluster: str, body: Body, adopted: bool) -> Remote:
+    meta = body.get("metadata") or {}
+    return Remote(
+        cluster, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid"), body, adopted
+    )
+
+
+def find_copies(clients: Iterable[JobClient], job_uid: str) -> list[Remote]:
+    """Every Job carrying this ComputeJob's uid label on the given (reachable) members."""
+    found = []
+    for member in clients:
+        for body in member.list_jobs(f"{LABEL_JOB_UID}={job_uid}"):
+            found.append(_remote(member.name, body, adopted=True))
+    return found
+
+
+def create_or_adopt(member: JobClient, body: Body, tenant_labels: Mapping[str, str]) -> Remote:
+    """Create the Job; adopt the existing one on 409 (same deterministic name).
+
+    An existing Job of that name without this ComputeJob's uid label is not ours: refused
+    rather than adopted, so a user's own Job is never taken over.
+    """
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    member.ensure_namespace(namespace, dict(tenant_labels))
+    try:
+        return _remote(member.name, member.create_job(namespace, body), adopted=False)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    existing = member.get_job(namespace, name)
+    if existing is None:  # deleted between the 409 and the read: the next try creates it
+        raise RuntimeError(f"Job {namespace}/{name} on {member.name} vanished during adoption")
+    uid = ((existing.get("metadata") or {}).get("labels") or {}).get(LABEL_JOB_UID)
+    if uid != meta["labels"][LABEL_JOB_UID]:
+        raise PermissionError(
+            f"Job {namespace}/{name} on {member.name} exists but is not this ComputeJob's"
+        )
+    return _remote(member.name, existing, adopted=True)
+
+
+def delete_remote(member: JobClient, namespace: str, name: str) -> bool:
+    """Delete the member Job (propagationPolicy Background); False when already gone."""
+    return member.delete_job(namespace, name)

@@ -1,0 +1,49 @@
+"""The operator's options, passed from ``computegrid run`` through the environment.
+
+Why the environment: Kopf's decorators read timer intervals when the handlers module is
+imported, and the same module is imported by ``computegrid run`` and by ``kopf run -m``
+(tests), so both paths meet in ``COMPUTEGRID_*`` variables rather than in module globals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+PREFIX = "COMPUTEGRID_"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    hub_kubeconfig: str = ""  # empty: in-cluster service account
+    namespaces: str = ""  # comma-separated; empty: all namespaces
+    peering: str = ""  # empty: standalone
+    priority: int = 0
+    metrics_port: int = 8080  # 0: no metrics endpoint
+    liveness_port: int = 0  # 0: no liveness endpoint
+    probe_interval: float = 10.0
+    failure_threshold: int = 3
+    grace_period: float = 30.0
+    sync_interval: float = 5.0
+    delete_timeout: float = 60.0
+    hub_name: str = "hub"
+    worker_limit: int = 0  # 0: Kopf's default (unlimited)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> OperatorOptions:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name))
+            values[f.name] = kind(raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    @property
+    def namespace_list(self) -> list[str]:
+        return [n.strip() for n in self.namespaces.split(",") if n.strip()]

@@ -1,0 +1,103 @@
+"""From a ComputeJob body to a decision of the core, and from the decision to status fields.
+
+No Kubernetes calls here: this is the glue between what Kopf hands a handler (raw dicts) and
+the pure core, so the words a user reads (conditions, Events) are made in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from computegrid.api import ComputeJob
+from computegrid.dispatch import backoff_limit
+from computegrid.fleet_data import UnknownCityError, resolve_city
+from computegrid.scheduling import Decision, Diagnosis, FleetState, JobError, JobRequest, Scheduler
+
+META_KEYS = ("name", "namespace", "uid", "generation", "labels", "annotations")
+
+
+class InvalidJob(ValueError):
+    """The ComputeJob cannot be scheduled as written; the message says which field and why."""
+
+
+def parse_job(body: Mapping[str, Any]) -> ComputeJob:
+    meta = body.get("metadata") or {}
+    raw = {
+        "metadata": {k: meta[k] for k in META_KEYS if k in meta},
+        "spec": dict(body.get("spec") or {}),
+    }
+    try:
+        return ComputeJob.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidJob(f"{where}: {first['msg']}") from None
+
+
+def to_request(cj: ComputeJob) -> JobRequest:
+    """The core's request; InvalidJob for an unknown city, a bad annotation or pod template."""
+    from computegrid.api import AnnotationError, origin_city
+    from computegrid.scheduling import to_request as core_request
+
+    try:
+        origin = resolve_city(origin_city(cj)).key
+        request = core_request(cj, origin)
+        backoff_limit(cj)
+    except (AnnotationError, JobError, UnknownCityError, ValueError) as exc:
+        raise InvalidJob(str(exc)) from None
+    return request
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Decision | Diagnosis
+    seconds: float
+
+
+def decide(scheduler: Scheduler, state: FleetState, request: JobRequest) -> Outcome:
+    started = time.perf_counter()
+    result = scheduler.schedule(request, state)
+    return Outcome(result, time.perf_counter() - started)
+
+
+def placement_status(decision: Decision, decided_at: str) -> dict[str, Any]:
+    """``status.placement``: where, why, the runners-up and what it saves."""
+    cluster = decision.cluster
+    nearest, carbon, cost = decision.savings_per_hour()
+    return {
+        "cluster": cluster.name,
+        "hub": cluster.hub,
+        "region": cluster.region.value,
+        "latencyMs": round(decision.latency_ms, 2),
+        "carbonIntensity": round(cluster.power.carbon_intensity, 2),
+        "pricePerKWh": round(cluster.power.price_per_kwh, 4),
+        "score": round(float(decision.score), 2),
+        "breakdown": decision.breakdown,
+        "reasons": decision.reasons()[:10],
+        "alternatives": [{"cluster": c, "score": s} for c, s in decision.alternatives()],
+        "nearestCluster": nearest,
+        "carbonSavedGPerHour": round(carbon, 2),
+        "costSavedCnyPerHour": round(cost, 4),
+        "decidedAt": decided_at,
+    }
+
+
+def decision_message(decision: Decision) -> str:
+    p = decision.cluster
+    return (
+        f"placed on {p.name} (hub {p.hub}, {decision.latency_ms:.1f} ms, "
+        f"{p.power.carbon_intensity:.0f} gCO2/kWh, {p.power.price_per_kwh:.2f} CNY/kWh, "
+        f"score {decision.score:.1f})"
+    )
+
+
+def diagnosis_message(diagnosis: Diagnosis) -> str:
+    """One line per cluster, as kubectl describe shows a condition message."""
+    lines = [diagnosis.summary()]
+    lines += [f"{cluster}: {why}" for cluster, why in sorted(diagnosis.reasons().items())]
+    return "; ".join(lines)
