@@ -160,6 +160,7 @@ def policy_metrics(
         "cost_cny": float(cost["cny"].sum()),
         "energy_mwh": float(cost["kwh"].sum() / 1e3),
         "latency_violations": int(violations.sum()),
+        "mean_rtt_ms": _mean(np.where(placed, replay.latency_ms, np.nan)),
         "overcommits": int(replay.overcommits),
         "unplaced": int((~placed).sum()),
         "jobs_waited": int(np.nansum(wait > 0)),

@@ -36,7 +36,7 @@ from computegrid.sim.power import PowerCurves, build_curves
 from computegrid.sim.trace import SimJob, load_alibaba_v2023, synthetic_trace
 
 SCALAR_KEYS = (
-    "carbon_t", "carbon_market_t", "cost_cny", "energy_mwh", "latency_violations",
+    "carbon_t", "carbon_market_t", "cost_cny", "energy_mwh", "latency_violations", "mean_rtt_ms",
     "overcommits", "unplaced", "jobs_waited", "mean_wait_s", "p95_wait_s",
     "east_to_west_share", "ratio_to_bound", "captured_savings", "savings_vs_nearest",
 )  # fmt: skip
