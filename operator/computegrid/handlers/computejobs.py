@@ -56,15 +56,21 @@ def _attempt_key(rt: Runtime, body: Any) -> tuple[Any, ...]:
     return (rt.fleet.generation, meta.get("generation"), str(meta.get("annotations") or {}))
 
 
-async def handle_create_computejob(rt: Runtime, body: Any, patch: Any) -> None:
-    await reconcile(rt, body, patch, force=True)
+async def handle_create_computejob(rt: Runtime, body: Any, patch: Any, members: set[str]) -> None:
+    await reconcile(rt, body, patch, members, force=True)
 
 
-async def handle_sync_computejob(rt: Runtime, body: Any, patch: Any) -> None:
-    await reconcile(rt, body, patch, force=False)
+async def handle_sync_computejob(rt: Runtime, body: Any, patch: Any, members: set[str]) -> None:
+    await reconcile(rt, body, patch, members, force=False)
 
 
-async def reconcile(rt: Runtime, body: Any, patch: Any, *, force: bool) -> None:
+async def reconcile(rt: Runtime, body: Any, patch: Any, members: set[str], *, force: bool) -> None:
+    """One step towards the job running where it should; safe to repeat.
+
+    ``members`` are the MemberClusters on the hub: placement waits until every one of them
+    has been probed once, so a restarted operator neither misses a member's capacity nor a
+    Job it already runs (adoption).
+    """
     uid = _uid(body)
     if body["metadata"].get("deletionTimestamp"):
         return
@@ -74,14 +80,14 @@ async def reconcile(rt: Runtime, body: Any, patch: Any, *, force: bool) -> None:
         phase = status.get("phase")
         if remote is None:
             if force or rt.attempts.get(uid) != _attempt_key(rt, body):
-                await _place(rt, body, patch, status, previous=None)
+                await _place(rt, body, patch, status, members, previous=None)
             return
         if phase in FINISHED:
             metrics.track_phase(uid, phase, remote.get("cluster"))
             return
         down = rt.fleet.down_for(str(remote.get("cluster")))
         if down is not None and down >= rt.options.grace_period:
-            await _place(rt, body, patch, status, previous=remote, down_for=down)
+            await _place(rt, body, patch, status, members, previous=remote, down_for=down)
             return
         _mirror(rt, body, patch, status, remote)
 
@@ -103,8 +109,9 @@ def _pending(
     rt.emit(body, uid, "Warning", reason, message, once=True)
 
 
-def _members_known(rt: Runtime) -> bool:
-    return all(s.snapshot is not None or s.failures > 0 for s in rt.fleet.members.values())
+def _members_known(rt: Runtime, members: set[str]) -> bool:
+    known = rt.fleet.members
+    return all(n in known and (known[n].snapshot is not None or known[n].failures) for n in members)
 
 
 async def _place(
@@ -112,6 +119,7 @@ async def _place(
     body: Any,
     patch: Any,
     status: dict[str, Any],
+    members: set[str],
     *,
     previous: dict[str, Any] | None,
     down_for: float = 0.0,
@@ -124,7 +132,7 @@ async def _place(
         metrics.DECISIONS.labels(outcome="invalid").inc()
         _pending(rt, body, patch, status, "InvalidSpec", str(exc))
         return
-    if not _members_known(rt):
+    if not _members_known(rt, members):
         raise kopf.TemporaryError("waiting for the first probe of every member", delay=1)
     if previous is None:
         adopted = _adoptable(rt, uid, status)

@@ -82,9 +82,15 @@ def cj_remotes(uid: str, status: kopf.Status, **_: Any) -> dict[str, Any]:
     return {uid: (status.get("remote") or {}).get("cluster")}
 
 
+@kopf.index(*MC)
+def mc_names(name: str, **_: Any) -> dict[str, bool]:
+    """The registered members: placement waits until each has been probed once."""
+    return {name: True}
+
+
 @kopf.on.create(*CJ)
-async def create_computejob(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    await handle_create_computejob(get_runtime(), body, patch)
+async def create_computejob(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await handle_create_computejob(get_runtime(), body, patch, set(kw["mc_names"]))
 
 
 @kopf.on.update(*CJ, field="spec")
@@ -93,8 +99,8 @@ async def update_computejob(body: kopf.Body, patch: kopf.Patch, diff: kopf.Diff,
 
 
 @kopf.timer(*CJ, interval=OPTIONS.sync_interval, initial_delay=OPTIONS.sync_interval)
-async def sync_computejob(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    await handle_sync_computejob(get_runtime(), body, patch)
+async def sync_computejob(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await handle_sync_computejob(get_runtime(), body, patch, set(kw["mc_names"]))
 
 
 @kopf.on.delete(*CJ)

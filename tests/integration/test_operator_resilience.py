@@ -1,0 +1,116 @@
+"""Restarts and lost members: no second Job, no job left behind, no job running twice.
+
+This module stops and starts the session operator and one member, so it runs after the
+placement and lifecycle modules (alphabetical order) and restores what it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from operator_fixtures import (
+    Hub,
+    OperatorProcess,
+    computejob,
+    jobs_with_uid,
+    ready_members,
+    wait_for,
+)
+
+from computegrid import testbed
+from computegrid.dispatch import build_job_spec
+from computegrid.handlers.placement import parse_job
+
+pytest_plugins = ["operator_fixtures"]
+TIANFU = "chengdu-chongqing-tianfu"
+ONLY_TIANFU = {"computegrid.io/max-latency-ms": "3"}  # Chengdu → tianfu 2 ms, chongqing 4 ms
+
+
+def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions") or []}
+
+
+def all_copies(member_apis: dict[str, Any], uid: str) -> dict[str, int]:
+    return {name: len(jobs_with_uid(api, uid)) for name, api in member_apis.items()}
+
+
+def test_adopts_a_job_left_by_a_previous_run(
+    operator: OperatorProcess,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+) -> None:
+    hub = Hub(hub_api, namespace)
+    operator.stop()
+    try:
+        created = hub.create(
+            computejob("adopt-me", origin="chengdu", run_seconds=600, extra_annotations=ONLY_TIANFU)
+        )
+        # What a crash between "Job created on the member" and "status written" leaves.
+        job = build_job_spec(parse_job(created), TIANFU, origin_cluster="cgtest-hub")
+        client.BatchV1Api(member_apis[TIANFU]).create_namespaced_job(namespace, job)
+    finally:
+        operator.start()
+    uid = created["metadata"]["uid"]
+    status = wait_for(
+        lambda: (s := hub.status("adopt-me")).get("remote") and s, "the job adopted after restart"
+    )
+    assert conditions(status)["Dispatched"]["reason"] == "Adopted"
+    assert status["remote"]["cluster"] == TIANFU
+    hub.wait_phase("adopt-me", "Running")
+    assert all_copies(member_apis, uid) == {name: int(name == TIANFU) for name in member_apis}
+    wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready again")
+
+
+def test_member_loss_reschedules_and_return_removes_the_stale_copy(
+    operator: OperatorProcess,
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+) -> None:
+    hub = Hub(hub_api, namespace)
+    low = hub.create(computejob("batch", origin="shanghai", sensitivity="low", run_seconds=600))
+    pinned = hub.create(
+        computejob("pinned", origin="chengdu", run_seconds=600, extra_annotations=ONLY_TIANFU)
+    )
+    for name in ("batch", "pinned"):
+        assert hub.wait_phase(name, "Running")["remote"]["cluster"] == TIANFU
+    testbed.stop_member(TIANFU, fleet.name, fleet.workdir)
+    try:
+        moved = wait_for(
+            lambda: (s := hub.status("batch")).get("reschedules") == 1 and s,
+            "the low job rescheduled off the lost member",
+            120,
+        )
+        assert moved["remote"]["cluster"] != TIANFU
+        assert moved["placement"]["cluster"] == moved["remote"]["cluster"]
+        wait_for(lambda: "Rescheduled" in {e.reason for e in hub.events("batch")}, "Event")
+        waiting = hub.wait_phase("pinned", "Pending", timeout=120)
+        lost = conditions(waiting)["Scheduled"]
+        assert lost["reason"] == "MemberLost" and TIANFU in lost["message"]
+        assert TIANFU not in ready_members(hub_api)
+        assert 'computegrid_member_ready{cluster="chengdu-chongqing-tianfu"} 0.0' in (
+            operator.metrics()
+        )
+    finally:
+        testbed.start_member(TIANFU, fleet.name, fleet.workdir)
+    wait_for(lambda: TIANFU in ready_members(hub_api), "the member Ready again", 120)
+    batch_uid, pinned_uid = low["metadata"]["uid"], pinned["metadata"]["uid"]
+    new_home = hub.status("batch")["remote"]["cluster"]
+    wait_for(
+        lambda: all_copies(member_apis, batch_uid) == {n: int(n == new_home) for n in member_apis},
+        "the stale copy removed: one Job, on the new member",
+        120,
+    )
+    back = wait_for(
+        lambda: (s := hub.status("pinned")).get("phase") == "Running" and s,
+        "the pinned job running again on its returned member",
+        120,
+    )
+    assert back["remote"]["cluster"] == TIANFU
+    assert all_copies(member_apis, pinned_uid) == {n: int(n == TIANFU) for n in member_apis}
+    wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "all members Ready")
