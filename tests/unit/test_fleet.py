@@ -1,0 +1,138 @@
+"""Member snapshots and status bodies from raw Nodes and Pods; the registry with a fake member."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from computegrid.api import ComputeType, MemberClusterSpec
+from computegrid.fleet import Fleet, build_snapshot, failed_status, pod_requests, ready_status
+
+SPEC = MemberClusterSpec.model_validate(
+    {
+        "hub": "gansu",
+        "region": "west",
+        "location": "qingyang",
+        "kubeconfigSecretRef": {"name": "g"},
+        "taints": [{"key": "dedicated", "value": "ai"}],
+    }
+)
+
+
+def node(name: str, cpu: str, kind: str, carbon: float, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {
+                "computegrid.io/compute-type": kind,
+                "computegrid.io/renewable-share": "0.5",
+                "computegrid.io/carbon-intensity": str(carbon),
+                "computegrid.io/power-price": "0.4",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def pod(node_name: str, cpu: str, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"resources": {"requests": {"cpu": cpu}}}],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def test_pod_requests_take_the_larger_of_containers_and_init() -> None:
+    body = {
+        "spec": {
+            "containers": [
+                {"resources": {"requests": {"cpu": "500m"}}},
+                {"resources": {"requests": {"cpu": "1"}}},
+            ],
+            "initContainers": [{"resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}],
+        }
+    }
+    assert pod_requests(body) == {"cpu": 2.0, "memory": 2.0**30, "pods": 1.0}
+
+
+def test_snapshot_capacity_power_and_taints() -> None:
+    nodes = [
+        node("a", "64", "general", 100.0),
+        node("b", "32", "intelligent", 400.0),
+        node("down", "64", "general", 900.0, ready=False),
+    ]
+    pods = [pod("a", "10"), pod("a", "4", phase="Succeeded"), pod("b", "2")]
+    snap = build_snapshot("gansu-qingyang", SPEC, nodes, pods)
+    free = {n.name: n.free("cpu") for n in snap.nodes}
+    assert free == {"a": 54.0, "b": 30.0}  # terminal pods and NotReady nodes do not count
+    assert snap.compute_types == frozenset({ComputeType.GENERAL, ComputeType.INTELLIGENT})
+    # CPU-weighted: (100*64 + 400*32) / 96 = 200
+    assert snap.power.carbon_intensity == 200.0
+    assert snap.taints[0].key == "dedicated"
+
+
+def test_ready_status_then_failures() -> None:
+    snap = build_snapshot("g", SPEC, [node("a", "64", "general", 100.0)], [pod("a", "16")])
+    body = ready_status(snap, None, "2026-01-01T00:00:00Z")
+    assert body["available"]["cpu"] == "48" and body["allocatable"]["cpu"] == "64"
+    assert body["conditions"][0]["status"] == "True"
+    again = ready_status(snap, body["conditions"], "2026-01-01T00:01:00Z")
+    assert again["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # unchanged
+    once = failed_status(again["conditions"], 1, 3, "timeout", "2026-01-01T00:02:00Z")
+    assert "conditions" not in once  # one failure is not NotReady yet
+    down = failed_status(again["conditions"], 3, 3, "timeout", "2026-01-01T00:03:00Z")
+    ready = down["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ProbeFailed")
+    assert ready["lastTransitionTime"] == "2026-01-01T00:03:00Z"
+
+
+class FakeMember:
+    name = "g"
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def _check(self) -> None:
+        if not self.up:
+            raise ConnectionError("refused")
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        self._check()
+        return [node("a", "64", "general", 100.0)]
+
+    def list_pods(self) -> list[dict[str, Any]]:
+        self._check()
+        return []
+
+    def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
+        self._check()
+        return [{"metadata": {"labels": {"computegrid.io/job-uid": "u1"}}}]
+
+    def close(self) -> None:
+        pass
+
+
+def test_registry_marks_not_ready_after_threshold() -> None:
+    member = FakeMember()
+    fleet = Fleet(None, client_factory=lambda name, spec: member, threshold=2, retries=0)
+    fleet.register("g", SPEC, {})
+
+    async def scenario() -> list[bool]:
+        seen = [(await fleet.probe("g", None)).ready]
+        member.up = False
+        seen.append((await fleet.probe("g", None)).ready)
+        seen.append((await fleet.probe("g", None)).ready)
+        return seen
+
+    try:
+        assert asyncio.run(scenario()) == [True, True, False]
+        assert fleet.job("g", "u1") is not None  # the Jobs the member reported
+        assert fleet.snapshots()[0].ready is False
+        assert fleet.down_for("g") is not None
+    finally:
+        fleet.close()
