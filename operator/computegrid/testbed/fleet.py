@@ -229,6 +229,28 @@ def up(
         say(f"fleet {name}: tearing down the previous one in {work}")
         down(name, work)
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        info = _start(name, chosen, work, env, stages, crds, nodes_per_member, parallel, say)
+    except BaseException:
+        say(f"fleet {name}: start failed; removing what was started (logs: {work / 'logs'})")
+        down(name, work, keep_logs=True)
+        raise
+    say(f"fleet {name}: ready in {info.startup_seconds:.1f}s; manifest {info.manifest_path}")
+    return info
+
+
+def _start(
+    name: str,
+    chosen: list[FleetCluster],
+    work: Path,
+    env: ToolEnv,
+    stages: str,
+    crds: list[dict[str, Any]],
+    nodes_per_member: int,
+    parallel: int,
+    say: Any,
+) -> FleetInfo:
+    """Create every cluster, then the nodes, CRDs and Secrets; write the manifest."""
     started = time.monotonic()
 
     specs = [
@@ -325,7 +347,6 @@ def up(
         startup_seconds=round(time.monotonic() - started, 1),
     )
     info.manifest_path.write_text(info.to_json(), encoding="utf-8")
-    say(f"fleet {name}: ready in {info.startup_seconds:.1f}s; manifest {info.manifest_path}")
     return info
 
 
@@ -341,7 +362,9 @@ def _known_clusters(name: str, work: Path) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def down(name: str = DEFAULT_NAME, workdir: Path | str | None = None) -> list[str]:
+def down(
+    name: str = DEFAULT_NAME, workdir: Path | str | None = None, *, keep_logs: bool = False
+) -> list[str]:
     """Stop and delete every cluster of the fleet and its files; returns the clusters removed.
 
     Only the folders this module creates are removed, so a work dir given by a caller that
@@ -357,7 +380,7 @@ def down(name: str = DEFAULT_NAME, workdir: Path | str | None = None) -> list[st
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(delete, clusters))
-    for sub in ("kwok", "configs", "logs"):
+    for sub in ("kwok", "configs") if keep_logs else ("kwok", "configs", "logs"):
         shutil.rmtree(work / sub, ignore_errors=True)
     (work / MANIFEST).unlink(missing_ok=True)
     if work.is_dir() and not any(work.iterdir()):
