@@ -15,9 +15,9 @@ capacity rows hold on average over each bucket (of ``w`` hours), which any sched
 respects capacity at every instant satisfies, and ignore how pods pack onto nodes: both
 relax, so the optimum is ≤ the carbon of every schedule that starts each job on arrival and
 respects capacity and budgets. If capacity makes that impossible for some job (a schedule
-would have to queue it) the job takes a slack variable priced at its dearest feasible
-placement (twice, so a tie never picks it); ``slack_jobs`` reports how many, and the bound
-is then approximate.
+would have to queue it) the job takes a slack variable, priced far above any placement so
+it is taken only then, and counts at its cheapest feasible placement; ``slack_jobs`` reports
+how many, and the bound is then approximate.
 """
 
 from __future__ import annotations
@@ -103,11 +103,13 @@ def lower_bound(
     cost = arrays.it_kw[jv] * pue[cv] * hourly_integral(window["carbon"][:, cv], start, end)
     cost_kg = cost / 1e3
     nv = len(jv)
-    # slack per job: priced at its dearest feasible placement (jobs with no cluster at all
-    # get 0 and are reported: no schedule could run them)
-    worst = np.zeros(n)
-    np.maximum.at(worst, jv, cost_kg)
-    has_any = np.bincount(jv, minlength=n) > 0
+    # slack per job, priced far above any placement so the LP takes it only when capacity
+    # leaves no on-arrival placement at all; the reported carbon counts a slack job at its
+    # cheapest feasible placement (jobs with no feasible cluster at 0), flagged by slack_jobs.
+    cheapest = np.full(n, np.inf)
+    np.minimum.at(cheapest, jv, cost_kg)
+    cheapest[~np.isfinite(cheapest)] = 0.0
+    penalty = 1e3 * max(float(cost_kg.max(initial=0.0)), 1.0)
     # equality rows: Σ_c x_jc + s_j = 1
     a_eq = sparse.csr_matrix(
         (np.ones(nv + n), (np.concatenate([jv, np.arange(n)]), np.arange(nv + n))),
@@ -162,8 +164,7 @@ def lower_bound(
     )  # fmt: skip
     pool = used // buckets
     b_ub = cap.reshape(-1)[pool]
-    # twice the dearest placement: never preferred to a real one, even when tied
-    objective = np.concatenate([cost_kg, np.where(has_any, 2.0 * worst, 0.0)])
+    objective = np.concatenate([cost_kg, np.full(n, penalty)])
     lp = optimize.linprog(
         objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(n), bounds=(0, 1),
         method="highs", options={"time_limit": time_limit_s, "presolve": True},
@@ -172,7 +173,7 @@ def lower_bound(
         raise RuntimeError(f"the LP bound did not solve: {lp.message}")
     x = np.asarray(lp.x)
     slack = x[nv:]
-    carbon_t = float(lp.fun) / 1e3
+    carbon_t = float(cost_kg @ x[:nv] + cheapest @ slack) / 1e3
     placement = np.zeros((n, state.size))
     np.add.at(placement, (jv, cv), x[:nv])
     milp_t = None
@@ -189,7 +190,7 @@ def lower_bound(
             options={"time_limit": time_limit_s},
         )
         if mi.x is not None and mi.status == 0:
-            milp_t = float(mi.fun) / 1e3
+            milp_t = float(cost_kg @ mi.x[:nv] + cheapest @ mi.x[nv:]) / 1e3
             method = "lp+milp"
     return Bound(
         carbon_t=carbon_t,
