@@ -55,6 +55,7 @@ class KubeMemberClient:
         self.timeout = timeout
         self._core: Any = client.CoreV1Api(api)
         self._batch: Any = client.BatchV1Api(api)
+        self._namespaces: set[str] = set()  # seen to exist: saves a read per dispatch
 
     @classmethod
     def from_kubeconfig(
@@ -101,7 +102,14 @@ class KubeMemberClient:
             raise
 
     def create_job(self, namespace: str, body: Body) -> Body:
-        return _load(self._batch.create_namespaced_job(namespace, body, **self._opts()))
+        try:
+            return _load(self._batch.create_namespaced_job(namespace, body, **self._opts()))
+        except ApiException as exc:
+            if exc.status == 404:  # the namespace went away since we saw it: recreate once
+                self._namespaces.discard(namespace)
+                self.ensure_namespace(namespace, {"app.kubernetes.io/managed-by": "computegrid"})
+                return _load(self._batch.create_namespaced_job(namespace, body, **self._opts()))
+            raise
 
     def delete_job(self, namespace: str, name: str) -> bool:
         """Delete with propagationPolicy Background; False when it was already gone."""
@@ -116,8 +124,11 @@ class KubeMemberClient:
         return True
 
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> None:
+        if name in self._namespaces:
+            return
         try:
             self._core.read_namespace(name, **self._opts())
+            self._namespaces.add(name)
             return
         except ApiException as exc:
             if exc.status != 404:
@@ -128,6 +139,10 @@ class KubeMemberClient:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+        self._namespaces.add(name)
+
+    def forget_namespace(self, name: str) -> None:
+        self._namespaces.discard(name)
 
     def close(self) -> None:
         self.api.close()
