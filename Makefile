@@ -75,6 +75,14 @@ test: lint verify testbed-build ## Everything CI runs: lint, verify, unit and in
 demo: install ## The main job on a local default: where the sample jobs go and why
 	$(BIN)/computegrid explain -f deploy/samples/ -o table
 
+.PHONY: demo-fleet
+demo-fleet: install testbed-build ## The operator on a local national fleet: samples placed, table and PNG map
+	$(BIN)/computegrid demo up
+
+.PHONY: demo-down
+demo-down: install ## Stop the demo's operator and fleet
+	$(BIN)/computegrid demo down
+
 .PHONY: bench
 bench: install ## Time the scheduling core at 10, 100 and 1,000 clusters
 	@for n in 10 100 1000; do $(BIN)/computegrid bench --clusters $$n --jobs 5000 --json; done

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from computegrid.cli.errors import UsageError
 
 # Sub-command modules, imported lazily so `computegrid explain` never loads kopf.
-COMMANDS: tuple[str, ...] = ("explain", "crds", "bench", "testbed", "sim", "run")
+COMMANDS: tuple[str, ...] = ("explain", "crds", "bench", "testbed", "sim", "run", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

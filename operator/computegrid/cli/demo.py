@@ -1,0 +1,288 @@
+"""``computegrid demo up|down``: the whole product on the local test bed, in one command.
+
+``up`` builds (or reuses) the control-plane binaries, starts a hub and one member cluster per
+national-fleet cluster, registers them as MemberClusters, runs the operator in the
+background, applies ``deploy/samples/``, waits while printing progress, then prints where
+each job went and why and draws the placements on a map (PNG). ``down`` stops it all.
+
+The command line never imports the Kubernetes client (import-linter): it drives the hub with
+the test bed's own ``kubectl``, exactly the commands a newcomer would type next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from computegrid.cli.errors import UsageError
+
+FLEET = "demo"
+DONE = ("Succeeded", "Failed")
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "demo", help="the operator on a local national fleet, with the sample jobs"
+    )
+    sub = parser.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
+    up = sub.add_parser("up", help="start fleet + operator, apply the samples, report")
+    up.add_argument("--members", type=int, help="first N national clusters (default: all 10)")
+    up.add_argument("--samples", type=Path, default=Path("deploy/samples"), help="ComputeJobs")
+    up.add_argument("--timeout", type=float, default=240, help="seconds to wait for the jobs")
+    up.add_argument("--map", type=Path, help="PNG path (default <fleet dir>/placements.png)")
+    up.set_defaults(func=run_up)
+    down = sub.add_parser("down", help="stop the operator and the fleet")
+    down.set_defaults(func=run_down)
+
+
+def _testbed() -> Any:
+    import computegrid.testbed as testbed
+
+    return testbed
+
+
+class Kubectl:
+    def __init__(self, bin_dir: str, kubeconfig: str) -> None:
+        self.base = [str(Path(bin_dir) / "kubectl"), "--kubeconfig", kubeconfig]
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise UsageError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+
+def _ensure_binaries(testbed: Any) -> None:
+    if testbed.missing_binaries():
+        print("demo: building the control-plane binaries (first run only; tens of minutes)")
+        subprocess.run(["bash", "deploy/testbed/build.sh"], check=True)
+
+
+def _member_docs(info: Any) -> str:
+    from computegrid.fleet_data import load_national_fleet
+
+    national = load_national_fleet()
+    docs = []
+    for member in info.members:
+        data = national.by_name(member.name)
+        docs.append(
+            {
+                "apiVersion": "computegrid.io/v1alpha1",
+                "kind": "MemberCluster",
+                "metadata": {"name": member.name},
+                "spec": {
+                    "hub": data.hub,
+                    "region": data.region.value,
+                    "location": data.location,
+                    "pairedWith": list(data.paired_with),
+                    "kubeconfigSecretRef": {
+                        "name": member.name,
+                        "namespace": info.secret_namespace,
+                    },
+                },
+            }
+        )
+    return "\n---\n".join(json.dumps(d) for d in docs)
+
+
+def _namespaces(samples: Path) -> list[str]:
+    import yaml
+
+    found = set()
+    for path in sorted(samples.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict):
+                found.add((doc.get("metadata") or {}).get("namespace") or "default")
+    return sorted(found)
+
+
+def _jobs(kubectl: Kubectl) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kubectl("get", "computejobs.computegrid.io", "-A", "-o", "json")
+    )["items"]
+    return items
+
+
+def _settled(job: dict[str, Any]) -> bool:
+    status = job.get("status") or {}
+    return status.get("phase") in DONE or (
+        status.get("phase") == "Pending" and bool(status.get("conditions"))
+    )
+
+
+def _table(jobs: list[dict[str, Any]]) -> str:
+    rows = [("NAMESPACE", "NAME", "PHASE", "CLUSTER", "HUB", "RTT-MS", "gCO2/h SAVED", "WHY")]
+    for job in sorted(jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"])):
+        status = job.get("status") or {}
+        placement = status.get("placement") or {}
+        why = (placement.get("reasons") or [status.get("message") or ""])[0]
+        rows.append(
+            (
+                job["metadata"]["namespace"],
+                job["metadata"]["name"],
+                status.get("phase") or "-",
+                placement.get("cluster") or "-",
+                placement.get("hub") or "-",
+                f"{placement['latencyMs']:.1f}" if "latencyMs" in placement else "-",
+                f"{placement.get('carbonSavedGPerHour', 0):.0f}" if placement else "-",
+                why[:70],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    )
+
+
+def _draw_map(info: Any, jobs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from computegrid.fleet_data import resolve_city
+
+    fig, ax = plt.subplots(figsize=(10, 7))
+    spots = {}
+    for member in info.members:
+        city = resolve_city(member.location)
+        spots[member.name] = (city.lon, city.lat)
+        colour = {"east": "tab:blue", "central": "tab:orange", "west": "tab:green"}.get(
+            member.region, "grey"
+        )
+        ax.scatter(city.lon, city.lat, s=160, c=colour, marker="s", zorder=3)
+        ax.annotate(member.name, (city.lon, city.lat), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")  # fmt: skip
+    for job in jobs:
+        status = job.get("status") or {}
+        cluster = (status.get("placement") or {}).get("cluster")
+        try:
+            origin = resolve_city(job["metadata"]["annotations"]["computegrid.io/origin"])
+        except Exception:  # a sample with an unknown origin has no line to draw
+            continue
+        ax.scatter(origin.lon, origin.lat, s=40, c="black", marker="o", zorder=4)
+        if cluster in spots:
+            x, y = spots[cluster]
+            arrow = {"arrowstyle": "->", "color": "tab:red", "alpha": 0.7}
+            ax.annotate("", xy=(x, y), xytext=(origin.lon, origin.lat), arrowprops=arrow)
+            ax.annotate(job["metadata"]["name"], (origin.lon, origin.lat), fontsize=6,
+                        xytext=(3, -9), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title("computegrid demo: sample ComputeJobs (origin → member cluster)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pid_file(info: Any) -> Path:
+    return Path(info.workdir) / "operator.pid"
+
+
+def run_up(args: argparse.Namespace) -> int:
+    testbed = _testbed()
+    if not args.samples.is_dir():
+        raise UsageError(f"--samples {args.samples}: not a folder (run from the checkout)")
+    _ensure_binaries(testbed)
+    try:
+        old = testbed.load(FLEET)
+        _stop_operator(old)
+    except FileNotFoundError:
+        pass
+    size = {"members": args.members} if args.members else {"fleet": "national"}
+    info = testbed.up(FLEET, **size, nodes_per_member=3, log=print)
+    kubectl = Kubectl(info.bin_dir, info.hub.kubeconfig)
+    kubectl("apply", "-f", "-", stdin=_member_docs(info))
+    for namespace in _namespaces(args.samples):
+        body = kubectl("create", "namespace", namespace, "--dry-run=client", "-o", "yaml")
+        kubectl("apply", "-f", "-", stdin=body)
+    log_path = Path(info.workdir) / "operator.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "computegrid.cli", "run", "--hub-kubeconfig",
+             info.hub.kubeconfig, "--metrics-port", "0", "--probe-interval", "2",
+             "--sync-interval", "2"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    _pid_file(info).write_text(str(proc.pid), encoding="utf-8")
+    print(f"demo: operator running (pid {proc.pid}, log {log_path})")
+    _wait_ready(kubectl, len(info.members), proc)
+    kubectl("apply", "-f", str(args.samples))
+    deadline = time.monotonic() + args.timeout
+    jobs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        jobs = _jobs(kubectl)
+        phases: dict[str, int] = {}
+        for job in jobs:
+            phase = (job.get("status") or {}).get("phase") or "New"
+            phases[phase] = phases.get(phase, 0) + 1
+        print("demo: " + ", ".join(f"{n} {p}" for p, n in sorted(phases.items())), flush=True)
+        if jobs and all(_settled(j) for j in jobs):
+            break
+        time.sleep(3)
+    print()
+    print(_table(jobs))
+    map_path = args.map or Path(info.workdir) / "placements.png"
+    _draw_map(info, jobs, map_path)
+    print(f"\ndemo: map of the placements written to {map_path}")
+    print(f"demo: try  {' '.join(kubectl.base)} describe computejobs -A")
+    print("demo: stop with  make demo-down")
+    return 0
+
+
+def _wait_ready(kubectl: Kubectl, members: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UsageError("the operator exited; see its log")
+        items = json.loads(kubectl("get", "memberclusters.computegrid.io", "-o", "json"))["items"]
+        ready = sum(
+            any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (mc.get("status") or {}).get("conditions") or []
+            )
+            for mc in items
+        )
+        print(f"demo: {ready}/{members} member clusters Ready", flush=True)
+        if ready >= members:
+            return
+        time.sleep(3)
+    raise UsageError("member clusters did not become Ready in 180 s")
+
+
+def _stop_operator(info: Any) -> None:
+    pid_file = _pid_file(info)
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text(encoding="utf-8").strip())
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink(missing_ok=True)
+
+
+def run_down(args: argparse.Namespace) -> int:
+    testbed = _testbed()
+    with contextlib.suppress(FileNotFoundError):
+        _stop_operator(testbed.load(FLEET))
+    removed = testbed.down(FLEET)
+    print(f"demo: removed {len(removed)} clusters" if removed else "demo: nothing to remove")
+    return 0
