@@ -168,7 +168,14 @@ def wait_job(api: Any, namespace: str, name: str, condition: str) -> Any:
         conds = {c.type: c.status for c in (job.status.conditions or [])}
         return job if conds.get(condition) == "True" else None
 
-    return kube.wait_for(done, f"job {name} {condition}", timeout=60)
+    try:
+        return kube.wait_for(done, f"job {name} {condition}", timeout=60)
+    except kube.NotReadyError as exc:
+        pods = [
+            (p.metadata.name, p.status.phase, p.spec.node_name, p.status.conditions)
+            for p in job_pods(api, namespace, name)
+        ]
+        raise AssertionError(f"{exc}; pods: {pods}") from exc
 
 
 def job_pods(api: Any, namespace: str, name: str) -> list[Any]:
@@ -270,3 +277,11 @@ def test_stopping_a_member_makes_it_unreachable_and_starting_restores_it(
     core: Any = client.CoreV1Api(api)
     names = sorted(n.metadata.name for n in core.list_node().items)
     assert names == member.nodes  # etcd kept its data across the restart
+    # and the restarted scheduler and kwok-controller run Jobs again
+    core.create_namespace(body={"metadata": {"name": "after-restart"}})
+    try:
+        batch: Any = client.BatchV1Api(api)
+        batch.create_namespaced_job("after-restart", body=batch_job("again", 1))
+        wait_job(api, "after-restart", "again", "Complete")
+    finally:
+        core.delete_namespace("after-restart")

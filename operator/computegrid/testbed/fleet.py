@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -420,14 +421,23 @@ def stop_member(member: str, name: str = DEFAULT_NAME, workdir: Path | str | Non
 def start_member(
     member: str, name: str = DEFAULT_NAME, workdir: Path | str | None = None, timeout: float = 90
 ) -> None:
-    """Start a stopped member again (same ports, same etcd data) and wait until it is ready."""
+    """Start a stopped member again (same ports, same etcd data) and wait until it is ready
+    and its kwok-controller manages the nodes again."""
     info = load(name, workdir)
     cluster = info.member(member)
     env = _tool_env(Path(info.workdir))
+    since = datetime.now(UTC)
     kwokctl.start(env, cluster.kwok_cluster, Path(info.workdir) / "logs" / "chaos.log")
     api = kube.api_client(Path(cluster.kubeconfig))
     try:
         kube.wait_for(lambda: True if kube.is_ready(api) else None, f"{member} ready", timeout)
+        # Ready API server is not enough: until the new kwok-controller holds the node
+        # Leases, pods bound to those nodes would stay Pending.
+        kube.wait_for(
+            lambda: kube.node_leases_renewed_since(api, since),
+            f"{member} node leases taken over by the restarted kwok-controller",
+            timeout,
+        )
     finally:
         api.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -202,3 +203,17 @@ def ready_nodes(api: Any) -> set[str]:
         if any(c.type == "Ready" and c.status == "True" for c in conds):
             ready.add(node.metadata.name)
     return ready
+
+
+def node_leases_renewed_since(api: Any, since: datetime) -> bool | None:
+    """True when every Node's Lease was renewed after ``since`` (kwok manages them again)."""
+    core: Any = client.CoreV1Api(api)
+    coordination: Any = client.CoordinationV1Api(api)
+    nodes = {n.metadata.name for n in core.list_node(_request_timeout=5).items}
+    leases = coordination.list_namespaced_lease("kube-node-lease", _request_timeout=5).items
+    renewed = {
+        lease.metadata.name
+        for lease in leases
+        if lease.spec.renew_time is not None and lease.spec.renew_time > since
+    }
+    return True if nodes <= renewed else None

@@ -34,6 +34,7 @@ PORT_KEYS = (
 
 # The hub only stores objects: no pods run there, so no scheduler and no fake kubelets.
 HUB_DISABLED = ("kube-scheduler", "kwok-controller")
+NODE_LEASE_SECONDS = 10
 
 
 class KwokctlError(RuntimeError):
@@ -116,6 +117,11 @@ def create(env: ToolEnv, spec: ClusterSpec, config: Path, log: Path) -> float:
     """Create and start one cluster; returns the seconds it took."""
     args = ["--name", spec.cluster, "-c", str(config), "create", "cluster"]
     args += ["--runtime", "binary", "--kubeconfig", "", "--wait", "3m"]
+    # kwok-controller holds one Lease per node; a restarted one has a new identity and must
+    # wait out the old lease before it manages the nodes (and their pods) again. kwokctl's
+    # default (40 s x heartbeat factor 5 = 200 s) would leave a restarted member's pods
+    # Pending for minutes; 10 s leases renewed every 2.5 s cost nothing at this size.
+    args += ["--heartbeat-factor", "1", "--node-lease-duration-seconds", str(NODE_LEASE_SECONDS)]
     for component in spec.disabled:
         args += ["--disable", component]
     return run(env, args, log)
