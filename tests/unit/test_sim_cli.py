@@ -1,0 +1,69 @@
+"""``computegrid sim``: bad input is one line and exit 2; --json has the issue's shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from computegrid.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--jobs", "0"], "--jobs and --seeds must be at least 1"),
+        (["--fleet", "mars"], "only the built-in 'national' fleet"),
+        (["--trace", "/no/such/trace.csv"], "not 'synthetic' and no such file"),
+        (["--policies", "nearest,teleport"], "unknown teleport"),
+        (["--util", "1.5"], "--util must be in (0, 1]"),
+        (["--scale", "0"], "--scale must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    assert main(["sim", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("computegrid sim: error: ")
+    assert message in err
+    assert "\n" not in err
+
+
+def test_a_bad_policy_file_names_the_field(tmp_path, capsys):
+    path = tmp_path / "policy.yaml"
+    path.write_text("weights:\n  low: {Carbon: 1}\n", encoding="utf-8")
+    assert main(["sim", "--policy-file", str(path), "--jobs", "10", "--seeds", "1"]) == 2
+    assert "policy.yaml" in capsys.readouterr().err
+
+
+def test_json_has_the_shape_of_the_issue(capsys):
+    code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--json", "--quiet"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["policies"]) == {
+        "computegrid", "nearest", "round-robin", "random", "least-loaded", "always-west",
+        "greedy-carbon",
+    }  # fmt: skip
+    for m in out["policies"].values():
+        for key in ("carbon_t", "cost_cny", "latency_violations", "overcommits",
+                    "mean_wait_s", "ratio_to_bound", "captured_savings"):  # fmt: skip
+            assert isinstance(m[key], (int, float)), key
+        assert m["ratio_to_bound"] > 0
+    assert out["lower_bound"]["carbon_t"] > 0
+    assert out["policies"]["nearest"]["savings_vs_nearest"] == 0
+    assert out["policies"]["computegrid"]["latency_violations"] == 0
+    assert out["study"]["seeds"] == [0, 1]
+
+
+def test_report_writes_markdown_and_four_plots(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--quiet",
+                 "--policies", "computegrid,always-west", "--report", str(out)])  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].startswith("policy")
+    assert "nearest" in table  # added: savings are measured against it
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "| computegrid |" in text and "LP lower bound" in text
+    for png in ("carbon_by_policy", "placement_map", "hourly_carbon", "pareto"):
+        data = (out / f"{png}.png").read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
