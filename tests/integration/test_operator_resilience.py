@@ -114,3 +114,8 @@ def test_member_loss_reschedules_and_return_removes_the_stale_copy(
     assert back["remote"]["cluster"] == TIANFU
     assert all_copies(member_apis, pinned_uid) == {n: int(n == TIANFU) for n in member_apis}
     wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "all members Ready")
+    # The returned member takes new work end to end (scheduler, Job controller, kwok all back),
+    # which also leaves it fit for the tests that run after this module.
+    hub.create(computejob("fresh", origin="chengdu", extra_annotations=ONLY_TIANFU))
+    done = hub.wait_phase("fresh", "Succeeded", timeout=120)
+    assert done["remote"]["cluster"] == TIANFU
