@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 from urllib3.exceptions import HTTPError
 
 T = TypeVar("T")
@@ -37,10 +44,11 @@ def api_client(kubeconfig: Path) -> Any:
 
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float, interval: float = 0.5) -> T:
-    """Call ``check`` until it returns something not None (or a transient error stops).
+    """Call ``check`` until it returns something not None.
 
-    Transient errors and 5xx/404 answers count as "not yet"; after ``timeout`` seconds the
-    last problem is raised as NotReadyError naming ``what``.
+    Transient errors (connection refused, timeouts) and 404/429/5xx answers count as "not
+    yet"; any other error is raised as is. After ``timeout`` seconds NotReadyError names
+    ``what`` and the last problem.
     """
 
     def transient(exc: BaseException) -> bool:
@@ -56,11 +64,9 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float, interval:
     )
     try:
         result = retrying(check)
-    except Exception as exc:  # tenacity.RetryError, or a non-transient error
-        cause = getattr(exc, "last_attempt", None)
-        detail = ""
-        if cause is not None and cause.failed:
-            detail = f": {cause.exception()}"
+    except RetryError as exc:  # out of time; any other error was raised at once, unwrapped
+        last = exc.last_attempt
+        detail = f": {last.exception()}" if last.failed else ""
         raise NotReadyError(f"timed out after {timeout:.0f}s waiting for {what}{detail}") from exc
     assert result is not None
     return result
