@@ -162,7 +162,7 @@ class ComputeJobStatus(ApiModel):
 
 
 class ComputeJob(ApiModel):
-    """The user's work (namespaced, short name ``cj``)."""
+    """The user's work (namespaced, short name ``cgj``: ``cj`` is CronJob's)."""
 
     api_version: Literal["computegrid.io/v1alpha1"] = Field(
         default="computegrid.io/v1alpha1", description="computegrid.io/v1alpha1."

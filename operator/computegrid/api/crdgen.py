@@ -134,7 +134,8 @@ def compute_job_crd() -> dict[str, Any]:
     return _crd(
         kind="ComputeJob",
         plural="computejobs",
-        short="cj",
+        # Not "cj": batch/v1 CronJob has that short name and built-in names win in kubectl.
+        short="cgj",
         scope="Namespaced",
         spec=ComputeJobSpec,
         status=ComputeJobStatus,
