@@ -95,6 +95,28 @@ def _member_docs(info: Any) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
 
 
+def _full_inventory(info: Any) -> None:
+    """Give every member the fleet data's whole node inventory (the test bed starts 3 nodes
+    each), so the demo's capacity is the data's and placements match ``computegrid explain``."""
+    from computegrid.fleet_data import load_national_fleet, node_labels
+    from computegrid.testbed.kube import node_body
+
+    national = load_national_fleet()
+    for member in info.members:
+        data = national.by_name(member.name)
+        bodies = []
+        for spec in data.nodes:
+            if spec.name in member.nodes:
+                continue
+            allocatable = {"cpu": str(spec.cpu), "memory": f"{spec.memory_gi}Gi", "pods": "110"}
+            if spec.gpu:
+                allocatable["nvidia.com/gpu"] = str(spec.gpu)
+            bodies.append(node_body(spec.name, dict(node_labels(data, spec)), allocatable))
+        if bodies:
+            kubectl = Kubectl(info.bin_dir, member.kubeconfig)
+            kubectl("create", "-f", "-", stdin="\n---\n".join(json.dumps(b) for b in bodies))
+
+
 def _namespaces(samples: Path) -> list[str]:
     import yaml
 
@@ -172,12 +194,19 @@ def _draw_map(info: Any, jobs: list[dict[str, Any]], path: Path) -> None:
         except Exception:  # a sample with an unknown origin has no line to draw
             continue
         ax.scatter(origin.lon, origin.lat, s=40, c="black", marker="o", zorder=4)
+        label = job["metadata"]["name"]
         if cluster in spots:
             x, y = spots[cluster]
             arrow = {"arrowstyle": "->", "color": "tab:red", "alpha": 0.7}
             ax.annotate("", xy=(x, y), xytext=(origin.lon, origin.lat), arrowprops=arrow)
-            ax.annotate(job["metadata"]["name"], (origin.lon, origin.lat), fontsize=6,
-                        xytext=(3, -9), textcoords="offset points")  # fmt: skip
+        else:
+            label += f" ({status.get('phase') or 'New'})"
+        ax.annotate(label, (origin.lon, origin.lat), fontsize=6, xytext=(3, -9),
+                    textcoords="offset points")  # fmt: skip
+    for region, colour in (("east", "tab:blue"), ("central", "tab:orange"), ("west", "tab:green")):
+        ax.scatter([], [], c=colour, marker="s", label=f"{region} member cluster")
+    ax.scatter([], [], c="black", marker="o", label="job origin")
+    ax.legend(loc="lower left", fontsize=8)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title("computegrid demo: sample ComputeJobs (origin → member cluster)")
@@ -204,6 +233,7 @@ def run_up(args: argparse.Namespace) -> int:
         pass
     size = {"members": args.members} if args.members else {"fleet": "national"}
     info = testbed.up(FLEET, **size, nodes_per_member=3, log=print)
+    _full_inventory(info)
     kubectl = Kubectl(info.bin_dir, info.hub.kubeconfig)
     kubectl("apply", "-f", "-", stdin=_member_docs(info))
     for namespace in _namespaces(args.samples):
