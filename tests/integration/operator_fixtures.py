@@ -60,6 +60,7 @@ class OperatorProcess:
     kubeconfig: str
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
+    liveness_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -67,6 +68,7 @@ class OperatorProcess:
             sys.executable, "-m", "computegrid.cli", "run",
             "--hub-kubeconfig", self.kubeconfig,
             "--metrics-port", str(self.metrics_port),
+            "--liveness-port", str(self.liveness_port),
             "--probe-interval", "1", "--failure-threshold", "2",
             "--grace-period", str(GRACE_S), "--sync-interval", "1",
             "--delete-timeout", "10", "--hub-name", "cgtest-hub",
@@ -86,6 +88,11 @@ class OperatorProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def healthz(self) -> int:
+        url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -142,3 +142,4 @@ def test_metrics_are_served(operator: OperatorProcess, hub_api: Any, namespace: 
     assert "computegrid_scheduling_seconds_count" in text
     assert "computegrid_dispatch_seconds_count" in text
     assert "computegrid_jobs{" in text
+    assert operator.healthz() == 200  # Kopf's liveness endpoint

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from computegrid.api import ComputeJob, Phase
+from computegrid.api import GROUP, ComputeJob, Phase
 from computegrid.dispatch import (
     LABEL_MANAGED_BY,
     MANAGER,
@@ -52,8 +52,14 @@ def _conditions(patch: Any, status: dict[str, Any], *updates: dict[str, Any]) ->
 
 
 def _attempt_key(rt: Runtime, body: Any) -> tuple[Any, ...]:
+    """What a failed placement depended on: the fleet, the spec and our annotations.
+
+    Kopf's own annotations are left out: they change as it records progress, which would
+    turn a Pending job's retry into a loop.
+    """
     meta = body["metadata"]
-    return (rt.fleet.generation, meta.get("generation"), str(meta.get("annotations") or {}))
+    ours = sorted((k, v) for k, v in (meta.get("annotations") or {}).items() if k.startswith(GROUP))
+    return (rt.fleet.generation, meta.get("generation"), tuple(ours))
 
 
 async def handle_create_computejob(rt: Runtime, body: Any, patch: Any, members: set[str]) -> None:
