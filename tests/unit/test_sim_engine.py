@@ -35,11 +35,15 @@ def gpu_job(name: str, arrival_s: float, pods: int, hours: float = 1.0) -> SimJo
 def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # a takes both GPU nodes for 1 h from t=0; b (one node) arrives at 10 s and starts at
     # 3600 s when a ends: a wait of 3590 s. c, arriving later but just as big, queues behind.
+    # computegrid's CriticalHeadroom (low jobs keep 10 % of the cluster's 16 GPUs = 1.6):
+    # a and b each start on an idle cluster (allowed); c after b would leave 16 − 8 − 8 = 0
+    # GPUs, 0 % < 10 %, so it waits for b to end: starts at 7200 s, ends at 10800 s.
     jobs = [gpu_job("a", 0, 2), gpu_job("b", 10, 1), gpu_job("c", 20, 1)]
     state = FleetState([TIANFU.snapshot()], LATENCY)
     run = replay(jobs, state, make_placer(policy), TIANFU_CURVES)
-    np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, 3600.0])
-    np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, 7200.0])
+    c_start = 7200.0 if policy == "computegrid" else 3600.0
+    np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, c_start])
+    np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, c_start + 3600.0])
     assert run.overcommits == 0
     # every node is free again at the end
     np.testing.assert_allclose(state.node_free, state.node_alloc)

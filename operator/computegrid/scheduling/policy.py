@@ -21,6 +21,7 @@ DEFAULT_FILTERS = [
     "TaintToleration",
     "LatencyBudget",
     "ResourcesFit",
+    "CriticalHeadroom",
 ]
 
 # Low-sensitivity work is steered by carbon and price (East Data, West Computing); high

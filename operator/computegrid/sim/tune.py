@@ -1,9 +1,13 @@
-"""Weight tuning on training seeds, reported on separate test seeds (``python -m``).
+"""Weight and headroom tuning on training seeds, reported on separate test seeds (``python -m``).
 
-Each candidate changes the low- and medium-class weights of the default policy; it is scored
-by captured savings on the training seeds (bound and nearest computed once per seed),
-with the mean queue wait alongside. The best candidate is then run on the test seeds by
-``computegrid sim --policy-file``. Nothing here edits the default policy.
+Each candidate is a whole Policy: the low-class weights (medium and high as the default) and
+the CriticalHeadroom reserve (None: the filter is off). It is scored by captured savings on
+the training seeds (bound, nearest and least-loaded computed once per seed), with the ratio to
+the bound, the mean queue wait (least-loaded's alongside: the wait target's reference), the
+high class's wait and the electricity cost. The chosen candidate is then run on the test
+seeds by ``computegrid sim``. Nothing here edits the default policy.
+
+    python -m computegrid.sim.tune [JOBS] [CANDIDATE ...]
 """
 
 from __future__ import annotations
@@ -17,60 +21,81 @@ import numpy as np
 
 from computegrid.api.common import LatencySensitivity
 from computegrid.scheduling import DEFAULT_WEIGHTS, Policy
+from computegrid.scheduling.policy import DEFAULT_FILTERS
 from computegrid.sim.metrics import captured_savings
 from computegrid.sim.study import StudyConfig, run_seed
 
-LOW, MEDIUM = LatencySensitivity.LOW, LatencySensitivity.MEDIUM
+LOW = LatencySensitivity.LOW
+TRAIN_SEEDS = (100, 101, 102)
+HEADROOM = "CriticalHeadroom"
 
-CANDIDATES: dict[str, dict[LatencySensitivity, dict[str, float]]] = {
-    "default": {},
-    "low: carbon only": {LOW: {"CarbonIntensity": 5}},
-    "low: carbon 5, price 1, least-allocated 1": {
-        LOW: {"CarbonIntensity": 5, "PowerPrice": 1, "LeastAllocated": 1}
-    },
-    "low: carbon 5, price 1": {LOW: {"CarbonIntensity": 5, "PowerPrice": 1}},
-    "low: carbon 5, price 3, least-allocated 1": {
-        LOW: {"CarbonIntensity": 5, "PowerPrice": 3, "LeastAllocated": 1}
-    },
-    "low+medium: carbon 5, price 1, least-allocated 1; medium latency 1": {
-        LOW: {"CarbonIntensity": 5, "PowerPrice": 1, "LeastAllocated": 1},
-        MEDIUM: {"CarbonIntensity": 3, "PowerPrice": 1, "LeastAllocated": 1, "Latency": 1},
-    },
-    "low+medium: carbon only": {LOW: {"CarbonIntensity": 5}, MEDIUM: {"CarbonIntensity": 3}},
+OLD_LOW: dict[str, float] = {
+    "CarbonIntensity": 5,
+    "RenewableShare": 1,
+    "PowerPrice": 3,
+    "LeastAllocated": 1,
+    "HubPairing": 1,
+}
+CARBON_PRICE: dict[str, float] = {"CarbonIntensity": 5, "PowerPrice": 1}
+
+# name: (low-class weights, headroom reserve or None)
+CANDIDATES: dict[str, tuple[dict[str, float], float | None]] = {
+    "old default (carbon 5, renewable 1, price 3, room 1, pairing 1)": (OLD_LOW, None),
+    "old default + headroom 0.1": (OLD_LOW, 0.1),
+    "carbon 5 only": ({"CarbonIntensity": 5}, None),
+    "carbon 5, price 1": (CARBON_PRICE, None),
+    "carbon 5, price 1 + headroom 0.02": (CARBON_PRICE, 0.02),
+    "carbon 5, price 1 + headroom 0.03": (CARBON_PRICE, 0.03),
+    "carbon 5, price 1 + headroom 0.05": (CARBON_PRICE, 0.05),
+    "carbon 5, price 1 + headroom 0.1": (CARBON_PRICE, 0.1),
+    "carbon 5, price 1 + headroom 0.15": (CARBON_PRICE, 0.15),
+    "carbon 5, price 1 + headroom 0.2": (CARBON_PRICE, 0.2),
+    "carbon 5, price 1 + headroom 0.3": (CARBON_PRICE, 0.3),
+    "carbon 5 only + headroom 0.03": ({"CarbonIntensity": 5}, 0.03),
+    "carbon 5 only + headroom 0.05": ({"CarbonIntensity": 5}, 0.05),
+    "carbon 5 only + headroom 0.1": ({"CarbonIntensity": 5}, 0.1),
+    "carbon 5 only + headroom 0.2": ({"CarbonIntensity": 5}, 0.2),
 }
 
 
-def weights_of(change: dict[LatencySensitivity, dict[str, float]]) -> dict[Any, Any]:
+def policy_of(low: dict[str, float], reserve: float | None) -> Policy:
     weights = copy.deepcopy(DEFAULT_WEIGHTS)
-    for cls, w in change.items():
-        weights[cls] = dict(w)
-    return weights
+    weights[LOW] = {name: float(low.get(name, 0.0)) for name in weights[LOW]}
+    filters = [f for f in DEFAULT_FILTERS if f != HEADROOM]
+    args: dict[str, dict[str, Any]] = {}
+    if reserve is not None:
+        filters.append(HEADROOM)
+        args[HEADROOM] = {"reserve": reserve}
+    return Policy(filters=filters, weights=weights, plugin_args=args)
 
 
-def tune(seeds: tuple[int, ...], jobs: int) -> dict[str, Any]:
-    base = StudyConfig(jobs=jobs, seeds=seeds, policies=("nearest",))
+def tune(seeds: tuple[int, ...], jobs: int, names: list[str] | None = None) -> dict[str, Any]:
+    base = StudyConfig(jobs=jobs, seeds=seeds, policies=("nearest", "least-loaded"))
     refs = {s: run_seed(base, s) for s in seeds}
-    out = {}
-    for name, change in CANDIDATES.items():
+    out: dict[str, Any] = {}
+    for name in names or list(CANDIDATES):
+        low, reserve = CANDIDATES[name]
         cfg = StudyConfig(jobs=jobs, seeds=seeds, policies=("computegrid",),
-                          policy=Policy(weights=weights_of(change)), bound=False)  # fmt: skip
-        caps, waits, costs = [], [], []
+                          policy=policy_of(low, reserve), bound=False)  # fmt: skip
+        rows: dict[str, list[float]] = {k: [] for k in
+            ("captured", "ratio", "wait", "wait_ll", "wait_high", "cny", "market")}  # fmt: skip
         for s in seeds:
             m = run_seed(cfg, s).metrics["computegrid"]
             ref = refs[s]
             assert ref.bound is not None
             near = ref.metrics["nearest"]["carbon_t"]
-            caps.append(captured_savings(near, m["carbon_t"], ref.bound.carbon_t))
-            waits.append(m["mean_wait_s"])
-            costs.append(m["cost_cny"])
-        out[name] = {
-            "captured_savings": round(float(np.mean(caps)), 4),
-            "mean_wait_s": round(float(np.mean(waits)), 2),
-            "cost_cny": round(float(np.mean(costs)), 0),
-        }
+            rows["captured"].append(captured_savings(near, m["carbon_t"], ref.bound.carbon_t))
+            rows["ratio"].append(m["carbon_t"] / ref.bound.carbon_t)
+            rows["wait"].append(m["mean_wait_s"])
+            rows["wait_ll"].append(ref.metrics["least-loaded"]["mean_wait_s"])
+            rows["wait_high"].append(m["per_class"].get("high", {}).get("mean_wait_s", 0.0))
+            rows["cny"].append(m["cost_cny"])
+            rows["market"].append(m["carbon_market_t"])
+        out[name] = {k: round(float(np.mean(v)), 4) for k, v in rows.items()}
         print(name, out[name], file=sys.stderr, flush=True)
     return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(tune((100, 101, 102), int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    print(json.dumps(tune(TRAIN_SEEDS, n, sys.argv[2:] or None)))

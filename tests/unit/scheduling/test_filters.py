@@ -83,8 +83,9 @@ def test_resources_fit_is_per_node_not_per_cluster() -> None:
     ],
 )
 def test_resources_fit_counts_every_pod(pods: int, fits: bool) -> None:
+    # high class: CriticalHeadroom (which keeps 10 % from low jobs) does not apply
     fleet = state(cluster("qingyang", cpu=64, used_cpu=32, nodes=2))
-    result = Scheduler().schedule(job(cpu=16, pods=pods), fleet)
+    result = Scheduler().schedule(job("qingyang", cpu=16, pods=pods, sensitivity=HIGH), fleet)
     assert isinstance(result, Decision) is fits
 
 

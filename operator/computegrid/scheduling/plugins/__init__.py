@@ -10,6 +10,7 @@ from computegrid.scheduling.plugins import (
     carbon,
     cluster_selector,
     compute_type,
+    headroom,
     latency,
     latency_budget,
     least_allocated,
@@ -30,6 +31,7 @@ FILTERS: dict[str, Callable[..., FilterPlugin]] = {
     taints.NAME: taints.TaintToleration,
     latency_budget.NAME: latency_budget.LatencyBudget,
     resources_fit.NAME: resources_fit.ResourcesFit,
+    headroom.NAME: headroom.CriticalHeadroom,
 }
 
 SCORES: dict[str, Callable[..., ScorePlugin]] = {

@@ -1,0 +1,126 @@
+"""Filter: latency-tolerant work leaves a reserve of each cluster for latency-critical work.
+
+A high-class job (5 ms) can only run in the one or two clusters near its origin; a low-class
+job can run anywhere. Without a reserve, low-class work packs the greenest clusters full and the
+critical job waits. Jobs of the classes in ``applies_to`` (default: low) may not take a cluster
+below ``reserve`` of its allocatable for any resource they ask for (cpu, memory, GPUs; pod slots
+are not capacity people buy), counted on the cluster's totals after all of the job's pods.
+A cluster with none of a resource has nothing to keep (ResourcesFit speaks for it). A cluster
+idle in a resource takes any job that fits: otherwise a job bigger than 90 % of every cluster
+could never run anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from computegrid.api.common import GPU, LatencySensitivity
+from computegrid.api.quantities import format_quantity
+from computegrid.scheduling.snapshot import JobRequest
+from computegrid.scheduling.state import BoolArray, FleetState, FloatArray, IntArray
+
+NAME = "CriticalHeadroom"
+RESOURCES = ("cpu", "memory", GPU)
+DEFAULT_RESERVE = 0.1
+# Rounding slack, so that leaving exactly the reserve (e.g. 6.4 of 64 cpu) is allowed.
+_EPSILON = 1e-9
+
+
+def keeps_headroom(
+    free: FloatArray | float,
+    need: FloatArray | float,
+    allocatable: FloatArray | float,
+    reserve: float,
+) -> BoolArray:
+    """``free − need ≥ reserve × allocatable``, or the cluster is idle in it (``free =
+    allocatable``): 64 cpu, 12 free, 8 asked → 4 ≥ 6.4? no → False; 64 free, 60 asked → True."""
+    return np.asarray(np.asarray(free) - need >= _floor(need, allocatable, reserve), dtype=bool)
+
+
+def _floor(need: FloatArray | float, allocatable: FloatArray | float, reserve: float) -> FloatArray:
+    """The least the cluster may keep after the job: ``min(reserve × alloc, alloc − need)``
+    (the second reached only from idle), minus rounding slack; −inf where none is allocatable."""
+    alloc = np.asarray(allocatable, dtype=float)
+    floor = np.minimum(reserve * alloc, alloc - need) - _EPSILON * np.maximum(alloc, 1.0)
+    return np.where(alloc > 0, floor, -np.inf)
+
+
+@dataclass(frozen=True)
+class CriticalHeadroom:
+    name: str = NAME
+    static: bool = False
+    reserve: float = DEFAULT_RESERVE
+    applies_to: frozenset[LatencySensitivity] = field(
+        default_factory=lambda: frozenset({LatencySensitivity.LOW})
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reserve, bool) or not isinstance(self.reserve, int | float):
+            raise ValueError(f"{NAME}.reserve must be a number, got {self.reserve!r}")
+        if not 0.0 <= self.reserve < 1.0:
+            raise ValueError(f"{NAME}.reserve must be in [0, 1), got {self.reserve}")
+        raw: Any = self.applies_to
+        if isinstance(raw, str):
+            raw = [raw]
+        try:
+            classes = frozenset(LatencySensitivity(c) for c in raw)
+        except (TypeError, ValueError):
+            known = ", ".join(s.value for s in LatencySensitivity)
+            raise ValueError(
+                f"{NAME}.applies_to must list latency classes ({known}), got {raw!r}"
+            ) from None
+        if not classes:
+            raise ValueError(f"{NAME}.applies_to must name at least one latency class")
+        object.__setattr__(self, "reserve", float(self.reserve))
+        object.__setattr__(self, "applies_to", classes)
+
+    def cache_key(self, job: JobRequest) -> Hashable:
+        return None
+
+    def _asked(self, state: FleetState, job: JobRequest) -> tuple[IntArray, FloatArray, FloatArray]:
+        """(resource indices kept, the job's total there, the floor per cluster), cached."""
+        request = state.request_vector(job)
+        assert request is not None
+
+        def compute() -> tuple[IntArray, FloatArray, FloatArray]:
+            kept = [state.resource_index[r] for r in RESOURCES if r in state.resource_index]
+            index = np.array([i for i in kept if request[i] > 0], dtype=np.int64)
+            need = job.parallelism * request[index]
+            floor = _floor(need, state.cluster_totals()[0][:, index], self.reserve)
+            return index, need, floor
+
+        result: tuple[IntArray, FloatArray, FloatArray] = state.cached(
+            ("headroom", self.reserve, job.parallelism, request.tobytes()), compute
+        )
+        return result
+
+    def feasible(self, job: JobRequest, state: FleetState) -> BoolArray:
+        if job.sensitivity not in self.applies_to or state.request_vector(job) is None:
+            return np.ones(state.size, dtype=bool)
+        index, need, floor = self._asked(state, job)
+        after = state.cluster_totals()[1][:, index] - need
+        result: BoolArray = np.logical_and.reduce(after >= floor, axis=1)
+        return result
+
+    def reason(self, job: JobRequest, state: FleetState, cluster: int) -> str:
+        if job.sensitivity not in self.applies_to or state.request_vector(job) is None:
+            return "keeps its headroom"
+        index, need, _ = self._asked(state, job)
+        alloc, free = state.cluster_totals()
+        for i, asked in zip(index, need, strict=True):
+            total = float(alloc[cluster, i])
+            after = float(free[cluster, i]) - float(asked)
+            if not keeps_headroom(float(free[cluster, i]), float(asked), total, self.reserve):
+                resource = state.resources[i]
+                left = format_quantity(max(after, 0.0), resource)
+                return (
+                    f"would leave {max(after, 0.0) / total:.0%} of {resource} free "
+                    f"({left} of {format_quantity(total, resource)}); "
+                    f"{job.sensitivity.value}-sensitivity jobs keep {self.reserve:.0%} "
+                    "for latency-critical work"
+                )
+        return "keeps its headroom"
