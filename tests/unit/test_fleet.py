@@ -136,3 +136,17 @@ def test_registry_marks_not_ready_after_threshold() -> None:
         assert fleet.down_for("g") is not None
     finally:
         fleet.close()
+
+
+def test_a_removed_member_counts_as_lost() -> None:
+    fleet = Fleet(None, client_factory=lambda name, spec: FakeMember(), threshold=2)
+    try:
+        assert fleet.down_for("g") is None  # never seen: not lost (a restart)
+        fleet.register("g", SPEC, {})
+        fleet.forget("g")
+        lost = fleet.down_for("g")
+        assert lost is not None and lost >= 0
+        fleet.register("g", SPEC, {})  # registered again
+        assert fleet.down_for("g") is None
+    finally:
+        fleet.close()

@@ -85,6 +85,7 @@ class Fleet:
         self.members: dict[str, MemberState] = {}
         self.clients: dict[str, MemberClient] = {}
         self.generation = 0  # bumped when any member's readiness or capacity changes
+        self.removed: dict[str, datetime] = {}  # MemberClusters deleted from the hub
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="member")
 
     def _from_secret(self, name: str, spec: MemberClusterSpec) -> MemberClient:
@@ -104,6 +105,7 @@ class Fleet:
         self, name: str, spec: MemberClusterSpec, labels: Mapping[str, str]
     ) -> MemberState:
         state = self.members.get(name)
+        self.removed.pop(name, None)
         if state is None:
             state = self.members[name] = MemberState(name, spec, dict(labels))
         elif state.spec != spec:
@@ -113,7 +115,9 @@ class Fleet:
         return state
 
     def forget(self, name: str) -> None:
+        """A MemberCluster deleted from the hub: its jobs count as lost from now on."""
         self.members.pop(name, None)
+        self.removed[name] = datetime.now(UTC)
         self._drop_client(name)
         self.generation += 1
 
@@ -238,10 +242,17 @@ class Fleet:
         return bool(state and state.ready)
 
     def down_for(self, name: str) -> float | None:
-        """Seconds the member has been NotReady (None when Ready or unknown)."""
+        """Seconds the member has been NotReady or removed (None when Ready or never seen).
+
+        A member not registered yet (a restarted operator before its first probe) is not
+        lost: its jobs wait for the probe rather than being moved at once.
+        """
         state = self.members.get(name)
-        if state is None or state.ready or state.down_since is None:
-            return None if state is not None else float("inf")
+        if state is None:
+            removed = self.removed.get(name)
+            return (datetime.now(UTC) - removed).total_seconds() if removed else None
+        if state.ready or state.down_since is None:
+            return None
         return (datetime.now(UTC) - state.down_since).total_seconds()
 
     def close(self) -> None:
