@@ -69,6 +69,7 @@ class OperatorProcess:
             "--hub-kubeconfig", self.kubeconfig,
             "--metrics-port", str(self.metrics_port),
             "--liveness-port", str(self.liveness_port),
+            "--log-format", "json",
             "--probe-interval", "1", "--failure-threshold", "2",
             "--grace-period", str(GRACE_S), "--sync-interval", "1",
             "--delete-timeout", "10", "--hub-name", "cgtest-hub",

@@ -6,6 +6,7 @@ chengdu-chongqing-tianfu, gansu-qingyang), so every assertion is about real API 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,17 @@ def test_metrics_are_served(operator: OperatorProcess, hub_api: Any, namespace: 
     assert "computegrid_dispatch_seconds_count" in text
     assert "computegrid_jobs{" in text
     assert operator.healthz() == 200  # Kopf's liveness endpoint
+
+
+def test_logs_are_structured(operator: OperatorProcess, hub_api: Any, namespace: str) -> None:
+    hub = Hub(hub_api, namespace)
+    hub.create(computejob("logged", origin="chengdu"))
+    hub.wait_phase("logged", "Scheduled", "Running", "Succeeded")
+
+    def about_logged() -> list[dict[str, Any]]:
+        lines = operator.log_path.read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        return [r for r in records if (r.get("object") or {}).get("name") == "logged"]
+
+    records = wait_for(about_logged, "JSON log lines about the ComputeJob")
+    assert all("message" in r and "timestamp" in r for r in records)

@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
         "--delete-timeout", type=float, default=60.0, help="give up on a lost member after"
     )
     parser.add_argument("--hub-name", default="hub", help="label value of origin-cluster")
+    parser.add_argument(
+        "--log-format", choices=["plain", "json"], default="plain", help="json: structured logs"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
 
@@ -72,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = options.hub_kubeconfig  # what Kopf's kubeconfig login reads
     from computegrid.handlers import operator
 
-    operator.run_operator(options, verbose=args.verbose)
+    operator.run_operator(options, verbose=args.verbose, json_logs=args.log_format == "json")
     return 0

@@ -119,10 +119,17 @@ def delete_membercluster(name: str, **_: Any) -> None:
     handle_delete_membercluster(get_runtime(), name)
 
 
-def run_operator(options: OperatorOptions, *, verbose: bool = False) -> None:
-    """Run the operator until interrupted (what ``computegrid run`` calls)."""
+def run_operator(
+    options: OperatorOptions, *, verbose: bool = False, json_logs: bool = False
+) -> None:
+    """Run the operator until interrupted (what ``computegrid run`` calls).
+
+    ``json_logs``: one JSON object per line with the object's reference (structured logs for
+    a log pipeline); otherwise Kopf's readable format.
+    """
     namespaces = options.namespace_list
-    kopf.configure(verbose=verbose)
+    log_format = kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL
+    kopf.configure(verbose=verbose, log_format=log_format, log_refkey="object")
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
