@@ -35,9 +35,9 @@ def gpu_job(name: str, arrival_s: float, pods: int, hours: float = 1.0) -> SimJo
 def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # a takes both GPU nodes for 1 h from t=0; b (one node) arrives at 10 s and starts at
     # 3600 s when a ends: a wait of 3590 s. c, arriving later but just as big, queues behind.
-    # computegrid's CriticalHeadroom (low jobs keep 10 % of the cluster's 16 GPUs = 1.6):
+    # computegrid's CriticalHeadroom (low jobs keep 2 % of the cluster's 16 GPUs = 0.32):
     # a and b each start on an idle cluster (allowed); c after b would leave 16 − 8 − 8 = 0
-    # GPUs, 0 % < 10 %, so it waits for b to end: starts at 7200 s, ends at 10800 s.
+    # GPUs, 0 % < 2 %, so it waits for b to end: starts at 7200 s, ends at 10800 s.
     jobs = [gpu_job("a", 0, 2), gpu_job("b", 10, 1), gpu_job("c", 20, 1)]
     state = FleetState([TIANFU.snapshot()], LATENCY)
     run = replay(jobs, state, make_placer(policy), TIANFU_CURVES)

@@ -1,6 +1,7 @@
 """CriticalHeadroom, table-driven: one row a case, the arithmetic in the comment.
 
-Clusters are one 64-cpu / 256 Gi node unless a row says otherwise; the reserve is 10 %.
+Clusters are one 64-cpu / 256 Gi node unless a row says otherwise. Most rows use a 10 %
+reserve (``TEN``) so the arithmetic is round; the default (2 %, tuned) has rows of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from computegrid.scheduling.snapshot import ClusterSnapshot, JobRequest
 
 HIGH, MEDIUM, LOW = LatencySensitivity.HIGH, LatencySensitivity.MEDIUM, LatencySensitivity.LOW
 INTELLIGENT = ComputeType.INTELLIGENT
+TEN = CriticalHeadroom(reserve=0.1)
 
 
 @pytest.mark.parametrize(
@@ -41,39 +43,39 @@ def test_keeps_headroom(
     ("where", "request_", "plugin", "feasible"),
     [
         # 64 cpu, 52 used, a 8-cpu low job leaves 4/64 = 6.25 % < 10 % → rejected
-        (cluster("beijing", used_cpu=52), job(cpu=8), CriticalHeadroom(), False),
+        (cluster("beijing", used_cpu=52), job(cpu=8), TEN, False),
         # the same cluster and job, high class: not held back (the reserve is for it)
-        (cluster("beijing", used_cpu=52), job(cpu=8, sensitivity=HIGH), CriticalHeadroom(), True),
+        (cluster("beijing", used_cpu=52), job(cpu=8, sensitivity=HIGH), TEN, True),
         # medium is not in the default applies_to
-        (cluster("beijing", used_cpu=52), job(cpu=8, sensitivity=MEDIUM), CriticalHeadroom(), True),
+        (cluster("beijing", used_cpu=52), job(cpu=8, sensitivity=MEDIUM), TEN, True),
         # ... unless listed: 4/64 = 6.25 % < 10 % → rejected
         (
             cluster("beijing", used_cpu=52),
             job(cpu=8, sensitivity=MEDIUM),
-            CriticalHeadroom(applies_to=frozenset({LOW, MEDIUM})),
+            CriticalHeadroom(reserve=0.1, applies_to=frozenset({LOW, MEDIUM})),
             False,
         ),
         # 48 used: 64 − 48 − 8 = 8 left, 8/64 = 12.5 % ≥ 10 % → allowed
-        (cluster("beijing", used_cpu=48), job(cpu=8), CriticalHeadroom(), True),
+        (cluster("beijing", used_cpu=48), job(cpu=8), TEN, True),
         # 49.6 used: 64 − 49.6 − 8 = 6.4 = exactly 10 % of 64 → allowed (no rounding miss)
-        (cluster("beijing", used_cpu=49.6), job(cpu=8), CriticalHeadroom(), True),
+        (cluster("beijing", used_cpu=49.6), job(cpu=8), TEN, True),
         # reserve 0.2: 8/64 = 12.5 % < 20 % → rejected
         (cluster("beijing", used_cpu=48), job(cpu=8), CriticalHeadroom(reserve=0.2), False),
         # reserve 0: 64 − 56 − 8 = 0 left ≥ 0 → allowed
         (cluster("beijing", used_cpu=56), job(cpu=8), CriticalHeadroom(reserve=0.0), True),
         # every pod counts: 3 pods × 4 cpu on 52 used leave 64 − 52 − 12 = 0 → rejected;
         # 1 pod × 4 cpu leaves 64 − 52 − 4 = 8, 8/64 = 12.5 % → allowed
-        (cluster("beijing", used_cpu=52), job(cpu=4, pods=3), CriticalHeadroom(), False),
-        (cluster("beijing", used_cpu=52), job(cpu=4, pods=1), CriticalHeadroom(), True),
+        (cluster("beijing", used_cpu=52), job(cpu=4, pods=3), TEN, False),
+        (cluster("beijing", used_cpu=52), job(cpu=4, pods=1), TEN, True),
         # memory: 224 Gi of 256 leaves 32/256 = 12.5 % → allowed
-        (cluster("beijing"), job(cpu=1, memory_gi=224), CriticalHeadroom(), True),
+        (cluster("beijing"), job(cpu=1, memory_gi=224), TEN, True),
         # memory: 240 Gi leaves 16/256 = 6.25 %, but no memory is in use (idle) → allowed
-        (cluster("beijing"), job(cpu=1, memory_gi=240), CriticalHeadroom(), True),
+        (cluster("beijing"), job(cpu=1, memory_gi=240), TEN, True),
         # GPUs, summed over the cluster: 2 nodes × 8 = 16; 3 pods × 4 = 12 leave 4/16 = 25 %
         (
             cluster("beijing", gpu=8, nodes=2, types=(INTELLIGENT,)),
             job(cpu=1, gpu=4, pods=3, kind=INTELLIGENT),
-            CriticalHeadroom(),
+            TEN,
             True,
         ),
         # 4 pods × 4 = 16 GPUs on an idle cluster: allowed (it would leave 0/16, but a job
@@ -81,18 +83,23 @@ def test_keeps_headroom(
         (
             cluster("beijing", gpu=8, nodes=2, types=(INTELLIGENT,)),
             job(cpu=1, gpu=4, pods=4, kind=INTELLIGENT),
-            CriticalHeadroom(),
+            TEN,
             True,
         ),
         # 60 of 64 cpu on an idle cluster: 4/64 = 6 % but idle → allowed; with 1 cpu in use
         # it would leave 3/64 = 5 % → rejected
-        (cluster("beijing"), job(cpu=60), CriticalHeadroom(), True),
-        (cluster("beijing", used_cpu=1), job(cpu=60), CriticalHeadroom(), False),
+        (cluster("beijing"), job(cpu=60), TEN, True),
+        (cluster("beijing", used_cpu=1), job(cpu=60), TEN, False),
         # pod slots are not counted: 100 pods leave 10/110 = 9 % of pods, but cpu
         # 64 − 100 × 0.1 = 54 (84 %) and memory 256 − 100 × 0.5 = 206 Gi (80 %) → allowed
-        (cluster("beijing"), job(cpu=0.1, memory_gi=0.5, pods=100), CriticalHeadroom(), True),
+        (cluster("beijing"), job(cpu=0.1, memory_gi=0.5, pods=100), TEN, True),
         # a GPU job on a cluster with no GPUs: nothing to keep here (ResourcesFit rejects it)
-        (cluster("beijing"), job(cpu=1, gpu=1), CriticalHeadroom(), True),
+        (cluster("beijing"), job(cpu=1, gpu=1), TEN, True),
+        # the default, 2 % (1.28 of 64 cpu): 52 used + 8 leaves 4/64 = 6.25 % → allowed
+        (cluster("beijing", used_cpu=52), job(cpu=8), CriticalHeadroom(), True),
+        # 55 used + 8 leaves 1/64 = 1.6 % < 2 % → rejected; 54 used leaves 2/64 = 3.1 % → allowed
+        (cluster("beijing", used_cpu=55), job(cpu=8), CriticalHeadroom(), False),
+        (cluster("beijing", used_cpu=54), job(cpu=8), CriticalHeadroom(), True),
     ],
 )
 def test_feasible(
@@ -108,12 +115,8 @@ def test_gpus_are_kept_where_resources_fit_would_say_yes() -> None:
     fleet.reserve(0, job(cpu=1, gpu=1, kind=INTELLIGENT))
     big = job(cpu=1, gpu=7, pods=2, kind=INTELLIGENT)
     assert fleet.pods_fitting_per_cluster(big)[0] == 2
-    assert not CriticalHeadroom().feasible(big, fleet)[0]
-    assert (
-        CriticalHeadroom()
-        .reason(big, fleet, 0)
-        .startswith("would leave 6% of nvidia.com/gpu free (1 of 16)")
-    )
+    assert not TEN.feasible(big, fleet)[0]
+    assert TEN.reason(big, fleet, 0).startswith("would leave 6.2% of nvidia.com/gpu free (1 of 16)")
 
 
 def test_vectorised_over_clusters() -> None:
@@ -123,7 +126,7 @@ def test_vectorised_over_clusters() -> None:
         cluster("beijing", name="b", used_cpu=48),
         cluster("beijing", name="c"),
     )
-    assert CriticalHeadroom().feasible(job(cpu=8), fleet).tolist() == [False, True, True]
+    assert TEN.feasible(job(cpu=8), fleet).tolist() == [False, True, True]
 
 
 def test_reserve_follows_reservations() -> None:
@@ -131,7 +134,7 @@ def test_reserve_follows_reservations() -> None:
     # 64 − 48 − 8 = 8 (12.5 %) → allowed; with 56 used an 8th would leave 0 → rejected.
     # The filter reads the live totals, not a cached copy.
     fleet = state(cluster("beijing"))
-    plugin = CriticalHeadroom()
+    plugin = TEN
     eight = job(cpu=8, memory_gi=1)
     for _ in range(6):
         assert plugin.feasible(eight, fleet)[0]
@@ -142,13 +145,19 @@ def test_reserve_follows_reservations() -> None:
 
 
 def test_the_reason_says_why_in_words() -> None:
-    # 64 cpu, 52 used, 8 asked → 4 left, 4/64 = 6.25 % → "6%"
-    result = Scheduler().schedule(job(cpu=8), state(cluster("beijing", used_cpu=52)))
+    # the default policy (2 %): 64 cpu, 55 used, 8 asked → 1 left, 1/64 = 1.5625 % → "1.6%"
+    result = Scheduler().schedule(job(cpu=8), state(cluster("beijing", used_cpu=55)))
     assert isinstance(result, Diagnosis)
     verdict = result.evaluation.verdicts()[0]
     assert verdict.filter == "CriticalHeadroom"
     assert verdict.reason == (
-        "would leave 6% of cpu free (4 of 64); "
+        "would leave 1.6% of cpu free (1 of 64); "
+        "low-sensitivity jobs keep 2% for latency-critical work"
+    )
+    # 10 %: 52 used + 8 → 4/64 = 6.25 % → "6.2%" (6.25 is stored just below)
+    reason = TEN.reason(job(cpu=8), state(cluster("beijing", used_cpu=52)), 0)
+    assert reason == (
+        "would leave 6.2% of cpu free (4 of 64); "
         "low-sensitivity jobs keep 10% for latency-critical work"
     )
 
@@ -156,20 +165,23 @@ def test_the_reason_says_why_in_words() -> None:
 def test_memory_is_kept_too() -> None:
     # 256 Gi; a first job takes 8 Gi (248 free); 232 Gi more would leave 16 Gi,
     # 16/256 = 6.25 % < 10 % → rejected on memory (cpu: 64 − 1 − 1 = 62, 97 % is fine)
-    plugin = CriticalHeadroom()
+    plugin = TEN
     fleet = state(cluster("beijing"))
     fleet.reserve(0, job(cpu=1, memory_gi=8))
     big = job(cpu=1, memory_gi=232)
     assert not plugin.feasible(big, fleet)[0]
-    assert plugin.reason(big, fleet, 0).startswith("would leave 6% of memory free (16Gi of 256Gi)")
+    assert plugin.reason(big, fleet, 0).startswith(
+        "would leave 6.2% of memory free (16Gi of 256Gi)"
+    )
 
 
 def test_low_work_goes_elsewhere_and_critical_work_gets_the_room() -> None:
-    # "near" (Beijing, 140 g/kWh) has 52 of 64 cpu used; "far" (Qingyang, 600 g/kWh) is empty.
-    # A low 8-cpu job would leave near 4/64 = 6 % → rejected → far (13.6 ms; low is unbounded).
-    # A high 8-cpu job from Beijing: far is 13.6 ms > 5 ms, near keeps 4 cpu → near.
+    # Default policy (2 % = 1.28 cpu). "near" (Beijing, 140 g/kWh) has 56 of 64 cpu used;
+    # "far" (Qingyang, 600 g/kWh) is empty. A low 8-cpu job would leave near 0/64 → rejected
+    # → far (13.6 ms; low is unbounded). A high 8-cpu job from Beijing: far is 13.6 ms > 5 ms,
+    # near has exactly 8 free → near.
     fleet = state(
-        cluster("beijing", name="near", used_cpu=52, carbon=140),
+        cluster("beijing", name="near", used_cpu=56, carbon=140),
         cluster("qingyang", name="far", carbon=600),
     )
     low = Scheduler().schedule(job("beijing", cpu=8), fleet)
@@ -184,6 +196,12 @@ def test_in_the_default_policy_after_resources_fit() -> None:
     result = Scheduler().schedule(job(cpu=1, gpu=1), state(cluster("beijing")))
     assert isinstance(result, Diagnosis)
     assert result.evaluation.verdicts()[0].filter == "ResourcesFit"
+
+
+def test_default_args() -> None:
+    plugin = CriticalHeadroom()
+    assert plugin.reserve == 0.02
+    assert plugin.applies_to == frozenset({LOW})
 
 
 def test_args_from_a_policy() -> None:

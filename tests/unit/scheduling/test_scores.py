@@ -40,11 +40,10 @@ def test_score_math(fn: object, args: tuple[object, ...], expected: float) -> No
 
 
 def test_low_jobs_follow_carbon_and_price() -> None:
-    # Low weights: carbon 5, renewable 1, price 3, room 1, pairing 1 (sum 11).
-    # Room: CPU 60/64 = 93.75, memory 248/256 = 96.875 → mean 95.3125 on both.
-    # green:  carbon 86 (140 g), renewable 80, price 40 (0.60), room 95.31, pairing 0
-    # cheap:  carbon 40 (600 g), renewable 20, price 70 (0.30), room 95.31, pairing 0
-    # green = (5*86 + 80 + 3*40 + 95.31) / 11 = 65.94; cheap = (200 + 20 + 210 + 95.31) / 11 = 47.76
+    # Low weights: carbon 5, price 1 (sum 6; renewable, room, latency and pairing are 0).
+    # green:  carbon 86 (140 g), price 40 (0.60)
+    # cheap:  carbon 40 (600 g), price 70 (0.30)
+    # green = (5*86 + 40) / 6 = 470/6 = 78.33; cheap = (5*40 + 70) / 6 = 270/6 = 45.00
     fleet = state(
         cluster("chengdu", name="green", carbon=140, renewable=0.8, price=0.60),
         cluster("zhangjiakou", name="cheap", carbon=600, renewable=0.2, price=0.30),
@@ -54,8 +53,8 @@ def test_low_jobs_follow_carbon_and_price() -> None:
     assert result.cluster.name == "green"
     assert result.breakdown["CarbonIntensity"] == 86.0
     assert result.alternatives()[0][0] == "cheap"
-    assert result.score == pytest.approx(65.94, abs=0.01)
-    assert result.alternatives()[0][1] == pytest.approx(47.76, abs=0.01)
+    assert result.score == pytest.approx(78.33, abs=0.01)
+    assert result.alternatives()[0][1] == pytest.approx(45.00, abs=0.01)
 
 
 def test_high_jobs_follow_latency() -> None:
@@ -74,14 +73,21 @@ def test_high_jobs_follow_latency() -> None:
 
 
 def test_pairing_bonus_breaks_a_tie() -> None:
+    # Medium weights give HubPairing 1 (of 11): b-paired gets 100/11 = 9.09 points more.
+    # Beijing-Qingyang is 13.6 ms, inside the medium 20 ms budget.
     same = dict(carbon=500.0, renewable=0.4, price=0.4)
     fleet = state(
         cluster("qingyang", name="a-unpaired", **same),  # type: ignore[arg-type]
-        cluster("qingyang", name="b-paired", paired=frozenset({"shanghai"}), **same),  # type: ignore[arg-type]
+        cluster("qingyang", name="b-paired", paired=frozenset({"beijing"}), **same),  # type: ignore[arg-type]
     )
-    result = Scheduler().schedule(job("shanghai"), fleet)
+    result = Scheduler().schedule(job("beijing", sensitivity=LatencySensitivity.MEDIUM), fleet)
     assert isinstance(result, Decision)
     assert result.cluster.name == "b-paired"
+    assert result.score - result.alternatives()[0][1] == pytest.approx(100 / 11, abs=0.01)
+    # Low weights give HubPairing 0 (tuned): a true tie, broken by name.
+    low = Scheduler().schedule(job("beijing"), fleet)
+    assert isinstance(low, Decision)
+    assert low.cluster.name == "a-unpaired"
 
 
 def test_ties_are_broken_by_name() -> None:
