@@ -61,6 +61,7 @@ class OperatorProcess:
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
     liveness_port: int = field(default_factory=free_port)
+    extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -73,6 +74,7 @@ class OperatorProcess:
             "--probe-interval", "1", "--failure-threshold", "2",
             "--grace-period", str(GRACE_S), "--sync-interval", "1",
             "--delete-timeout", "10", "--hub-name", "cgtest-hub",
+            *self.extra,
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -1,0 +1,115 @@
+"""Two peered replicas (the chart's HA setup): one works, the other takes over when it dies.
+
+Kopf peering is pause-by-priority: the lower-priority replica pauses while the higher one
+lives, and resumes once the dead peer's record expires (60 s), hence the long wait. The
+session's standalone operator is stopped for the duration (it would ignore peering) and
+started again at the end.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from operator_fixtures import (
+    Hub,
+    OperatorProcess,
+    computejob,
+    jobs_with_uid,
+    ready_members,
+    wait_for,
+)
+
+from computegrid import testbed
+
+pytest_plugins = ["operator_fixtures"]
+PEERING = "cgtest-ha"
+CHART_PEERING = Path(__file__).resolve().parents[2] / "charts/computegrid/templates/peering.yaml"
+
+
+def peering_crds() -> list[dict[str, Any]]:
+    """The Kopf peering CRDs exactly as the chart installs them (its only templated lines
+    are the ``{{ ... }}`` guards around them)."""
+    text = CHART_PEERING.read_text(encoding="utf-8")
+    body = text.split("{{- if .Values.peering.installCRDs }}", 1)[1].split("{{- end }}", 1)[0]
+    assert "{{" not in body
+    return [d for d in yaml.safe_load_all(body) if d]
+
+
+def install_peering(hub_api: Any) -> None:
+    ext = client.ApiextensionsV1Api(hub_api)
+    for crd in peering_crds():
+        try:
+            ext.create_custom_resource_definition(crd)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    custom = client.CustomObjectsApi(hub_api)
+
+    def create_peering() -> bool:
+        try:
+            custom.create_cluster_custom_object(
+                "kopf.dev", "v1", "clusterkopfpeerings",
+                {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                 "metadata": {"name": PEERING}},
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 404:  # the CRD is not served yet
+                return False
+            if exc.status != 409:
+                raise
+        return True
+
+    wait_for(create_peering, "the ClusterKopfPeering created")
+
+
+def total_copies(member_apis: dict[str, Any], uid: str) -> int:
+    return sum(len(jobs_with_uid(api, uid)) for api in member_apis.values())
+
+
+def test_peered_replicas_fail_over(
+    operator: OperatorProcess,
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    install_peering(hub_api)
+    operator.stop()
+    high = OperatorProcess(
+        fleet.hub.kubeconfig,
+        tmp_path / "high.log",
+        extra=["--peering", PEERING, "--priority", "100"],
+    )
+    low = OperatorProcess(
+        fleet.hub.kubeconfig, tmp_path / "low.log", extra=["--peering", PEERING, "--priority", "50"]
+    )
+    hub = Hub(hub_api, namespace)
+    try:
+        high.start()
+        wait_for(lambda: "probe_membercluster" in high.log_path.read_text(), "high replica active")
+        low.start()
+        wait_for(lambda: "Activity 'login' succeeded" in low.log_path.read_text(), "low started")
+        first = hub.create(computejob("ha-first", origin="chengdu", run_seconds=600))
+        hub.wait_phase("ha-first", "Running")
+        assert total_copies(member_apis, first["metadata"]["uid"]) == 1
+        quiet = low.log_path.read_text()
+        assert "ha-first" not in quiet and "probe_membercluster" not in quiet  # paused
+        high.stop(signal.SIGKILL)  # no goodbye: its peering record must expire
+        second = hub.create(computejob("ha-second", origin="chengdu", run_seconds=600))
+        hub.wait_phase("ha-second", "Running", timeout=180)
+        taken_over = low.log_path.read_text()
+        assert "Resuming operations" in taken_over and "ha-second" in taken_over
+        assert total_copies(member_apis, second["metadata"]["uid"]) == 1
+        assert total_copies(member_apis, first["metadata"]["uid"]) == 1  # not re-created
+    finally:
+        high.stop()
+        low.stop()
+        operator.start()
+        wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
