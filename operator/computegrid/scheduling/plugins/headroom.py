@@ -90,19 +90,24 @@ class CriticalHeadroom:
     def cache_key(self, job: JobRequest) -> Hashable:
         return None
 
-    def _asked(self, state: FleetState, job: JobRequest) -> tuple[IntArray, FloatArray, FloatArray]:
-        """(resource indices kept, the job's total there, the floor per cluster), cached."""
+    def _asked(
+        self, state: FleetState, job: JobRequest
+    ) -> tuple[IntArray, FloatArray, list[tuple[int, FloatArray]]]:
+        """(resource indices kept, the job's total there, and per kept resource the least
+        free amount per cluster that passes: floor + need), cached per request and
+        parallelism."""
         request = state.request_vector(job)
         assert request is not None
 
-        def compute() -> tuple[IntArray, FloatArray, FloatArray]:
+        def compute() -> tuple[IntArray, FloatArray, list[tuple[int, FloatArray]]]:
             kept = [state.resource_index[r] for r in RESOURCES if r in state.resource_index]
             index = np.array([i for i in kept if request[i] > 0], dtype=np.int64)
             need = job.parallelism * request[index]
             floor = _floor(need, state.cluster_totals()[0][:, index], self.reserve)
-            return index, need, floor
+            least = floor + need
+            return index, need, [(int(i), least[:, k].copy()) for k, i in enumerate(index)]
 
-        result: tuple[IntArray, FloatArray, FloatArray] = state.cached(
+        result: tuple[IntArray, FloatArray, list[tuple[int, FloatArray]]] = state.cached(
             ("headroom", self.reserve, job.parallelism, request.tobytes()), compute
         )
         return result
@@ -110,10 +115,13 @@ class CriticalHeadroom:
     def feasible(self, job: JobRequest, state: FleetState) -> BoolArray:
         if job.sensitivity not in self.applies_to or state.request_vector(job) is None:
             return np.ones(state.size, dtype=bool)
-        index, need, floor = self._asked(state, job)
-        after = state.cluster_totals()[1][:, index] - need
-        result: BoolArray = np.logical_and.reduce(after >= floor, axis=1)
-        return result
+        free = state.cluster_totals()[1]
+        ok = np.ones(state.size, dtype=bool)
+        # free ≥ floor + need, column by column: faster than a reduce over a [clusters, 2-3]
+        # gather at this size
+        for column, least in self._asked(state, job)[2]:
+            ok &= free[:, column] >= least
+        return ok
 
     def reason(self, job: JobRequest, state: FleetState, cluster: int) -> str:
         if job.sensitivity not in self.applies_to or state.request_vector(job) is None:
