@@ -72,12 +72,15 @@ test: lint verify testbed-build ## Everything CI runs: lint, verify, unit and in
 ##@ Running
 
 .PHONY: demo
-demo: install ## The main job on a local default: where the sample jobs go and why
-	$(BIN)/computegrid explain -f deploy/samples/ -o table
+demo: install testbed-build ## The operator on a local national fleet (hub + 10 members): samples placed, table, PNG map
+	$(BIN)/computegrid demo up
 
 .PHONY: demo-fleet
-demo-fleet: install testbed-build ## The operator on a local national fleet: samples placed, table and PNG map
-	$(BIN)/computegrid demo up
+demo-fleet: demo
+
+.PHONY: explain
+explain: install ## Dry run, no cluster: where each sample would go on an idle national fleet, and why
+	$(BIN)/computegrid explain -f deploy/samples/ -o table
 
 .PHONY: demo-down
 demo-down: install ## Stop the demo's operator and fleet
