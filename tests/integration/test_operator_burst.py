@@ -1,10 +1,11 @@
-"""Opt-in measurement: create → member Job latency for 100 ComputeJobs on hub + 3 members.
+"""A burst of 100 ComputeJobs on hub + 3 members: each gets exactly one member Job.
 
-Run with ``CG_BENCH=1 .venv/bin/pytest tests/integration/test_operator_bench.py -s``. The 100
-ComputeJobs are created back to back (a burst, the harder case); a thread lists the
-namespace's Jobs on every member every 100 ms and records when each uid first appears, so a
-figure is (first seen on a member) − (just before the create call), within ~0.1 s. The
-figures are printed and written to ``$CG_BENCH_OUT`` (default: the test's tmp dir).
+The 100 ComputeJobs are created back to back (the harder case for idempotency and for the
+capacity the operator promises between probes). A thread lists the namespace's Jobs on every
+member every 100 ms and records when each uid first appears, so the test also measures
+create → member Job latency, (first seen on a member) − (just before the create call), within
+~0.1 s. The figures are printed (``-s``) and written to ``$CG_BENCH_OUT`` (default: the test's
+tmp dir); they are a measurement, not an assertion: speed belongs in benchmarks.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 from operator_fixtures import Hub, OperatorProcess, computejob, wait_for
 
 pytest_plugins = ["operator_fixtures"]
 COUNT = 100
-
-pytestmark = pytest.mark.skipif(not os.environ.get("CG_BENCH"), reason="opt-in: set CG_BENCH=1")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,7 +30,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def test_create_to_member_job_latency(
+def test_a_burst_of_jobs_gets_exactly_one_member_job_each(
     operator: OperatorProcess,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -41,14 +39,17 @@ def test_create_to_member_job_latency(
 ) -> None:
     hub = Hub(hub_api, namespace)
     seen: dict[str, float] = {}
+    copies: dict[str, set[tuple[str, str]]] = {}  # uid -> {(member, job name)}
     stop = threading.Event()
 
     def watch() -> None:
-        batches = [client.BatchV1Api(api) for api in member_apis.values()]
+        batches = {name: client.BatchV1Api(api) for name, api in member_apis.items()}
         while not stop.is_set():
-            for batch in batches:
+            for member, batch in batches.items():
                 for job in batch.list_namespaced_job(namespace, _request_timeout=5).items:
                     uid = job.metadata.labels.get("computegrid.io/job-uid")
+                    if uid:
+                        copies.setdefault(uid, set()).add((member, job.metadata.name))
                     if uid and uid not in seen:
                         seen[uid] = time.monotonic()
             time.sleep(0.1)
@@ -80,4 +81,6 @@ def test_create_to_member_job_latency(
     out = Path(os.environ.get("CG_BENCH_OUT", tmp_path / "bench.json"))
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\ncreate -> member Job latency: {json.dumps(result)} (written to {out})")
-    assert result["p99_s"] < 120
+    assert set(copies) == set(started)  # no member Job without a ComputeJob of this test
+    doubles = {uid: where for uid, where in copies.items() if len(where) != 1}
+    assert not doubles, f"ComputeJobs with more than one member Job: {doubles}"
