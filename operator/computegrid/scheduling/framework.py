@@ -104,7 +104,15 @@ class Scheduler:
         total = total / weight_sum
         best = int(np.argmax(np.where(feasible, total, -np.inf)))  # first max: lowest name
         evaluation = Evaluation(
-            job, state, self.filters, masks, feasible, [p for p, _ in plugins], arrays, total
+            job,
+            state,
+            self.filters,
+            masks,
+            feasible,
+            [p for p, _ in plugins],
+            arrays,
+            [w for _, w in plugins],
+            total,
         )
         return Decision(evaluation, best, float(total[best]), self.policy.alternatives)
 

@@ -45,6 +45,7 @@ class Evaluation:
     feasible: BoolArray
     scores: Sequence[ScorePlugin] = ()
     score_arrays: Sequence[FloatArray] = ()
+    weights: Sequence[float] = ()
     total: FloatArray | None = None
 
     def first_failure(self, cluster: int) -> tuple[str, str] | None:
@@ -137,11 +138,16 @@ class Decision:
         return nearest.name, near_g - here_g, near_cny - here_cny
 
     def reasons(self) -> list[str]:
-        """Why this cluster, in words: the plugins that lifted it most, and what was ruled out."""
+        """Why this cluster, in words: the plugins that lifted it most first (weight × score),
+        then how many clusters were ruled out."""
         ev = self.evaluation
+        parts = sorted(
+            zip(ev.scores, ev.score_arrays, ev.weights, strict=True),
+            key=lambda part: -part[2] * float(part[1][self.index]),  # stable: plugin order on ties
+        )
         words = [
-            f"{p.name} {a[self.index]:.0f}/100 ({p.explain(self.job, ev.state, self.index)})"
-            for p, a in zip(ev.scores, ev.score_arrays, strict=True)
+            f"{p.name} {a[self.index]:.0f}/100 x{w:g} ({p.explain(self.job, ev.state, self.index)})"
+            for p, a, w in parts
         ]
         rejected = int((~ev.feasible).sum())
         if rejected:

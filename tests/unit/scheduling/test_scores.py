@@ -159,3 +159,15 @@ def test_scores_stay_in_range_even_for_odd_inputs() -> None:
     assert all(0.0 <= v <= 100.0 for v in result.breakdown.values())
     assert 0.0 <= result.score <= 100.0
     assert np.isfinite(result.score)
+
+
+def test_reasons_lead_with_what_lifted_the_cluster_most() -> None:
+    # High class from Beijing to Zhangjiakou (2.3 ms): Latency 54 x 6 = 324 outweighs
+    # LeastAllocated ~95 x 1, PowerPrice 50 x 1 and CarbonIntensity 50 x 1.
+    fleet = state(cluster("zhangjiakou", carbon=500, price=0.5))
+    result = Scheduler().schedule(job(sensitivity=LatencySensitivity.HIGH), fleet)
+    assert isinstance(result, Decision)
+    reasons = result.reasons()
+    assert reasons[0] == "Latency 54/100 x6 (2.3 ms RTT)"
+    assert reasons[1].startswith("LeastAllocated 95/100 x1")
+    assert len(reasons) == 4  # the four plugins weighted in the high class; nothing filtered out
