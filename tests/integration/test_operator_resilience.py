@@ -14,11 +14,13 @@ from operator_fixtures import (
     OperatorProcess,
     computejob,
     jobs_with_uid,
+    member_cluster_body,
     ready_members,
     wait_for,
 )
 
 from computegrid import testbed
+from computegrid.api import GROUP, VERSION
 from computegrid.dispatch import build_job_spec
 from computegrid.handlers.placement import parse_job
 
@@ -119,3 +121,51 @@ def test_member_loss_reschedules_and_return_removes_the_stale_copy(
     hub.create(computejob("fresh", origin="chengdu", extra_annotations=ONLY_TIANFU))
     done = hub.wait_phase("fresh", "Succeeded", timeout=120)
     assert done["remote"]["cluster"] == TIANFU
+
+
+def test_unregistering_a_member_takes_its_jobs_off_it_and_reschedules_them(
+    operator: OperatorProcess,
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+) -> None:
+    hub = Hub(hub_api, namespace)
+    job = hub.create(computejob("moving", origin="shanghai", sensitivity="low", run_seconds=600))
+    uid = job["metadata"]["uid"]
+    assert hub.wait_phase("moving", "Running")["remote"]["cluster"] == TIANFU
+    api = client.CustomObjectsApi(hub_api)
+    api.delete_cluster_custom_object(GROUP, VERSION, "memberclusters", TIANFU)
+    try:
+        # The member is still reachable: the Job comes off it at once, not after the grace.
+        wait_for(
+            lambda: all_copies(member_apis, uid)[TIANFU] == 0,
+            "the Job taken off the unregistered member",
+            60,
+        )
+        moved = wait_for(
+            lambda: (s := hub.status("moving")).get("reschedules") == 1 and s,
+            "the job rescheduled to a registered member",
+            120,
+        )
+        home = moved["remote"]["cluster"]
+        assert home != TIANFU
+        wait_for(
+            lambda: all_copies(member_apis, uid) == {n: int(n == home) for n in member_apis},
+            "exactly one copy, on the new member",
+            60,
+        )
+    finally:
+        wait_for(
+            lambda: TIANFU
+            not in {m["metadata"]["name"] for m in api.list_cluster_custom_object(
+                GROUP, VERSION, "memberclusters")["items"]},
+            "the MemberCluster gone",
+            60,
+        )  # fmt: skip
+        api.create_cluster_custom_object(
+            GROUP, VERSION, "memberclusters",
+            member_cluster_body(TIANFU, fleet.secret_namespace),
+        )  # fmt: skip
+    wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "all members Ready", 120)

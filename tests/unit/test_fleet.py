@@ -150,3 +150,38 @@ def test_a_removed_member_counts_as_lost() -> None:
         assert fleet.down_for("g") is None
     finally:
         fleet.close()
+
+
+class DeletingMember(FakeMember):
+    """Holds two Jobs; one of them cannot be deleted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs = {("team-a", "cg-one"), ("team-a", "cg-stuck")}
+
+    def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
+        self._check()
+        return [{"metadata": {"namespace": ns, "name": n}} for ns, n in sorted(self.jobs)]
+
+    def delete_job(self, namespace: str, name: str) -> bool:
+        if name == "cg-stuck":
+            raise ConnectionError("reset")
+        self.jobs.discard((namespace, name))
+        return True
+
+
+def test_withdraw_deletes_our_jobs_and_names_what_it_could_not() -> None:
+    member = DeletingMember()
+    fleet = Fleet(None, client_factory=lambda name, spec: member, threshold=2, retries=0)
+    fleet.register("g", SPEC, {})
+    try:
+        left = asyncio.run(fleet.withdraw("g", timeout=10))
+        assert left == ["team-a/cg-stuck"]
+        assert member.jobs == {("team-a", "cg-stuck")}
+        member.up = False
+        assert asyncio.run(fleet.withdraw("g", timeout=10)) == [
+            "(member unreachable: ConnectionError: refused)"
+        ]
+        assert asyncio.run(fleet.withdraw("never-registered", timeout=10)) == []
+    finally:
+        fleet.close()

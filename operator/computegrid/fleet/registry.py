@@ -114,6 +114,30 @@ class Fleet:
         state.labels = dict(labels)
         return state
 
+    def _delete_jobs(self, name: str) -> list[str]:
+        """Delete every computegrid Job on the member; the names that could not be deleted."""
+        member = self.client(name)
+        left = []
+        for job in member.list_jobs(LABEL_JOB_UID):
+            meta = job.get("metadata") or {}
+            try:
+                member.delete_job(str(meta.get("namespace")), str(meta.get("name")))
+            except Exception:  # reported to the caller by name; the rest still go
+                left.append(f"{meta.get('namespace')}/{meta.get('name')}")
+        return left
+
+    async def withdraw(self, name: str, timeout: float) -> list[str]:
+        """Remove our Jobs from a member being unregistered, so that a rescheduled job never
+        runs twice; bounded by ``timeout``. Returns what is left behind (empty: all gone), or
+        ``["(member unreachable: …)"]`` when the member could not be asked at all."""
+        if name not in self.members:
+            return []
+        try:
+            left: list[str] = await asyncio.wait_for(self.run(self._delete_jobs, name), timeout)
+        except Exception as exc:  # unreachable or too slow: the caller reports it
+            return [f"(member unreachable: {_describe(exc)})"]
+        return left
+
     def forget(self, name: str) -> None:
         """A MemberCluster deleted from the hub: its jobs count as lost from now on."""
         self.members.pop(name, None)

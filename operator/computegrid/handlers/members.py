@@ -103,6 +103,19 @@ async def _collect_stale(rt: Runtime, name: str, index: Mapping[str, Any]) -> No
             )
 
 
-def handle_delete_membercluster(rt: Runtime, name: str) -> None:
+async def handle_delete_membercluster(rt: Runtime, body: Any, name: str) -> None:
+    """Unregister a member: take our Jobs off it first (bounded), then forget it, so that its
+    ComputeJobs are rescheduled without a second copy running on a cluster we no longer see."""
+    left = await rt.fleet.withdraw(name, rt.options.delete_timeout)
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        rt.emit(
+            body,
+            f"mc/{name}",
+            "Warning",
+            "OrphanedRemoteJobs",
+            f"unregistered with computegrid Jobs left on the member: {shown}",
+        )
+        log.warning("member %s unregistered; Jobs left behind: %s", name, shown)
     rt.fleet.forget(name)
     metrics.MEMBER_READY.labels(cluster=name).set(0)

@@ -115,8 +115,8 @@ async def probe_membercluster(body: kopf.Body, name: str, patch: kopf.Patch, **k
 
 
 @kopf.on.delete(*MC)
-def delete_membercluster(name: str, **_: Any) -> None:
-    handle_delete_membercluster(get_runtime(), name)
+async def delete_membercluster(body: kopf.Body, name: str, **_: Any) -> None:
+    await handle_delete_membercluster(get_runtime(), body, name)
 
 
 def run_operator(
