@@ -13,7 +13,7 @@ from computegrid.cli import main
     ("argv", "message"),
     [
         (["--jobs", "0"], "--jobs and --seeds must be at least 1"),
-        (["--fleet", "mars"], "only the built-in 'national' fleet"),
+        (["--fleet", "mars"], "mars: no such file"),
         (["--trace", "/no/such/trace.csv"], "not 'synthetic' and no such file"),
         (["--policies", "nearest,teleport"], "unknown teleport"),
         (["--util", "1.5"], "--util must be in (0, 1]"),

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
-from computegrid.api.common import ApiModel, ComputeType, Region, Taint
+from computegrid.api.common import GPU, ApiModel, ComputeType, Region, Taint
 from computegrid.api.quantities import Quantity, parse_quantity
 from computegrid.fleet_data.cities import UnknownCityError, resolve_city
 from computegrid.fleet_data.inputs import InputError, read_documents
+from computegrid.fleet_data.national import GIB, FleetCluster, NodeSpec, Sourced
 from computegrid.scheduling.snapshot import ClusterSnapshot, ClusterTaint, NodeCapacity, PowerMix
 
 
@@ -72,15 +73,67 @@ def _city(name: str, field: str) -> str:
         raise InputError(f"{field}: {exc}") from None
 
 
-def load_fleet_file(path: Path) -> list[ClusterSnapshot]:
-    """Snapshots of the clusters a fleet file describes; InputError names the bad field."""
+def parse_fleet_file(path: Path) -> FleetFile:
+    """The validated file; InputError names the file and the bad field."""
     documents = read_documents(path)
     try:
-        fleet = FleetFile.model_validate(documents[0])
+        return FleetFile.model_validate(documents[0])
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         raise InputError(f"{path}: {where}: {error['msg']}") from None
+
+
+def load_fleet_clusters(path: Path) -> list[FleetCluster]:
+    """The file's clusters in the shape of the built-in fleet, idle, for the simulator.
+
+    A file says nothing of provinces, so ``province`` is empty (the simulator's power model
+    then uses the national mix and the NDRC tariff template) and every power figure is
+    marked ``status: given`` with the file as its source. ``requested``, ``ready``, labels
+    and taints are what ``explain`` reads; a replay starts from an idle fleet without them.
+    """
+    fleet = parse_fleet_file(path)
+    out = []
+    for i, c in enumerate(fleet.clusters):
+        nodes = tuple(
+            NodeSpec(
+                f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}",
+                g.compute_type,
+                cpu=int(_allocatable(g.allocatable).get("cpu", 0.0)),
+                memory_gi=int(_allocatable(g.allocatable).get("memory", 0.0) // GIB),
+                gpu=int(_allocatable(g.allocatable).get(GPU, 0.0)),
+            )
+            for g in c.nodes
+            for k in range(g.count)
+        )
+        given = str(path)
+        out.append(
+            FleetCluster(
+                name=c.name,
+                hub=c.hub,
+                province="",
+                region=c.region,
+                location=_city(c.location, f"{path}: clusters.{i}.location"),
+                paired_with=tuple(
+                    _city(p, f"{path}: clusters.{i}.pairedWith") for p in c.paired_with
+                ),
+                power=PowerMix(
+                    c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh
+                ),
+                power_sources={
+                    "carbon_intensity": Sourced(c.power.carbon_intensity, given, "given"),
+                    "renewable_share": Sourced(c.power.renewable_share, given, "given"),
+                    "price_per_kwh": Sourced(c.power.price_per_kwh, given, "given"),
+                },
+                nodes=nodes,
+            )
+        )
+    return sorted(out, key=lambda c: c.name)
+
+
+def load_fleet_file(path: Path) -> list[ClusterSnapshot]:
+    """Snapshots of the clusters a fleet file describes; InputError names the bad field."""
+    fleet = parse_fleet_file(path)
     snapshots = []
     for i, c in enumerate(fleet.clusters):
         nodes = tuple(

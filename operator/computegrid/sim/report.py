@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from computegrid.fleet_data import load_cities, load_national_fleet
+from computegrid.fleet_data import FleetCluster, load_cities, load_national_fleet
 from computegrid.scheduling.energy import PUE
 from computegrid.sim.metrics import curve_hours
 from computegrid.sim.study import SeedRun, StudyConfig, curves_for
@@ -38,7 +38,7 @@ def write_report(
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     plot_carbon(out / "carbon_by_policy.png", summary)
-    plot_map(out / "placement_map.png", summary)
+    plot_map(out / "placement_map.png", summary, cfg.clusters or load_national_fleet().clusters)
     plot_hourly(out / "hourly_carbon.png", cfg, runs[0])
     plot_pareto(out / "pareto.png", summary)
     path = out / "report.md"
@@ -133,9 +133,8 @@ def plot_carbon(path: Path, summary: dict[str, Any]) -> None:
     plt.close(fig)
 
 
-def plot_map(path: Path, summary: dict[str, Any]) -> None:
+def plot_map(path: Path, summary: dict[str, Any], clusters: Sequence[FleetCluster]) -> None:
     cities = load_cities()
-    fleet = load_national_fleet()
     shown = [n for n in ("nearest", "computegrid") if n in summary["policies"]]
     fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 5), squeeze=False)
     for ax, name in zip(axes[0], shown, strict=True):
@@ -143,7 +142,7 @@ def plot_map(path: Path, summary: dict[str, Any]) -> None:
         for o, w in ORIGINS:
             c = cities[o]
             ax.scatter(c.lon, c.lat, s=w * 6, color="tab:blue", alpha=0.3)
-        for cl in fleet.clusters:
+        for cl in clusters:
             c = cities[cl.location]
             u = util[cl.name]
             share = max(v for v in (u["cpu"], u["gpu"]) if v is not None)
