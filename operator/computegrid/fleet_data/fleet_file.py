@@ -14,6 +14,7 @@ clusters:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -84,6 +85,29 @@ def parse_fleet_file(path: Path) -> FleetFile:
         raise InputError(f"{path}: {where}: {error['msg']}") from None
 
 
+def _nodes(c: FleetFileCluster) -> Iterator[tuple[str, NodeGroup, dict[str, float]]]:
+    """(node name, its group, its allocatable) for every node a cluster's groups expand to."""
+    for g in c.nodes:
+        allocatable = _allocatable(g.allocatable)
+        for k in range(g.count):
+            yield (
+                (f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}"),
+                g,
+                allocatable,
+            )
+
+
+def _place(c: FleetFileCluster, i: int, path: Path) -> tuple[str, tuple[str, ...]]:
+    """The cluster's city key and paired city keys; InputError names the field."""
+    where = f"{path}: clusters.{i}"
+    paired = tuple(_city(p, f"{where}.pairedWith") for p in c.paired_with)
+    return _city(c.location, f"{where}.location"), paired
+
+
+def _power(c: FleetFileCluster) -> PowerMix:
+    return PowerMix(c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh)
+
+
 def load_fleet_clusters(path: Path) -> list[FleetCluster]:
     """The file's clusters in the shape of the built-in fleet, idle, for the simulator.
 
@@ -92,40 +116,33 @@ def load_fleet_clusters(path: Path) -> list[FleetCluster]:
     marked ``status: given`` with the file as its source. ``requested``, ``ready``, labels
     and taints are what ``explain`` reads; a replay starts from an idle fleet without them.
     """
-    fleet = parse_fleet_file(path)
     out = []
-    for i, c in enumerate(fleet.clusters):
-        nodes = tuple(
-            NodeSpec(
-                f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}",
-                g.compute_type,
-                cpu=int(_allocatable(g.allocatable).get("cpu", 0.0)),
-                memory_gi=int(_allocatable(g.allocatable).get("memory", 0.0) // GIB),
-                gpu=int(_allocatable(g.allocatable).get(GPU, 0.0)),
-            )
-            for g in c.nodes
-            for k in range(g.count)
-        )
-        given = str(path)
+    for i, c in enumerate(parse_fleet_file(path).clusters):
+        location, paired = _place(c, i, path)
+        power = _power(c)
         out.append(
             FleetCluster(
                 name=c.name,
                 hub=c.hub,
                 province="",
                 region=c.region,
-                location=_city(c.location, f"{path}: clusters.{i}.location"),
-                paired_with=tuple(
-                    _city(p, f"{path}: clusters.{i}.pairedWith") for p in c.paired_with
-                ),
-                power=PowerMix(
-                    c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh
-                ),
+                location=location,
+                paired_with=paired,
+                power=power,
                 power_sources={
-                    "carbon_intensity": Sourced(c.power.carbon_intensity, given, "given"),
-                    "renewable_share": Sourced(c.power.renewable_share, given, "given"),
-                    "price_per_kwh": Sourced(c.power.price_per_kwh, given, "given"),
+                    key: Sourced(getattr(power, key), str(path), "given")
+                    for key in ("carbon_intensity", "renewable_share", "price_per_kwh")
                 },
-                nodes=nodes,
+                nodes=tuple(
+                    NodeSpec(
+                        name,
+                        g.compute_type,
+                        cpu=int(alloc.get("cpu", 0.0)),
+                        memory_gi=int(alloc.get("memory", 0.0) // GIB),
+                        gpu=int(alloc.get(GPU, 0.0)),
+                    )
+                    for name, g, alloc in _nodes(c)
+                ),
             )
         )
     return sorted(out, key=lambda c: c.name)
@@ -133,36 +150,25 @@ def load_fleet_clusters(path: Path) -> list[FleetCluster]:
 
 def load_fleet_file(path: Path) -> list[ClusterSnapshot]:
     """Snapshots of the clusters a fleet file describes; InputError names the bad field."""
-    fleet = parse_fleet_file(path)
     snapshots = []
-    for i, c in enumerate(fleet.clusters):
-        nodes = tuple(
-            NodeCapacity(
-                f"{c.name}-{g.name}-{k}" if g.count > 1 else f"{c.name}-{g.name}",
-                _allocatable(g.allocatable),
-                _amounts(g.requested),
-                g.compute_type,
-            )
-            for g in c.nodes
-            for k in range(g.count)
-        )
+    for i, c in enumerate(parse_fleet_file(path).clusters):
+        location, paired = _place(c, i, path)
         snapshots.append(
             ClusterSnapshot(
                 name=c.name,
                 hub=c.hub,
                 region=c.region,
-                location=_city(c.location, f"{path}: clusters.{i}.location"),
-                power=PowerMix(
-                    c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh
+                location=location,
+                power=_power(c),
+                nodes=tuple(
+                    NodeCapacity(name, alloc, _amounts(g.requested), g.compute_type)
+                    for name, g, alloc in _nodes(c)
                 ),
-                nodes=nodes,
                 ready=c.ready,
                 not_ready_reason="" if c.ready else "marked not ready in the fleet file",
                 taints=tuple(ClusterTaint(t.key, t.value, t.effect) for t in c.taints),
                 labels=c.labels,
-                paired_with=frozenset(
-                    _city(p, f"{path}: clusters.{i}.pairedWith") for p in c.paired_with
-                ),
+                paired_with=frozenset(paired),
             )
         )
     return snapshots
