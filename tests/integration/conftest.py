@@ -26,6 +26,10 @@ from kubernetes.client.exceptions import ApiException
 
 from computegrid import testbed
 
+# Test modules import helpers from operator_fixtures as well as loading it as a plugin:
+# register it for assertion rewriting before the first import, so both see one module.
+pytest.register_assert_rewrite("operator_fixtures")
+
 FLEET_NAME = "cgtest"
 MEMBERS = 3
 HERE = Path(__file__).resolve().parent
