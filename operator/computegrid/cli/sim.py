@@ -1,4 +1,4 @@
-"""``computegrid sim``: replay a job trace over the national fleet under every policy.
+"""``computegrid sim``: replay a job trace over a fleet (national or a file) under every policy.
 
 Prints a table (or ``--json``: one object, ``policies`` → metrics, ``lower_bound``,
 ``targets``, ``study``); ``--report DIR`` also writes a Markdown report with PNG plots.
@@ -21,8 +21,8 @@ from computegrid.fleet_data.fleet_file import load_fleet_clusters
 from computegrid.fleet_data.inputs import InputError
 from computegrid.scheduling import DEFAULT_POLICY, Policy
 from computegrid.sim.placers import POLICY_NAMES
-from computegrid.sim.power import SCENARIOS
-from computegrid.sim.study import StudyConfig, run_study, stderr_log
+from computegrid.sim.power import MODEL_PROVINCES, SCENARIOS
+from computegrid.sim.study import StudyConfig, curve_notes, run_study, stderr_log
 
 
 def register(subparsers: Any) -> None:
@@ -34,9 +34,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per seed")
     parser.add_argument("--seeds", type=int, default=5, help="seeds (traces) to average over")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST..FIRST+K-1")
-    parser.add_argument(
-        "--fleet", default="national", help="'national' (the built-in fleet) or a fleet YAML file"
-    )
+    parser.add_argument("--fleet", default="national", help="'national' (the built-in "
+                        "fleet) or a fleet YAML file as for explain (optional 'province:' per "
+                        "cluster for hourly power curves, else flat)")  # fmt: skip
     parser.add_argument("--days", type=float, default=7.0, help="synthetic arrivals span")
     parser.add_argument(
         "--scale",
@@ -75,7 +75,7 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
     clusters = None
     if args.fleet != "national":
         try:
-            clusters = load_fleet_clusters(Path(args.fleet))
+            clusters = load_fleet_clusters(Path(args.fleet), provinces=MODEL_PROVINCES)
         except InputError as exc:
             raise UsageError(str(exc)) from None
     if args.trace != "synthetic" and not Path(args.trace).is_file():
@@ -166,4 +166,5 @@ def table(summary: dict[str, Any]) -> str:
             else ""
         )
         lines.append(f"{'lower bound':15} {bound['carbon_t']:9.2f}{note}")
+    lines.extend(curve_notes(summary["study"]))
     return "\n".join(lines)

@@ -5,23 +5,29 @@ clusters:
   hub: gansu
   region: west
   location: qingyang            # any city the city table knows
+  province: Gansu               # optional: the simulator's hourly power model for it
   pairedWith: [shanghai]
   power: {renewableShare: 0.43, carbonIntensity: 477.2, pricePerKWh: 0.38}
   nodes:
   - {name: gpu, computeType: intelligent, count: 3,
      allocatable: {cpu: "96", memory: 768Gi, nvidia.com/gpu: "8"}, requested: {cpu: "8"}}
+
+``province`` is optional and only ``computegrid sim`` reads it: the province whose hourly
+shapes (clean supply by source, time-of-use windows) the simulator's power model gives the
+cluster, scaled to the file's annual figures. Without it the simulator keeps the file's
+figures flat, hour after hour. ``explain`` ignores it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
 from computegrid.api.common import GPU, ApiModel, ComputeType, Region, Taint
 from computegrid.api.quantities import Quantity, parse_quantity
-from computegrid.fleet_data.cities import UnknownCityError, resolve_city
+from computegrid.fleet_data.cities import UnknownCityError, load_cities, resolve_city
 from computegrid.fleet_data.inputs import InputError, read_documents
 from computegrid.fleet_data.national import GIB, FleetCluster, NodeSpec, Sourced
 from computegrid.scheduling.snapshot import ClusterSnapshot, ClusterTaint, NodeCapacity, PowerMix
@@ -46,6 +52,11 @@ class FleetFileCluster(ApiModel):
     hub: str = Field(min_length=1, description="Hub.")
     region: Region = Field(description="Region.")
     location: str = Field(min_length=1, description="City.")
+    province: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Province for the simulator's hourly power model (optional; else flat).",
+    )
     ready: bool = Field(default=True, description="Ready or not.")
     paired_with: list[str] = Field(default_factory=list, description="Paired cities.")
     labels: dict[str, str] = Field(default_factory=dict, description="MemberCluster labels.")
@@ -108,29 +119,47 @@ def _power(c: FleetFileCluster) -> PowerMix:
     return PowerMix(c.power.renewable_share, c.power.carbon_intensity, c.power.price_per_kwh)
 
 
-def load_fleet_clusters(path: Path) -> list[FleetCluster]:
+def _province(c: FleetFileCluster, i: int, path: Path, known: Collection[str]) -> str:
+    """The cluster's province as ``known`` spells it (case folded), "" if the file has none."""
+    if c.province is None:
+        return ""
+    by_folded = {p.casefold(): p for p in known}
+    match = by_folded.get(c.province.strip().casefold())
+    if match is None:
+        raise InputError(
+            f"{path}: clusters.{i}.province: {c.province!r} is not one of "
+            f"{', '.join(sorted(known))} (leave it out for flat power curves)"
+        )
+    return match
+
+
+def load_fleet_clusters(path: Path, provinces: Collection[str] | None = None) -> list[FleetCluster]:
     """The file's clusters in the shape of the built-in fleet, idle, for the simulator.
 
-    A file says nothing of provinces, so ``province`` is empty (the simulator's power model
-    then uses the national mix and the NDRC tariff template) and every power figure is
-    marked ``status: given`` with the file as its source. ``requested``, ``ready``, labels
-    and taints are what ``explain`` reads; a replay starts from an idle fleet without them.
+    ``province`` is the file's (spelt as in ``provinces``, the ones the caller can model;
+    default every province of the city table), or "" where the file gives none; a province
+    outside ``provinces`` is an InputError naming ``clusters.<i>.province``. Every power
+    figure is marked ``status: given`` with the file as its source, so none counts as a
+    cluster's own contracted green supply. ``requested``, ``ready``, labels and taints are
+    what ``explain`` reads; a replay starts from an idle fleet without them.
     """
+    known = provinces if provinces is not None else {c.province for c in load_cities().values()}
     out = []
     for i, c in enumerate(parse_fleet_file(path).clusters):
         location, paired = _place(c, i, path)
+        province = _province(c, i, path, known)
         power = _power(c)
         out.append(
             FleetCluster(
                 name=c.name,
                 hub=c.hub,
-                province="",
+                province=province,
                 region=c.region,
                 location=location,
                 paired_with=paired,
                 power=power,
                 power_sources={
-                    key: Sourced(getattr(power, key), str(path), "given")
+                    key: Sourced(getattr(power, key), f"fleet file {path}", "given")
                     for key in ("carbon_intensity", "renewable_share", "price_per_kwh")
                 },
                 nodes=tuple(

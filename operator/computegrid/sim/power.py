@@ -24,6 +24,14 @@ there, and the per-province split of clean supply below, are our assumptions:
   the green share ``g`` is priced flat. The annual mean of a flat load is the data's price.
 - Scenario ``sichuan-drought-2022``: hydro × 0.5 in Jul–Aug (before the rescaling, so it
   shows as more fossil in those months; the annual mean then rises above the factor).
+- The model needs the province's clean split and tariff windows, so it applies to the
+  provinces of ``CLEAN_SPLIT`` (``MODEL_PROVINCES``: every cluster of the national fleet, and
+  a fleet file's cluster that names one of them in ``province:``, its ``carbonIntensity``
+  then being the annual factor and its ``pricePerKWh`` the flat price). Any other cluster
+  gets **flat** curves at its own figures: every hour location- and market-based intensity
+  ``carbonIntensity``, renewable share ``renewableShare``, price ``pricePerKWh``
+  (``PowerCurves.flat`` names them). A file's figures are never a cluster's own contracted
+  supply (``g = 0``), so its market-based carbon equals its location-based carbon.
 """
 
 from __future__ import annotations
@@ -61,8 +69,7 @@ CLEAN_SPLIT: dict[str, tuple[float, float, float, float]] = {
     "Gansu": (0.0, 0.20, 0.45, 0.35),
     "Ningxia": (0.0, 0.05, 0.50, 0.45),
 }
-# China 2023: nuclear 4.6 %, hydro 13.2 %, wind 9.4 %, solar 6.2 % (power-profiles.md).
-NATIONAL_SPLIT = (4.6 / 33.4, 13.2 / 33.4, 9.4 / 33.4, 6.2 / 33.4)
+MODEL_PROVINCES = tuple(sorted(CLEAN_SPLIT))  # where the hourly model applies; else flat
 
 SCENARIOS = ("base", "sichuan-drought-2022")
 
@@ -131,7 +138,7 @@ def clean_shapes(
     province: str, longitude: float, month: npt.NDArray[np.int64], hour: npt.NDArray[np.int64]
 ) -> tuple[tuple[float, float, float, float], list[FloatArray]]:
     """The split of clean supply and each source's hourly shape, each with annual mean 1."""
-    split = CLEAN_SPLIT.get(province, NATIONAL_SPLIT)
+    split = CLEAN_SPLIT[province]
     shapes = [
         np.ones(HOURS),
         k_hydro(month),
@@ -182,9 +189,13 @@ def tou_multipliers(
 
 
 def contracted_green_share(cluster: FleetCluster) -> float:
-    """The cluster's own reported green share (fleet.yaml ``from: clusters.…``), else 0."""
+    """The cluster's own reported green share (fleet.yaml ``from: clusters.…``), else 0.
+
+    Only a figure read from the cluster's own report counts as contracted supply; a grid
+    share, an estimate or a fleet file's ``renewableShare`` (status ``given``) does not.
+    """
     source = cluster.power_sources.get("renewable_share")
-    if source is not None and source.source.startswith("clusters."):
+    if source is not None and source.status != "given" and source.source.startswith("clusters."):
         return float(source.value)
     return 0.0
 
@@ -195,6 +206,7 @@ class PowerCurves:
 
     ``carbon`` is location-based (gCO2/kWh), ``carbon_market`` market-based, ``renewable``
     0..1 as the scheduler sees it, ``price`` CNY/kWh. ``start_hour`` is hour 0 of the replay.
+    ``flat`` names the clusters the model does not cover (flat at their own figures).
     """
 
     names: tuple[str, ...]
@@ -205,6 +217,7 @@ class PowerCurves:
     green_share: FloatArray
     start_hour: int = 0
     scenario: str = "base"
+    flat: tuple[str, ...] = ()
 
     def at(self, sim_hour: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(carbon, renewable, price) per cluster at hour ``sim_hour`` of the replay."""
@@ -236,7 +249,17 @@ def build_curves(
     cities = load_cities()
     cols: dict[str, list[FloatArray]] = {"c": [], "cm": [], "r": [], "p": []}
     greens = []
+    flat: list[str] = []
     for cluster in ordered:
+        if cluster.province not in CLEAN_SPLIT:
+            power = cluster.power
+            cols["c"].append(np.full(HOURS, power.carbon_intensity))
+            cols["cm"].append(np.full(HOURS, power.carbon_intensity))
+            cols["r"].append(np.full(HOURS, power.renewable_share))
+            cols["p"].append(np.full(HOURS, power.price_per_kwh))
+            greens.append(0.0)
+            flat.append(cluster.name)
+            continue
         lon = cities[cluster.location].lon if cluster.location in cities else 110.0
         split, shapes = clean_shapes(cluster.province, lon, month, hour)
         clean = sum((w * s for w, s in zip(split, shapes, strict=True)), np.zeros(HOURS))
@@ -269,4 +292,5 @@ def build_curves(
         green_share=np.array(greens),
         start_hour=start_hour,
         scenario=scenario,
+        flat=tuple(flat),
     )

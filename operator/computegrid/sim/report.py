@@ -20,7 +20,7 @@ import numpy as np
 from computegrid.fleet_data import FleetCluster, load_cities, load_national_fleet
 from computegrid.scheduling.energy import PUE
 from computegrid.sim.metrics import curve_hours
-from computegrid.sim.study import SeedRun, StudyConfig, curves_for
+from computegrid.sim.study import SeedRun, StudyConfig, curve_notes, curves_for
 from computegrid.sim.trace import ORIGINS
 
 TARGET_TEXT = {
@@ -50,13 +50,15 @@ def markdown(summary: dict[str, Any]) -> str:
     study = summary["study"]
     lb = summary.get("lower_bound", {})
     lines = [
-        "# computegrid sim: placement quality on the national fleet",
+        "# computegrid sim: placement quality on "
+        + ("the national fleet" if study["fleet"] == "national" else "a fleet file"),
         "",
         f"{study['jobs']} jobs per seed, seeds {study['seeds']}, trace `{study['trace']}`, "
         f"fleet `{study['fleet']}` × {study['scale']} node repeats, start {study['start']}, "
         f"scenario `{study['scenario']}`. Means over seeds with 95 % t-intervals. Carbon is "
         "location-based unless marked market; every power figure is `estimated` "
         "(see docs/sim.md).",
+        *(f"\n{note}." for note in curve_notes(study)),
         "",
         "| policy | tCO2e (loc.) | ±95 % | tCO2e (market) | CNY | violations | overcommits "
         "| mean wait s | p95 wait s | mean RTT ms | east→west | vs nearest | ÷ bound "

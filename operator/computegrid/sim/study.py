@@ -32,7 +32,7 @@ from computegrid.sim.metrics import (
     policy_metrics,
 )
 from computegrid.sim.placers import POLICY_NAMES, make_placer
-from computegrid.sim.power import PowerCurves, build_curves
+from computegrid.sim.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.sim.trace import SimJob, load_alibaba_v2023, synthetic_trace
 
 SCALAR_KEYS = (
@@ -107,7 +107,7 @@ def load_trace(cfg: StudyConfig, seed: int, clusters: Sequence[FleetCluster]) ->
 
 
 def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = None) -> SeedRun:
-    clusters = list(cfg.clusters or load_national_fleet().clusters)
+    clusters = _clusters(cfg)
     latency = load_latency_model()
     curves = build_curves(clusters, start=cfg.start, scenario=cfg.scenario)
     jobs = load_trace(cfg, seed, clusters)
@@ -205,16 +205,38 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
         "seeds": list(cfg.seeds),
         "trace": cfg.trace,
         "fleet": "national" if cfg.clusters is None else "file",
-        # A file gives no province: those clusters' hourly shapes use the national mix split
-        # and the NDRC tariff template, scaled to the file's annual figures.
-        "national_mix_clusters": sorted(c.name for c in cfg.clusters or () if not c.province),
+        # Hourly curves: the model for a province it covers (scaled to the cluster's annual
+        # figures), else flat at the cluster's own figures (sim/power.py).
+        "province_curves": {
+            c.name: c.province
+            for c in sorted(_clusters(cfg), key=lambda c: c.name)
+            if c.province in CLEAN_SPLIT
+        },
+        "flat_curve_clusters": sorted(
+            c.name for c in _clusters(cfg) if c.province not in CLEAN_SPLIT
+        ),
         "scale": sorted({r.scale for r in runs}),
         "days": cfg.days,
         "start": cfg.start.isoformat(),
         "scenario": cfg.scenario,
-        "carbon_accounting": "location-based (grid) unless *_market_*; all curves estimated",
+        "carbon_accounting": "location-based (grid) unless *_market_*; all curves estimated; "
+        "market-based nets out only a cluster's own reported contracted green share",
     }
     return out
+
+
+def curve_notes(study: dict[str, Any]) -> list[str]:
+    """Which clusters' power curves are the hourly model and which are flat (a file's fleet)."""
+    if study.get("fleet") != "file":
+        return []
+    modelled = study.get("province_curves", {})
+    flat = study.get("flat_curve_clusters", [])
+    lines = []
+    if modelled:
+        lines.append("hourly power model: " + ", ".join(f"{c} ({p})" for c, p in modelled.items()))
+    if flat:
+        lines.append(f"flat power curves (no province the model covers): {', '.join(flat)}")
+    return lines
 
 
 def targets(out: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +284,10 @@ def stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _clusters(cfg: StudyConfig) -> list[FleetCluster]:
+    """The study's fleet: the file's clusters, else the built-in national fleet."""
+    return list(cfg.clusters or load_national_fleet().clusters)
+
+
 def curves_for(cfg: StudyConfig) -> PowerCurves:
-    clusters = list(cfg.clusters or load_national_fleet().clusters)
-    return build_curves(clusters, start=cfg.start, scenario=cfg.scenario)
+    return build_curves(_clusters(cfg), start=cfg.start, scenario=cfg.scenario)
