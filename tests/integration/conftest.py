@@ -30,7 +30,8 @@ from computegrid import testbed
 # register it for assertion rewriting before the first import, so both see one module.
 pytest.register_assert_rewrite("operator_fixtures")
 
-FLEET_NAME = "cgtest"
+# Override to run two test sessions side by side (e.g. two worktrees): each its own fleet.
+FLEET_NAME = os.environ.get("COMPUTEGRID_TEST_FLEET", "cgtest")
 MEMBERS = 3
 HERE = Path(__file__).resolve().parent
 
