@@ -8,7 +8,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from computegrid.api import ComputeJob, Phase
-from computegrid.dispatch import build_job_spec, create_or_adopt, mirror, remote_name
+from computegrid.dispatch import build_job_spec, create_or_adopt, remote_name
+from computegrid.lifecycle import mirror
 
 
 def cj(**spec: Any) -> ComputeJob:
@@ -69,10 +70,11 @@ def test_job_spec_refuses_a_template_without_containers() -> None:
     ("status", "phase"),
     [
         ({}, Phase.SCHEDULED),
-        ({"active": 1, "startTime": "t"}, Phase.RUNNING),
+        ({"active": 1, "startTime": "t"}, Phase.SCHEDULED),  # pods made, none ran yet
+        ({"active": 1, "ready": 1, "startTime": "t"}, Phase.RUNNING),
         ({"succeeded": 2, "conditions": [{"type": "Complete", "status": "True"}]}, Phase.SUCCEEDED),
         ({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}, Phase.FAILED),
-        ({"conditions": [{"type": "Failed", "status": "False"}], "active": 1}, Phase.RUNNING),
+        ({"conditions": [{"type": "Failed", "status": "False"}], "ready": 1}, Phase.RUNNING),
     ],
 )
 def test_mirror_phase(status: dict[str, Any], phase: Phase) -> None:

@@ -6,7 +6,15 @@ import asyncio
 from typing import Any
 
 from computegrid.api import ComputeType, MemberClusterSpec
-from computegrid.fleet import Fleet, build_snapshot, failed_status, pod_requests, ready_status
+from computegrid.fleet import (
+    Fleet,
+    build_snapshot,
+    failed_status,
+    pod_requests,
+    probe,
+    ready_status,
+)
+from computegrid.lifecycle import Health
 
 SPEC = MemberClusterSpec.model_validate(
     {
@@ -117,37 +125,71 @@ class FakeMember:
         pass
 
 
+class Watching:
+    """Stands for a running Job watch (the view asks only whether there is one)."""
+
+    def stop(self) -> None:
+        pass
+
+
 def test_registry_marks_not_ready_after_threshold() -> None:
     member = FakeMember()
-    fleet = Fleet(None, client_factory=lambda name, spec: member, threshold=2, retries=0)
-    fleet.register("g", SPEC, {})
+    fleet = Fleet(None, hub_name="h", client_factory=lambda name, spec: member, threshold=2)
+    state = fleet.register("g", SPEC, {})
+    state.watch = Watching()  # type: ignore[assignment]
 
     async def scenario() -> list[bool]:
-        seen = [(await fleet.probe("g", None)).ready]
+        seen = [(await probe(fleet, "g", None)).ready]
         member.up = False
-        seen.append((await fleet.probe("g", None)).ready)
-        seen.append((await fleet.probe("g", None)).ready)
+        seen.append((await probe(fleet, "g", None)).ready)
+        seen.append((await probe(fleet, "g", None)).ready)
         return seen
 
     try:
+        assert fleet.view("g", "u1").health == Health.UNKNOWN  # not probed, not synced
         assert asyncio.run(scenario()) == [True, True, False]
-        assert fleet.job("g", "u1") is not None  # the Jobs the member reported
         assert fleet.snapshots()[0].ready is False
-        assert fleet.down_for("g") is not None
+        assert fleet.view("g", "u1").health == Health.UNREACHABLE
+    finally:
+        fleet.close()
+
+
+def test_the_view_needs_a_synced_watch_to_call_a_job_absent() -> None:
+    fleet = Fleet(None, hub_name="h", client_factory=lambda name, spec: FakeMember())
+    state = fleet.register("g", SPEC, {})
+    state.watch = Watching()  # type: ignore[assignment]
+    state.ready = True
+    try:
+        assert fleet.view("g", "u1").health == Health.UNKNOWN  # Ready but not listed yet
+        job = {
+            "metadata": {
+                "namespace": "a",
+                "name": "cg-x",
+                "uid": "k1",
+                "labels": {"computegrid.io/job-uid": "u1", "computegrid.io/attempt": "2"},
+            },
+            "status": {"ready": 1},
+        }
+        assert fleet.reset_copies("g", [job]) == {"u1"}
+        seen = fleet.view("g", "u1", "cg-x")
+        assert seen.health == Health.READY and seen.copy is not None
+        assert (seen.copy.attempt, seen.copy.phase) == (2, "Running")
+        assert fleet.view("g", "u1", "cg-other").copy is None  # a copy must have the name
+        assert fleet.update_copy("g", "DELETED", job) == "u1"
+        assert fleet.view("g", "u1", "cg-x").copy is None  # definitely absent now
     finally:
         fleet.close()
 
 
 def test_a_removed_member_counts_as_lost() -> None:
-    fleet = Fleet(None, client_factory=lambda name, spec: FakeMember(), threshold=2)
+    fleet = Fleet(None, hub_name="h", client_factory=lambda name, spec: FakeMember(), threshold=2)
     try:
-        assert fleet.down_for("g") is None  # never seen: not lost (a restart)
+        assert fleet.view("g", "u").health == Health.UNKNOWN  # never seen: not lost
         fleet.register("g", SPEC, {})
         fleet.forget("g")
-        lost = fleet.down_for("g")
-        assert lost is not None and lost >= 0
+        assert fleet.view("g", "u").health == Health.REMOVED
         fleet.register("g", SPEC, {})  # registered again
-        assert fleet.down_for("g") is None
+        assert fleet.view("g", "u").health == Health.UNKNOWN
     finally:
         fleet.close()
 
@@ -172,7 +214,7 @@ class DeletingMember(FakeMember):
 
 def test_withdraw_deletes_our_jobs_and_names_what_it_could_not() -> None:
     member = DeletingMember()
-    fleet = Fleet(None, client_factory=lambda name, spec: member, threshold=2, retries=0)
+    fleet = Fleet(None, hub_name="h", client_factory=lambda name, spec: member, threshold=2)
     fleet.register("g", SPEC, {})
     try:
         left = asyncio.run(fleet.withdraw("g", timeout=10))

@@ -16,6 +16,7 @@ ANN_LATENCY = f"{GROUP}/latency-sensitivity"
 ANN_ORIGIN = f"{GROUP}/origin"
 ANN_MAX_LATENCY = f"{GROUP}/max-latency-ms"
 LABEL_JOB_UID = f"{GROUP}/job-uid"
+LABEL_ATTEMPT = f"{GROUP}/attempt"  # the placement attempt a member Job belongs to
 LABEL_ORIGIN_CLUSTER = f"{GROUP}/origin-cluster"
 LABEL_COMPUTE_TYPE = f"{GROUP}/compute-type"
 LABEL_RENEWABLE = f"{GROUP}/renewable-share"

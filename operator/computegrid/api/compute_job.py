@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -57,6 +58,30 @@ class Placement(ApiModel):
     )
 
 
+class FailoverPolicy(StrEnum):
+    """What may happen to a job whose member is lost: its delivery semantics."""
+
+    NEVER = "Never"  # at most once: wait for the member, however long
+    IF_NOT_STARTED = "IfNotStarted"  # move only if its pods never started (the default)
+    ALWAYS = "Always"  # at least once: move after the grace period, started or not
+
+
+class Failover(ApiModel):
+    """When and whether the job moves off a member the operator cannot reach."""
+
+    policy: FailoverPolicy = Field(
+        default=FailoverPolicy.IF_NOT_STARTED,
+        description="Never (at most once), IfNotStarted (default), Always (at least once).",
+    )
+    grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds a member may be unreachable before the job moves; default: the "
+        "operator's --grace-period (300 s).",
+    )
+
+
 class ComputeJobSpec(ApiModel):
     """What the user asks for."""
 
@@ -82,6 +107,9 @@ class ComputeJobSpec(ApiModel):
     )
     placement: Placement = Field(
         default_factory=Placement, description="Where the job may go (optional)."
+    )
+    failover: Failover = Field(
+        default_factory=Failover, description="Whether and when the job moves off a lost member."
     )
 
     @field_validator("resources")
@@ -138,6 +166,18 @@ class RemoteRef(ApiModel):
     namespace: str = Field(description="Namespace on the member.")
     name: str = Field(description="batch/v1 Job name on the member.")
     uid: str | None = Field(default=None, description="uid of that Job.")
+    attempt: int | None = Field(
+        default=None, ge=1, description="Placement attempt this Job belongs to (1, 2, ...)."
+    )
+
+
+class StaleCopy(ApiModel):
+    """A Job left on a member the job moved away from: suspended, then deleted, on return."""
+
+    cluster: str = Field(description="Member cluster.")
+    namespace: str = Field(description="Namespace on the member.")
+    name: str = Field(description="batch/v1 Job name on the member.")
+    attempt: int | None = Field(default=None, ge=1, description="Its placement attempt.")
 
 
 class ComputeJobStatus(ApiModel):
@@ -158,6 +198,14 @@ class ComputeJobStatus(ApiModel):
     active: int | None = Field(default=None, ge=0, description="Pods running.")
     reschedules: int | None = Field(
         default=None, ge=0, description="Times moved off a lost member."
+    )
+    attempts: int | None = Field(
+        default=None, ge=0, description="Placements recorded so far (the last attempt number)."
+    )
+    stale_copies: list[StaleCopy] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Copies on members the job moved away from, to fence when they answer.",
     )
 
 

@@ -32,10 +32,17 @@ def register(subparsers: Any) -> None:
         "--failure-threshold", type=int, default=3, help="failed probes before NotReady"
     )
     parser.add_argument(
-        "--grace-period", type=float, default=30.0, help="NotReady seconds before rescheduling"
+        "--grace-period",
+        type=float,
+        default=300.0,
+        help="seconds a member may be unreachable before its jobs move (a job's "
+        "spec.failover.gracePeriodSeconds wins; default 300)",
     )
     parser.add_argument(
-        "--sync-interval", type=float, default=5.0, help="seconds between job status syncs"
+        "--finished-job-ttl",
+        type=float,
+        default=3600.0,
+        help="ttlSecondsAfterFinished set on a member Job once its result is on the hub",
     )
     parser.add_argument(
         "--delete-timeout", type=float, default=60.0, help="give up on a lost member after"
@@ -49,7 +56,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("probe_interval", "grace_period", "sync_interval", "delete_timeout"):
+    for name in ("probe_interval", "grace_period", "finished_job_ttl", "delete_timeout"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above zero")
     if args.hub_kubeconfig and not os.path.exists(args.hub_kubeconfig):
@@ -66,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         probe_interval=args.probe_interval,
         failure_threshold=args.failure_threshold,
         grace_period=args.grace_period,
-        sync_interval=args.sync_interval,
+        finished_job_ttl=args.finished_job_ttl,
         delete_timeout=args.delete_timeout,
         hub_name=args.hub_name,
     )

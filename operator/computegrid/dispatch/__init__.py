@@ -1,10 +1,9 @@
 """Remote workloads on member clusters: the Job spec, create-or-adopt, delete, mirroring.
 
-``build_job_spec`` and ``mirror`` are pure; ``create_or_adopt``, ``find_copies`` and
-``delete_remote`` talk to a member through the ``JobClient`` protocol.
+``build_job_spec`` is pure (mirroring is in ``computegrid.lifecycle``); ``create_or_adopt``,
+``find_copies`` and ``delete_remote`` talk to a member through the ``JobClient`` protocol.
 """
 
-from computegrid.dispatch.mirror import Mirrored, mirror
 from computegrid.dispatch.remote import (
     JobClient,
     Remote,
@@ -31,14 +30,12 @@ __all__ = [
     "LABEL_TENANT",
     "MANAGER",
     "JobClient",
-    "Mirrored",
     "Remote",
     "backoff_limit",
     "build_job_spec",
     "create_or_adopt",
     "delete_remote",
     "find_copies",
-    "mirror",
     "remote_name",
     "tenant_namespace",
 ]

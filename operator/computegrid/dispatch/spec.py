@@ -16,6 +16,7 @@ from typing import Any
 from computegrid.api import (
     GPU,
     GROUP,
+    LABEL_ATTEMPT,
     LABEL_COMPUTE_TYPE,
     LABEL_JOB_UID,
     LABEL_ORIGIN_CLUSTER,
@@ -83,10 +84,15 @@ def _with_requests(template: dict[str, Any], resources: dict[str, str]) -> dict[
     return pod
 
 
-def build_job_spec(cj: ComputeJob, cluster: str, *, origin_cluster: str = "hub") -> dict[str, Any]:
+def build_job_spec(
+    cj: ComputeJob, cluster: str, *, origin_cluster: str = "hub", attempt: int = 1
+) -> dict[str, Any]:
     """The batch/v1 Job for ``cj`` on member ``cluster`` (pure; raises ValueError on bad input).
 
-    ``origin_cluster`` names the hub the job came from (label ``computegrid.io/origin-cluster``).
+    ``origin_cluster`` names the hub the job came from (label ``computegrid.io/origin-cluster``):
+    the hub's identity, on which it selects every list, watch and clean-up of member Jobs, so
+    two hubs sharing a member never touch each other's Jobs. ``attempt`` is the placement
+    attempt (label ``computegrid.io/attempt``): a copy of an older attempt is stale.
     """
     meta = cj.metadata
     if not meta.namespace or not meta.uid:
@@ -97,6 +103,7 @@ def build_job_spec(cj: ComputeJob, cluster: str, *, origin_cluster: str = "hub")
         LABEL_ORIGIN_CLUSTER: origin_cluster,
         LABEL_MANAGED_BY: MANAGER,
         LABEL_TENANT: meta.namespace,
+        LABEL_ATTEMPT: str(attempt),
     }
     pod = _with_requests(cj.spec.template, dict(cj.spec.resources))
     pod_meta = pod.setdefault("metadata", {})

@@ -1,29 +1,30 @@
-"""One Kubernetes client per member cluster, each with its own ``Configuration``.
+"""One client per cluster (the hub's and each member's), each with its own ``Configuration``.
 
 Why not the default client: Kopf's login (and ``load_kube_config``) overwrite the
 ``kubernetes`` library's global default configuration, so a member client built from it would
-silently talk to the hub. Each member gets an ``ApiClient`` built from its kubeconfig dict
-with a private ``Configuration`` and every call carries a request timeout, so an unreachable
-member costs a bounded wait in a worker thread and never blocks the event loop.
+silently talk to the hub. Each cluster gets a ``Rest`` (one connection pool, raw JSON, a
+timeout on every call) from its own kubeconfig, so an unreachable member costs a bounded
+wait in a worker thread and never blocks the event loop.
 
 ``MemberClient`` is the protocol the rest of the operator uses; tests swap a member by
-handing the registry any object with these methods. Bodies are plain dicts (raw JSON), which
-is also cheaper than the client's model classes for large pod lists.
+handing the registry any object with these methods.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Protocol
+import base64
+from collections.abc import Iterator
+from typing import Protocol
 
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-#: (connect, read) seconds for every member call: a lost member must fail fast.
-DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 10.0)
+from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, Rest, path_of
+from computegrid.fleet.rest import Body as Body
 
-Body = dict[str, Any]
+GROUP, VERSION = "computegrid.io", "v1alpha1"
+JOBS = "/apis/batch/v1"
 
 
 class MemberClient(Protocol):
@@ -37,24 +38,17 @@ class MemberClient(Protocol):
     def get_job(self, namespace: str, name: str) -> Body | None: ...
     def create_job(self, namespace: str, body: Body) -> Body: ...
     def delete_job(self, namespace: str, name: str) -> bool: ...
+    def patch_job(self, namespace: str, name: str, patch: Body) -> Body | None: ...
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> None: ...
     def close(self) -> None: ...
 
 
-def _load(response: Any) -> Body:
-    data: Body = json.loads(response.data)
-    return data
-
-
 class KubeMemberClient:
-    """``MemberClient`` over the official client; raises ``ApiException`` on API errors."""
+    """``MemberClient`` over ``Rest``; raises ``ApiException`` on API errors."""
 
-    def __init__(self, name: str, api: Any, timeout: tuple[float, float] = DEFAULT_TIMEOUT):
+    def __init__(self, name: str, rest: Rest) -> None:
         self.name = name
-        self.api = api
-        self.timeout = timeout
-        self._core: Any = client.CoreV1Api(api)
-        self._batch: Any = client.BatchV1Api(api)
+        self.rest = rest
         self._namespaces: set[str] = set()  # seen to exist: saves a read per dispatch
 
     @classmethod
@@ -69,53 +63,62 @@ class KubeMemberClient:
         config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
             doc, client_configuration=configuration, persist_config=False
         )
-        configuration.retries = 0  # our own retries (tenacity) decide, not urllib3's
-        return cls(name, client.ApiClient(configuration), timeout)
-
-    def _opts(self) -> dict[str, Any]:
-        return {"_request_timeout": self.timeout, "_preload_content": False}
+        return cls(name, Rest(configuration, timeout=timeout, pool_size=8))
 
     def list_nodes(self) -> list[Body]:
-        items: list[Body] = _load(self._core.list_node(**self._opts()))["items"]
-        return items
+        return self.rest.list_all("/api/v1/nodes")[0]
 
     def list_pods(self) -> list[Body]:
-        response = self._core.list_pod_for_all_namespaces(
-            field_selector="status.phase!=Succeeded,status.phase!=Failed", **self._opts()
-        )
-        items: list[Body] = _load(response)["items"]
-        return items
+        query = {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
+        return self.rest.list_all("/api/v1/pods", query)[0]
 
     def list_jobs(self, label_selector: str) -> list[Body]:
-        response = self._batch.list_job_for_all_namespaces(
-            label_selector=label_selector, **self._opts()
+        return self.list_jobs_at(label_selector)[0]
+
+    def list_jobs_at(self, label_selector: str) -> tuple[list[Body], str]:
+        """Jobs matching the selector in every namespace, and the list's resourceVersion."""
+        return self.rest.list_all(JOBS + "/jobs", {"labelSelector": label_selector})
+
+    def watch_jobs(
+        self, label_selector: str, resource_version: str, server_timeout: int, read_timeout: float
+    ) -> Iterator[Body]:
+        query = {"labelSelector": label_selector, "resourceVersion": resource_version}
+        return self.rest.watch(
+            JOBS + "/jobs", query, server_timeout=server_timeout, read_timeout=read_timeout
         )
-        items: list[Body] = _load(response)["items"]
-        return items
+
+    def _job_path(self, namespace: str, name: str = "") -> str:
+        return JOBS + path_of("namespaces", namespace, "jobs", name)
 
     def get_job(self, namespace: str, name: str) -> Body | None:
         try:
-            return _load(self._batch.read_namespaced_job(name, namespace, **self._opts()))
+            return self.rest.request("GET", self._job_path(namespace, name))
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def create_job(self, namespace: str, body: Body) -> Body:
+        """Create with strict field validation: an unknown field is an error, never dropped."""
+        query = {"fieldValidation": "Strict"}
         try:
-            return _load(self._batch.create_namespaced_job(namespace, body, **self._opts()))
+            return self.rest.request("POST", self._job_path(namespace), query=query, body=body)
         except ApiException as exc:
-            if exc.status == 404:  # the namespace went away since we saw it: recreate once
-                self._namespaces.discard(namespace)
-                self.ensure_namespace(namespace, {"app.kubernetes.io/managed-by": "computegrid"})
-                return _load(self._batch.create_namespaced_job(namespace, body, **self._opts()))
-            raise
+            if exc.status != 404:
+                raise
+        # The namespace went away since we saw it: make it again, once.
+        self._namespaces.discard(namespace)
+        labels = dict((body.get("metadata") or {}).get("labels") or {})
+        self.ensure_namespace(namespace, {k: v for k, v in labels.items() if "managed-by" in k})
+        return self.rest.request("POST", self._job_path(namespace), query=query, body=body)
 
     def delete_job(self, namespace: str, name: str) -> bool:
         """Delete with propagationPolicy Background; False when it was already gone."""
         try:
-            self._batch.delete_namespaced_job(
-                name, namespace, propagation_policy="Background", **self._opts()
+            self.rest.request(
+                "DELETE",
+                self._job_path(namespace, name),
+                body={"propagationPolicy": "Background"},
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -123,11 +126,22 @@ class KubeMemberClient:
             raise
         return True
 
+    def patch_job(self, namespace: str, name: str, patch: Body) -> Body | None:
+        """A JSON merge patch of the Job; None when it is gone."""
+        try:
+            return self.rest.request(
+                "PATCH", self._job_path(namespace, name), body=patch, content_type=MERGE_PATCH
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> None:
         if name in self._namespaces:
             return
         try:
-            self._core.read_namespace(name, **self._opts())
+            self.rest.request("GET", path_of("api", "v1", "namespaces", name))
             self._namespaces.add(name)
             return
         except ApiException as exc:
@@ -135,7 +149,7 @@ class KubeMemberClient:
                 raise
         try:
             body = {"metadata": {"name": name, "labels": labels}}
-            self._core.create_namespace(body, **self._opts())
+            self.rest.request("POST", "/api/v1/namespaces", body=body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -145,43 +159,86 @@ class KubeMemberClient:
         self._namespaces.discard(name)
 
     def close(self) -> None:
-        self.api.close()
+        self.rest.close()
 
 
-class HubSecrets:
-    """Reads member kubeconfig Secrets on the hub with a client of its own.
+def hub_configuration(kubeconfig_path: str | None) -> client.Configuration:
+    """The hub's Configuration: the kubeconfig Kopf logs in with, or the service account."""
+    configuration = client.Configuration()
+    if kubeconfig_path:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig_path, client_configuration=configuration, persist_config=False
+        )
+    else:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
 
-    The hub client is built from the same kubeconfig Kopf logs in with (or the in-cluster
-    service account) into a private Configuration, for the same reason as the members'.
+
+class HubClient:
+    """The hub: Secrets, ComputeJobs, MemberClusters and Events, through one pool.
+
+    Every write the operator makes to the hub goes through here, so the number in flight is
+    bounded by the pool (and by the callers' semaphore) and each retry reuses a connection.
     """
 
-    def __init__(self, kubeconfig_path: str | None, timeout: tuple[float, float] = DEFAULT_TIMEOUT):
-        configuration = client.Configuration()
-        if kubeconfig_path:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig_path,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        else:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        self.api = client.ApiClient(configuration)
-        self.timeout = timeout
-        self._core: Any = client.CoreV1Api(self.api)
+    def __init__(self, rest: Rest) -> None:
+        self.rest = rest
 
-    def read(self, namespace: str, name: str, key: str) -> str:
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 8) -> HubClient:
+        return cls(Rest(hub_configuration(kubeconfig_path), pool_size=pool_size))
+
+    def read_secret(self, namespace: str, name: str, key: str) -> str:
         """The decoded value of one key of a Secret; KeyError naming it when absent."""
-        import base64
-
-        secret = _load(
-            self._core.read_namespaced_secret(
-                name, namespace, _request_timeout=self.timeout, _preload_content=False
-            )
+        secret = self.rest.request(
+            "GET", path_of("api", "v1", "namespaces", namespace, "secrets", name)
         )
         data = secret.get("data") or {}
         if key not in data:
             raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(data[key]).decode("utf-8")
 
+    def _cj(self, namespace: str, name: str, sub: str = "") -> str:
+        return path_of("apis", GROUP, VERSION, "namespaces", namespace, "computejobs", name, sub)
+
+    def get_computejob(self, namespace: str, name: str) -> Body | None:
+        try:
+            return self.rest.request("GET", self._cj(namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch_computejob_status(
+        self, namespace: str, name: str, status: Body, resource_version: str | None = None
+    ) -> Body:
+        """Merge-patch ``status``; with a resourceVersion the write is conditional (409)."""
+        body: Body = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self.rest.request(
+            "PATCH", self._cj(namespace, name, "status"), body=body, content_type=MERGE_PATCH
+        )
+
+    def patch_computejob(self, namespace: str, name: str, patch: Body) -> Body:
+        return self.rest.request(
+            "PATCH", self._cj(namespace, name), body=patch, content_type=MERGE_PATCH
+        )
+
+    def list_computejobs(self) -> tuple[list[Body], str]:
+        return self.rest.list_all(path_of("apis", GROUP, VERSION, "computejobs"))
+
+    def list_memberclusters(self) -> list[Body]:
+        return self.rest.list_all(path_of("apis", GROUP, VERSION, "memberclusters"))[0]
+
+    def patch_membercluster_status(self, name: str, status: Body) -> Body:
+        path = path_of("apis", GROUP, VERSION, "memberclusters", name, "status")
+        return self.rest.request("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+
+    def create_event(self, namespace: str, body: Body) -> Body:
+        return self.rest.request(
+            "POST", path_of("api", "v1", "namespaces", namespace, "events"), body=body
+        )
+
     def close(self) -> None:
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.rest.close()

@@ -1,13 +1,10 @@
-"""The fleet as the operator knows it: one client, one latest snapshot and health per member.
+"""The members as the operator knows them: spec, client, health, snapshot and Job copies.
 
-Why one object: placement needs every member's snapshot at once, mirroring needs the Jobs
-each member reported, and member loss needs since-when a member is down. Probes run the
-synchronous client in a bounded thread pool (never on the event loop), a few quick retries
-(tenacity) absorb a blip, and a member is NotReady only after ``threshold`` failed probes.
-
-One probe lists the member's Nodes, non-terminal Pods and computegrid Jobs: three requests
-per member per interval whatever the number of ComputeJobs, which is why status mirroring
-reads the Jobs from here instead of asking the member once per ComputeJob.
+One object because placement needs every member's snapshot at once and the dispatch state
+machine needs, per member, its health and the copies its watch shows. Probing lives in
+``probes.py``, the watch in ``watch.py``, placement capacity in ``capacity.py``; this module
+only keeps their results. Everything here is touched on the event loop only: the watch
+threads hand their news over with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -17,82 +14,70 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-from urllib3.exceptions import HTTPError
-
-from computegrid.api import LABEL_JOB_UID, MemberClusterSpec
-from computegrid.fleet.client import Body, HubSecrets, KubeMemberClient, MemberClient
-from computegrid.fleet.snapshot import build_snapshot
-from computegrid.fleet.status import failed_status, now_rfc3339, ready_status
-from computegrid.scheduling import ClusterSnapshot, FleetState, JobRequest, LatencyModel
+from computegrid.api import LABEL_JOB_UID, LABEL_ORIGIN_CLUSTER, MemberClusterSpec
+from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberClient
+from computegrid.fleet.rest import status_message
+from computegrid.fleet.watch import JobWatch
+from computegrid.lifecycle.machine import Copy, Health, Member
+from computegrid.lifecycle.mirror import copy_of
+from computegrid.scheduling import ClusterSnapshot
 
 ClientFactory = Callable[[str, MemberClusterSpec], MemberClient]
-RESERVATION_TTL_S = 120.0
-
-
-def transient(exc: BaseException) -> bool:
-    """Worth retrying: the member did not answer, or answered 429/5xx."""
-    if isinstance(exc, ApiException):
-        return exc.status is None or exc.status == 429 or exc.status >= 500
-    return isinstance(exc, HTTPError | ConnectionError | OSError | TimeoutError)
 
 
 @dataclass
 class MemberState:
-    """What the last probes said about one member."""
+    """What the probes and the watch last said about one member."""
 
     name: str
     spec: MemberClusterSpec
     labels: dict[str, str] = field(default_factory=dict)
+    uid: str = ""  # the MemberCluster's uid (for its Events)
     snapshot: ClusterSnapshot | None = None
     ready: bool = False
+    probed: bool = False  # one probe finished (well or not): placement need not wait for it
     failures: int = 0
-    down_since: datetime | None = None
+    down_since: float | None = None  # time.monotonic()
     not_ready_reason: str = "not probed yet"
-    jobs: dict[str, Body] = field(default_factory=dict)  # by computegrid.io/job-uid
-    reservations: dict[str, tuple[JobRequest, float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    status: dict[str, Any]
-    ready: bool
-    changed: bool  # readiness or free capacity moved: Pending jobs deserve another try
-    seconds: float
-    error: str | None = None
+    synced: bool = False  # the Job watch has listed and is following
+    copies: dict[str, Copy] = field(default_factory=dict)  # by ComputeJob uid
+    watch: JobWatch | None = None
 
 
 class Fleet:
-    """Member clients, snapshots and health; safe to use from the event loop."""
+    """Member clients, snapshots, health and Job copies; used from the event loop."""
 
     def __init__(
         self,
-        secrets: HubSecrets | None,
+        hub: HubClient | None,
         *,
+        hub_name: str,
         client_factory: ClientFactory | None = None,
         threshold: int = 3,
         max_workers: int = 16,
-        retries: int = 2,
     ) -> None:
-        self.secrets = secrets
+        self.hub = hub
+        self.hub_name = hub_name
         self.client_factory = client_factory or self._from_secret
         self.threshold = threshold
-        self.retries = retries
         self.members: dict[str, MemberState] = {}
         self.clients: dict[str, MemberClient] = {}
-        self.generation = 0  # bumped when any member's readiness or capacity changes
-        self.removed: dict[str, datetime] = {}  # MemberClusters deleted from the hub
+        self.generation = 0  # moves when any member's readiness or capacity changes
+        self.removed: dict[str, float] = {}  # MemberClusters deleted from the hub
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="member")
 
+    @property
+    def selector(self) -> str:
+        """This hub's Jobs on a member: every list, watch and clean-up selects on it."""
+        return f"{LABEL_ORIGIN_CLUSTER}={self.hub_name},{LABEL_JOB_UID}"
+
     def _from_secret(self, name: str, spec: MemberClusterSpec) -> MemberClient:
-        if self.secrets is None:
+        if self.hub is None:
             raise RuntimeError("no hub client to read member kubeconfig Secrets with")
         ref = spec.kubeconfig_secret_ref
-        text = self.secrets.read(ref.namespace, ref.name, ref.key)
+        text = self.hub.read_secret(ref.namespace, ref.name, ref.key)
         return KubeMemberClient.from_kubeconfig(name, text)
 
     async def run(self, func: Callable[..., Any], *args: Any) -> Any:
@@ -108,17 +93,28 @@ class Fleet:
         self.removed.pop(name, None)
         if state is None:
             state = self.members[name] = MemberState(name, spec, dict(labels))
+            self.generation += 1
         elif state.spec != spec:
             state.spec = spec
-            self._drop_client(name)  # the Secret reference may have changed
+            self.drop_client(name)  # the Secret reference may have changed
+            self.generation += 1
         state.labels = dict(labels)
         return state
 
+    def forget(self, name: str) -> None:
+        """A MemberCluster deleted from the hub: its jobs count as lost from now on."""
+        state = self.members.pop(name, None)
+        if state is not None and state.watch is not None:
+            state.watch.stop()
+        self.removed[name] = time.monotonic()
+        self.drop_client(name)
+        self.generation += 1
+
     def _delete_jobs(self, name: str) -> list[str]:
-        """Delete every computegrid Job on the member; the names that could not be deleted."""
+        """Delete this hub's Jobs on the member; the names that could not be deleted."""
         member = self.client(name)
         left = []
-        for job in member.list_jobs(LABEL_JOB_UID):
+        for job in member.list_jobs(self.selector):
             meta = job.get("metadata") or {}
             try:
                 member.delete_job(str(meta.get("namespace")), str(meta.get("name")))
@@ -127,25 +123,17 @@ class Fleet:
         return left
 
     async def withdraw(self, name: str, timeout: float) -> list[str]:
-        """Remove our Jobs from a member being unregistered, so that a rescheduled job never
-        runs twice; bounded by ``timeout``. Returns what is left behind (empty: all gone), or
-        ``["(member unreachable: …)"]`` when the member could not be asked at all."""
+        """Remove this hub's Jobs from a member being unregistered (bounded by ``timeout``);
+        what is left behind, or ``["(member unreachable: …)"]``."""
         if name not in self.members:
             return []
         try:
             left: list[str] = await asyncio.wait_for(self.run(self._delete_jobs, name), timeout)
         except Exception as exc:  # unreachable or too slow: the caller reports it
-            return [f"(member unreachable: {_describe(exc)})"]
+            return [f"(member unreachable: {status_message(exc)})"]
         return left
 
-    def forget(self, name: str) -> None:
-        """A MemberCluster deleted from the hub: its jobs count as lost from now on."""
-        self.members.pop(name, None)
-        self.removed[name] = datetime.now(UTC)
-        self._drop_client(name)
-        self.generation += 1
-
-    def _drop_client(self, name: str) -> None:
+    def drop_client(self, name: str) -> None:
         old = self.clients.pop(name, None)
         if old is not None:
             old.close()
@@ -162,69 +150,67 @@ class Fleet:
         self.clients[name] = made
         return made
 
-    def set_client(self, name: str, member: MemberClient) -> None:
-        """Swap a member's client (tests)."""
-        self._drop_client(name)
-        self.clients[name] = member
+    # -- the watch's news (event loop) --------------------------------------------------
 
-    # -- probing ------------------------------------------------------------------------
-
-    def _collect(self, name: str) -> tuple[list[Body], list[Body], list[Body]]:
-        for attempt in Retrying(
-            stop=stop_after_attempt(1 + self.retries),
-            wait=wait_exponential(multiplier=0.2, max=2),
-            retry=retry_if_exception(transient),
-            reraise=True,
-        ):
-            with attempt:
-                member = self.client(name)
-                return member.list_nodes(), member.list_pods(), member.list_jobs(LABEL_JOB_UID)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def probe(
-        self, name: str, previous_conditions: list[Mapping[str, Any]] | None
-    ) -> ProbeResult:
-        """Probe one registered member and return its new ``.status`` body."""
-        state = self.members[name]
-        started = time.monotonic()
-        now = now_rfc3339()
-        try:
-            nodes, pods, jobs = await self.run(self._collect, name)
-        except Exception as exc:  # any failure is a failed probe, reported in the condition
-            self._drop_client(name)
-            state.failures += 1
-            error = _describe(exc)
-            was_ready = state.ready
-            if state.failures >= self.threshold:
-                state.ready = False
-                state.not_ready_reason = f"ProbeFailed: {error}"
-                if state.down_since is None:
-                    state.down_since = datetime.now(UTC)
-            if was_ready != state.ready:
-                self.generation += 1
-            body = failed_status(previous_conditions, state.failures, self.threshold, error, now)
-            return ProbeResult(body, state.ready, was_ready != state.ready, _since(started), error)
-        snapshot = build_snapshot(name, state.spec, nodes, pods, state.labels)
-        changed = (
-            (not state.ready) or state.snapshot is None or _free(state.snapshot) != _free(snapshot)
-        )
-        seen = {(p.get("metadata") or {}).get("labels", {}).get(LABEL_JOB_UID) for p in pods} | set(
-            _jobs_by_uid(jobs)
-        )
-        expired = time.monotonic() - RESERVATION_TTL_S
-        state.reservations = {
-            uid: r for uid, r in state.reservations.items() if uid not in seen and r[1] > expired
+    def reset_copies(self, name: str, jobs: list[Body]) -> set[str]:
+        """A (re)list: the member's copies are exactly these; the uids that changed."""
+        state = self.members.get(name)
+        if state is None:
+            return set()
+        fresh = {}
+        for job in jobs:
+            uid = _uid_of(job)
+            if uid:
+                fresh[uid] = copy_of(name, job)
+        changed = {
+            u for u in fresh.keys() | state.copies.keys() if fresh.get(u) != state.copies.get(u)
         }
-        state.snapshot = snapshot
-        state.jobs = _jobs_by_uid(jobs)
-        state.ready, state.failures, state.down_since = True, 0, None
-        state.not_ready_reason = ""
-        if changed:
-            self.generation += 1
-        body = ready_status(snapshot, previous_conditions, now)
-        return ProbeResult(body, True, changed, _since(started))
+        state.copies = fresh
+        state.synced = True
+        return changed
 
-    # -- what placement and mirroring read ------------------------------------------------
+    def update_copy(self, name: str, kind: str, job: Body) -> str | None:
+        """One watch event; the ComputeJob uid it concerns (None: not ours)."""
+        state = self.members.get(name)
+        uid = _uid_of(job)
+        if state is None or not uid:
+            return None
+        if kind == "DELETED":
+            state.copies.pop(uid, None)
+        else:
+            state.copies[uid] = copy_of(name, job)
+        return uid
+
+    def watch_failed(self, name: str) -> None:
+        state = self.members.get(name)
+        if state is not None:
+            state.synced = False
+
+    # -- what the state machine and placement read -----------------------------------------
+
+    def view(self, name: str, uid: str, expected: str | None = None) -> Member:
+        """``name``'s health and the copy of job ``uid`` there (by name when ``expected``)."""
+        state = self.members.get(name)
+        if state is None:
+            removed = self.removed.get(name)
+            if removed is not None:
+                return Member(Health.REMOVED, time.monotonic() - removed)
+            return Member(Health.UNKNOWN)
+        if state.watch is None:
+            return Member(Health.UNKNOWN)  # this replica is paused or has not started it
+        if not state.ready:
+            if state.down_since is None:
+                return Member(Health.UNKNOWN)
+            return Member(Health.UNREACHABLE, time.monotonic() - state.down_since)
+        if not state.synced:
+            return Member(Health.UNKNOWN)
+        copy = state.copies.get(uid)
+        if copy is not None and expected is not None and copy.name != expected:
+            copy = None
+        return Member(Health.READY, copy=copy)
+
+    def copies_of(self, uid: str) -> list[Copy]:
+        return [s.copies[uid] for s in self.members.values() if uid in s.copies]
 
     def snapshots(self) -> list[ClusterSnapshot]:
         """Every probed member; NotReady ones with ready=False and the reason (for diagnoses)."""
@@ -233,81 +219,24 @@ class Fleet:
             if state.snapshot is None:
                 continue
             snap = state.snapshot
-            if not state.ready:
-                snap = replace(snap, ready=False, not_ready_reason=state.not_ready_reason)
+            if not state.ready or state.watch is None:
+                reason = state.not_ready_reason or "not watched by this replica"
+                snap = replace(snap, ready=False, not_ready_reason=reason)
             out.append(snap)
         return out
 
-    def state(self, latency: LatencyModel) -> FleetState:
-        """A FleetState of the current snapshots minus capacity promised to in-flight jobs."""
-        fleet = FleetState(self.snapshots(), latency)
-        for state in self.members.values():
-            index = fleet.index.get(state.name)
-            if index is None:
-                continue
-            for request, _ in state.reservations.values():
-                try:
-                    fleet.reserve(index, request)
-                except ValueError:
-                    continue  # the probe already counts it, or it no longer fits: skip
-        return fleet
-
-    def reserve(self, name: str, uid: str, request: JobRequest) -> None:
-        """Hold capacity for a just-dispatched job until a probe sees its pods."""
-        if name in self.members:
-            self.members[name].reservations[uid] = (request, time.monotonic())
-
-    def job(self, name: str, uid: str) -> Body | None:
-        state = self.members.get(name)
-        return state.jobs.get(uid) if state else None
-
-    def is_ready(self, name: str) -> bool:
-        state = self.members.get(name)
-        return bool(state and state.ready)
-
-    def down_for(self, name: str) -> float | None:
-        """Seconds the member has been NotReady or removed (None when Ready or never seen).
-
-        A member not registered yet (a restarted operator before its first probe) is not
-        lost: its jobs wait for the probe rather than being moved at once.
-        """
-        state = self.members.get(name)
-        if state is None:
-            removed = self.removed.get(name)
-            return (datetime.now(UTC) - removed).total_seconds() if removed else None
-        if state.ready or state.down_since is None:
-            return None
-        return (datetime.now(UTC) - state.down_since).total_seconds()
-
     def close(self) -> None:
+        for state in self.members.values():
+            if state.watch is not None:
+                state.watch.stop()
         for name in list(self.clients):
-            self._drop_client(name)
-        if self.secrets is not None:
-            self.secrets.close()
+            self.drop_client(name)
+        if self.hub is not None:
+            self.hub.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _jobs_by_uid(jobs: list[Body]) -> dict[str, Body]:
-    out = {}
-    for job in jobs:
-        uid = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_JOB_UID)
-        if uid:
-            out[uid] = job
-    return out
-
-
-def _free(snapshot: ClusterSnapshot) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
-    return tuple(
-        (n.name, tuple(sorted((r, round(n.free(r), 3)) for r in n.allocatable)))
-        for n in snapshot.nodes
-    )
-
-
-def _since(started: float) -> float:
-    return time.monotonic() - started
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
-    return f"{type(exc).__name__}: {exc}"[:300]
+def _uid_of(job: Body) -> str | None:
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    uid = labels.get(LABEL_JOB_UID)
+    return str(uid) if uid else None

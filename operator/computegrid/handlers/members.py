@@ -1,121 +1,168 @@
-"""MemberCluster probes: status, readiness Events, and removal of stale or orphaned Jobs.
+"""One daemon per MemberCluster: probe it, follow its Jobs, write its status.
 
-A stale copy is a Job whose ComputeJob now points at another member (it was rescheduled
-while this member was lost); an orphan is a Job whose ComputeJob is gone (deleted while this
-member was unreachable). Both are removed when the member answers again, so a job never runs
-twice once the member is reachable. Young Jobs are left alone: the hub may not have recorded
-a fresh dispatch yet.
+Why a Kopf daemon: Kopf stops every daemon when its peering pauses this replica, so a
+standby neither probes nor watches members, and the dispatch state machine sees every
+member as Unknown there (nothing moves, nothing is created). When the replica resumes, the
+daemons start again, relist the members' Jobs, and the hub's ComputeJob watch re-lists: the
+operator re-reads before acting.
+
+A MemberCluster that cannot be used (a spec that fails validation, a location the latency
+model does not know) gets ``Ready=False`` with the reason and is left out of placement; it
+never holds up the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from computegrid.api import MemberClusterSpec
-from computegrid.dispatch import delete_remote
-from computegrid.fleet import (
-    condition,
-    find_condition,
-    merge_conditions,
-    now_rfc3339,
-    parse_rfc3339,
-)
+from computegrid.api.conditions import condition, find_condition, merge_conditions, now_rfc3339
+from computegrid.fleet import JobWatch, probe
 from computegrid.handlers import metrics
-from computegrid.handlers.runtime import MISSING, Runtime
+from computegrid.handlers.runtime import Runtime
 
-ORPHAN_AGE_S = 60.0
 log = logging.getLogger("computegrid.members")
 
 
-async def handle_probe_membercluster(
-    rt: Runtime, body: Any, name: str, patch: Any, index: Mapping[str, Any]
-) -> None:
-    status: dict[str, Any] = dict(body.get("status") or {})
-    previous = status.get("conditions")
+def member_problem(rt: Runtime, body: Mapping[str, Any]) -> tuple[MemberClusterSpec | None, str]:
+    """The spec, or why this MemberCluster cannot be used (one line naming the field)."""
     try:
         spec = MemberClusterSpec.model_validate(dict(body.get("spec") or {}))
     except ValidationError as exc:
-        message = f"invalid spec: {exc.errors()[0]['msg']}"
-        ready = condition(previous, "Ready", "False", "InvalidSpec", message, now_rfc3339())
-        patch.status["conditions"] = merge_conditions(previous, ready)
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "spec"
+        return None, f"spec.{where}: {first['msg']}"
+    if not rt.latency.knows(spec.location):
+        return None, f"spec.location: {spec.location!r} is not a city the latency model knows"
+    return spec, ""
+
+
+async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) -> None:
+    """Until Kopf stops the daemon (deletion, pause, exit): probe, follow, report."""
+    fleet = rt.fleet
+    conditions: list[Mapping[str, Any]] | None = list(
+        (body.get("status") or {}).get("conditions") or []
+    )
+    try:
+        while not stopped:
+            spec, problem = member_problem(rt, body)
+            if spec is None:
+                conditions = await _refuse(rt, name, conditions, problem)
+                await stopped.wait(rt.options.probe_interval)
+                continue
+            rt.placer.problems.discard(name)
+            labels = dict((body.get("metadata") or {}).get("labels") or {})
+            state = fleet.register(name, spec, labels)
+            state.uid = uid
+            if state.watch is None:
+                state.watch = _start_watch(rt, name)
+            was = state.ready
+            result = await probe(fleet, name, conditions)
+            if name not in fleet.members:
+                return
+            rt.capacity.settle(name, result.counted)
+            metrics.PROBE_SECONDS.labels(cluster=name).observe(result.seconds)
+            metrics.MEMBER_READY.labels(cluster=name).set(1 if result.ready else 0)
+            conditions = result.status.get("conditions") or conditions
+            await _write_status(rt, name, result.status)
+            if was != state.ready:
+                _report(rt, name, state.ready, result.error)
+            rt.controller.member_changed(name, health=was != state.ready, capacity=result.changed)
+            await stopped.wait(rt.options.probe_interval)
+    finally:
+        state_ = fleet.members.get(name)
+        if state_ is not None and state_.watch is not None:
+            state_.watch.stop()
+            state_.watch = None
+            state_.synced = False
+
+
+def _start_watch(rt: Runtime, name: str) -> JobWatch:
+    """The member's Job watch; its news reach the event loop via call_soon_threadsafe."""
+    loop = asyncio.get_running_loop()
+    fleet, controller = rt.fleet, rt.controller
+
+    def reset(items: list[Any]) -> None:
+        for uid in fleet.reset_copies(name, items):
+            controller.copy_changed(name, uid)
+
+    def changed(kind: str, job: Any) -> None:
+        uid = fleet.update_copy(name, kind, job)
+        if uid:
+            controller.copy_changed(name, uid)
+
+    def failed(why: str) -> None:
+        fleet.watch_failed(name)
+
+    def hand_over(func: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            loop.call_soon_threadsafe(func, *args)
+
+        return call
+
+    watch = JobWatch(
+        name,
+        lambda: fleet.client(name),
+        fleet.selector,
+        on_reset=hand_over(reset),
+        on_event=hand_over(changed),
+        on_error=hand_over(failed),
+    )
+    watch.start()
+    return watch
+
+
+async def _refuse(
+    rt: Runtime, name: str, conditions: list[Mapping[str, Any]] | None, problem: str
+) -> list[Mapping[str, Any]]:
+    rt.placer.problems.add(name)
+    ready = condition(conditions, "Ready", "False", "InvalidSpec", problem, now_rfc3339())
+    merged: list[Mapping[str, Any]] = list(merge_conditions(conditions, ready))
+    old = find_condition(conditions, "Ready") or {}
+    if old.get("reason") != "InvalidSpec" or old.get("message") != problem:
+        await _write_status(rt, name, {"conditions": merged})
+        log.warning("member %s cannot be used: %s", name, problem)
+    if name in rt.fleet.members:
+        rt.fleet.forget(name)
+        rt.fleet.removed.pop(name, None)  # unusable is not lost: its jobs wait
+    metrics.MEMBER_READY.labels(cluster=name).set(0)
+    return merged
+
+
+async def _write_status(rt: Runtime, name: str, status: dict[str, Any]) -> None:
+    hub = rt.fleet.hub
+    if hub is None or not status:
         return
-    labels = dict((body.get("metadata") or {}).get("labels") or {})
-    rt.fleet.register(name, spec, labels)
-    result = await rt.fleet.probe(name, previous)
-    patch.status.update(result.status)
-    metrics.PROBE_SECONDS.labels(cluster=name).observe(result.seconds)
-    metrics.MEMBER_READY.labels(cluster=name).set(1 if result.ready else 0)
-    was = (find_condition(previous, "Ready") or {}).get("status")
-    now_ready = "True" if result.ready else ("False" if "conditions" in result.status else was)
-    if was != now_ready and now_ready is not None:
-        reason = "MemberReady" if result.ready else "MemberNotReady"
-        message = "probe succeeded" if result.ready else f"probes failing: {result.error}"
-        rt.emit(body, f"mc/{name}", "Normal" if result.ready else "Warning", reason, message)
-    if result.ready:
-        await _collect_stale(rt, name, index)
+    try:
+        await rt.writer.call(hub.patch_membercluster_status, name, status)
+    except Exception as exc:  # the next probe writes again
+        log.warning("status of MemberCluster %s not written: %s", name, exc)
 
 
-def _current_cluster(rt: Runtime, uid: str, index: Mapping[str, Any]) -> Any:
-    """Where the ComputeJob says its Job lives: a name, None (nowhere yet), or MISSING."""
-    known = rt.remotes.get(uid, MISSING)
-    if known is not MISSING:
-        return (known or {}).get("cluster")
-    if uid not in index:
-        return MISSING
-    values = list(index[uid])
-    return values[0] if values else None
+def _report(rt: Runtime, name: str, ready: bool, error: str | None) -> None:
+    reason = "MemberReady" if ready else "MemberNotReady"
+    message = "probe succeeded" if ready else f"probes failing: {error}"
+    rt.member_event(name, "Normal" if ready else "Warning", reason, message)
+    log.info("member %s: %s (%s)", name, reason, message)
 
 
-def _watched(rt: Runtime, namespace: str) -> bool:
-    namespaces = rt.options.namespace_list
-    return not namespaces or namespace in namespaces
-
-
-async def _collect_stale(rt: Runtime, name: str, index: Mapping[str, Any]) -> None:
-    state = rt.fleet.members[name]
-    now = datetime.now(UTC)
-    for uid, job in list(state.jobs.items()):
-        meta = job.get("metadata") or {}
-        created = parse_rfc3339(meta.get("creationTimestamp"))
-        age = (now - created).total_seconds() if created else 0.0
-        current = _current_cluster(rt, uid, index)
-        namespace = str(meta.get("namespace"))
-        if current is MISSING:
-            stale = age > ORPHAN_AGE_S and _watched(rt, namespace)
-            why = "orphan (its ComputeJob is gone)"
-        else:
-            stale = current is not None and current != name
-            why = f"stale copy (the job now runs on {current})"
-        if not stale:
-            continue
-        try:
-            await rt.fleet.run(delete_remote, rt.fleet.client(name), namespace, meta.get("name"))
-            state.jobs.pop(uid, None)
-            log.info("deleted %s Job %s/%s on %s", why, namespace, meta.get("name"), name)
-        except Exception as exc:  # the next probe tries again
-            log.warning(
-                "could not delete Job %s/%s on %s: %s", namespace, meta.get("name"), name, exc
-            )
-
-
-async def handle_delete_membercluster(rt: Runtime, body: Any, name: str) -> None:
-    """Unregister a member: take our Jobs off it first (bounded), then forget it, so that its
-    ComputeJobs are rescheduled without a second copy running on a cluster we no longer see."""
+async def handle_delete_membercluster(rt: Runtime, name: str) -> None:
+    """Unregister a member: take this hub's Jobs off it first (bounded), then forget it, so
+    that its ComputeJobs are moved without a second copy running on a cluster we no longer
+    see."""
     left = await rt.fleet.withdraw(name, rt.options.delete_timeout)
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        rt.emit(
-            body,
-            f"mc/{name}",
-            "Warning",
-            "OrphanedRemoteJobs",
-            f"unregistered with computegrid Jobs left on the member: {shown}",
+        rt.member_event(
+            name, "Warning", "OrphanedRemoteJobs", f"unregistered with Jobs left: {shown}"
         )
         log.warning("member %s unregistered; Jobs left behind: %s", name, shown)
     rt.fleet.forget(name)
+    rt.placer.problems.discard(name)
     metrics.MEMBER_READY.labels(cluster=name).set(0)
+    rt.controller.member_changed(name, health=True, capacity=True)

@@ -1,7 +1,14 @@
-"""Every Kopf handler of computegrid, each a thin wrapper around a ``handle_*`` function.
+"""Every Kopf handler of computegrid, each a thin wrapper.
 
-Settings live in the one ``@kopf.on.startup`` below; timer intervals come from
-``OperatorOptions`` (the environment) because decorators are evaluated at import.
+What Kopf does here: the hub login, peering (a paused replica's daemons stop), the
+ComputeJob watch (``on.event``: no finalizer, no progress annotations, so the hub sees only
+the operator's own few writes), a daemon per MemberCluster, liveness, and the startup and
+cleanup of the controller. Everything else is ``controller``/``placer``.
+
+Why no finalizer on ComputeJobs: deleting a job (or its namespace) never hangs on an
+unreachable member. The member Job is deleted as soon as the deletion is seen, and a Job
+whose ComputeJob is gone is collected when its member's watch shows it again (the hub
+confirms by name first), like Kubernetes' own garbage collector does for owner references.
 """
 
 from __future__ import annotations
@@ -13,17 +20,13 @@ from typing import Any
 import kopf
 
 from computegrid.api import GROUP, VERSION
-from computegrid.fleet import Fleet, HubSecrets
+from computegrid.fleet import Capacity, Fleet, HubClient, HubWriter
 from computegrid.fleet_data import load_latency_model
 from computegrid.handlers import metrics
-from computegrid.handlers.computejobs import (
-    handle_create_computejob,
-    handle_delete_computejob,
-    handle_sync_computejob,
-    handle_update_computejob,
-)
-from computegrid.handlers.members import handle_delete_membercluster, handle_probe_membercluster
+from computegrid.handlers.controller import Controller
+from computegrid.handlers.members import handle_delete_membercluster, run_member
 from computegrid.handlers.options import OperatorOptions
+from computegrid.handlers.placer import Placer
 from computegrid.handlers.runtime import Runtime, get_runtime, set_runtime
 from computegrid.scheduling import DEFAULT_POLICY, Scheduler
 
@@ -31,34 +34,49 @@ OPTIONS = OperatorOptions.from_env()
 FINALIZER = f"{GROUP}/finalizer"
 CJ = (GROUP, VERSION, "computejobs")
 MC = (GROUP, VERSION, "memberclusters")
+log = logging.getLogger("computegrid.operator")
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
-    """Kopf settings, the fleet registry and the metrics endpoint."""
-    settings.persistence.finalizer = FINALIZER
-    # Our own Events (decisions, failures) are posted explicitly; Kopf's log lines become
-    # Events only from WARNING up, or every timer tick would post one.
+    """Kopf settings, the fleet, the controller and the metrics endpoint."""
+    settings.persistence.finalizer = FINALIZER  # MemberClusters only (their delete handler)
     settings.posting.enabled = True
     settings.posting.level = logging.WARNING
-    # Unlimited by default; a limit below the number of indexed objects deadlocks startup.
     if OPTIONS.worker_limit:
         settings.queueing.worker_limit = OPTIONS.worker_limit
-    settings.execution.max_workers = 8  # sync handlers only; member calls use the fleet pool
+    settings.execution.max_workers = 4
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
-    # Silent watch freezes are known: make the server end each watch and the client notice.
+    # Silent watch freezes are known: make the server end each watch and the client notice;
+    # Kopf reconnects (and relists after 410) on its own.
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150
     settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
     settings.peering.standalone = not OPTIONS.peering
     if OPTIONS.peering:
         settings.peering.name = OPTIONS.peering
         settings.peering.priority = OPTIONS.priority
         settings.peering.mandatory = True
-    secrets = HubSecrets(OPTIONS.hub_kubeconfig or os.environ.get("KUBECONFIG") or None)
-    fleet = Fleet(secrets, threshold=OPTIONS.failure_threshold)
-    set_runtime(Runtime(OPTIONS, fleet, load_latency_model(), Scheduler(DEFAULT_POLICY)))
+    hub = HubClient.from_kubeconfig(OPTIONS.hub_kubeconfig or os.environ.get("KUBECONFIG") or None)
+    fleet = Fleet(hub, hub_name=OPTIONS.hub_name, threshold=OPTIONS.failure_threshold)
+    latency = load_latency_model()
+    capacity = Capacity(latency)
+    writer = HubWriter(hub)
+    controller = Controller(OPTIONS, fleet, capacity, writer)
+    placer = Placer(controller, Scheduler(DEFAULT_POLICY))
+    try:
+        placer.expected = {
+            str(mc["metadata"]["name"]) for mc in await writer.call(hub.list_memberclusters)
+        }
+    except Exception as exc:  # placement then waits the startup bound for the daemons
+        logger.warning("could not list MemberClusters at start: %s", exc)
+    runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer)
+    writer.start()
+    controller.start()
+    placer.start()
+    set_runtime(runtime)
     metrics.serve(OPTIONS.metrics_port)
     logger.info("computegrid operator started with %s", OPTIONS)
 
@@ -66,6 +84,9 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
     runtime = get_runtime()
+    await runtime.placer.stop()
+    await runtime.controller.stop()
+    await runtime.writer.stop()
     runtime.fleet.close()
     set_runtime(None)
 
@@ -76,47 +97,23 @@ def login(**kwargs: Any) -> Any:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-@kopf.index(*CJ)
-def cj_remotes(uid: str, status: kopf.Status, **_: Any) -> dict[str, Any]:
-    """ComputeJob uid → the member its Job runs on (None before dispatch)."""
-    return {uid: (status.get("remote") or {}).get("cluster")}
+@kopf.on.event(*CJ)
+def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
+    """Every ComputeJob change (and the initial listing) into the controller's cache."""
+    get_runtime().controller.observe(event.get("type"), dict(event["object"]))
 
 
-@kopf.index(*MC)
-def mc_names(name: str, **_: Any) -> dict[str, bool]:
-    """The registered members: placement waits until each has been probed once."""
-    return {name: True}
-
-
-@kopf.on.create(*CJ)
-async def create_computejob(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
-    await handle_create_computejob(get_runtime(), body, patch, set(kw["mc_names"]))
-
-
-@kopf.on.update(*CJ, field="spec")
-async def update_computejob(body: kopf.Body, patch: kopf.Patch, diff: kopf.Diff, **_: Any) -> None:
-    await handle_update_computejob(get_runtime(), body, patch, diff)
-
-
-@kopf.timer(*CJ, interval=OPTIONS.sync_interval, initial_delay=OPTIONS.sync_interval)
-async def sync_computejob(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
-    await handle_sync_computejob(get_runtime(), body, patch, set(kw["mc_names"]))
-
-
-@kopf.on.delete(*CJ)
-async def delete_computejob(body: kopf.Body, retry: int, **_: Any) -> None:
-    await handle_delete_computejob(get_runtime(), body, retry)
-
-
-@kopf.timer(*MC, interval=OPTIONS.probe_interval)
-async def probe_membercluster(body: kopf.Body, name: str, patch: kopf.Patch, **kw: Any) -> None:
-    index: kopf.Index[str, Any] = kw["cj_remotes"]  # the index above, passed by name
-    await handle_probe_membercluster(get_runtime(), body, name, patch, index)
+@kopf.daemon(*MC, cancellation_timeout=5.0)
+async def membercluster_daemon(
+    body: kopf.Body, name: str, uid: str, stopped: Any, **_: Any
+) -> None:
+    runtime = get_runtime()
+    await run_member(runtime, name, body, uid, stopped)
 
 
 @kopf.on.delete(*MC)
-async def delete_membercluster(body: kopf.Body, name: str, **_: Any) -> None:
-    await handle_delete_membercluster(get_runtime(), body, name)
+async def delete_membercluster(name: str, **_: Any) -> None:
+    await handle_delete_membercluster(get_runtime(), name)
 
 
 def run_operator(

@@ -23,8 +23,8 @@ class OperatorOptions:
     liveness_port: int = 0  # 0: no liveness endpoint
     probe_interval: float = 10.0
     failure_threshold: int = 3
-    grace_period: float = 30.0
-    sync_interval: float = 5.0
+    grace_period: float = 300.0  # a job's spec.failover.gracePeriodSeconds wins
+    finished_job_ttl: float = 3600.0  # ttlSecondsAfterFinished once a result is mirrored
     delete_timeout: float = 60.0
     hub_name: str = "hub"
     worker_limit: int = 0  # 0: Kopf's default (unlimited)

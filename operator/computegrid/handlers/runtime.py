@@ -1,24 +1,20 @@
-"""The operator's in-memory state, made once at startup and shared by every handler.
+"""The operator's parts, made once at startup and shared by every handler.
 
-Why memory is allowed to know more than the hub: a status patch lands only after a handler
-returns, and the next timer tick may still see the old body. ``remotes`` keeps the freshest
-word on where each job's Job lives, so a tick never dispatches a job twice; after a restart
-it starts empty and ``status.remote`` plus the members' uid labels rebuild the picture.
+Memory is a cache of the hub: the controller's job cache is filled from the hub's watch and
+from the bodies our own writes return, never trusted over them.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import kopf
 
-from computegrid.fleet import Fleet
+from computegrid.fleet import Capacity, Fleet, HubWriter, JobRef
+from computegrid.handlers.controller import Controller
 from computegrid.handlers.options import OperatorOptions
-from computegrid.scheduling import LatencyModel, Scheduler
-
-MISSING: Any = object()
+from computegrid.handlers.placer import Placer
+from computegrid.scheduling import LatencyModel
 
 
 @dataclass
@@ -26,37 +22,19 @@ class Runtime:
     options: OperatorOptions
     fleet: Fleet
     latency: LatencyModel
-    scheduler: Scheduler
-    remotes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    attempts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    events: dict[tuple[str, str], str] = field(default_factory=dict)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    capacity: Capacity
+    writer: HubWriter
+    controller: Controller
+    placer: Placer
 
-    def lock(self, uid: str) -> asyncio.Lock:
-        return self.locks.setdefault(uid, asyncio.Lock())
-
-    def remote_of(self, uid: str, status: dict[str, Any]) -> dict[str, Any] | None:
-        known = self.remotes.get(uid, MISSING)
-        if known is MISSING:
-            remote: dict[str, Any] | None = status.get("remote") or None
-            return remote
-        result: dict[str, Any] | None = known
-        return result
-
-    def forget(self, uid: str) -> None:
-        for table in (self.remotes, self.attempts, self.locks):
-            table.pop(uid, None)
-        for key in [k for k in self.events if k[0] == uid]:
-            del self.events[key]
-
-    def emit(
-        self, body: Any, uid: str, kind: str, reason: str, message: str, *, once: bool = False
-    ) -> None:
-        """Post an Event; with ``once``, only when the message for this reason changed."""
-        if once and self.events.get((uid, reason)) == message:
-            return
-        self.events[(uid, reason)] = message
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    def member_event(self, name: str, severity: str, reason: str, message: str) -> None:
+        """An Event on a MemberCluster (cluster-scoped: the Event lives in ``default``)."""
+        uid = f"mc/{name}"
+        state = self.fleet.members.get(name)
+        if state is not None:
+            uid = state.uid or uid
+        ref = JobRef("default", name, uid, kind="MemberCluster", scoped=False)
+        self.writer.event(ref, severity, reason, message)
 
 
 _runtime: Runtime | None = None

@@ -1,12 +1,8 @@
-"""Member Job status → ComputeJob status (pure).
+"""Member Job status → ComputeJob status (pure), and the compact copy the watches keep.
 
-The operator polls rather than watches: each member probe lists the computegrid Jobs of that
-member once per interval (one request per member, whatever the number of ComputeJobs), and
-the ComputeJob timers read that cache. A watch per member would be fresher but adds a
-long-lived stream per member with its own reconnect and freeze handling (the failure modes
-Kopf itself guards against on the hub); for batch jobs that run minutes, an interval of a
-few seconds is fresh enough, and a lost member simply stops answering the same list call
-that decides its health.
+The operator watches the computegrid Jobs of each member (``fleet/watch.py``) and keeps, per
+Job, only the few fields below (a ``Copy``), not the body: at 10,000 jobs the bodies would
+be most of the operator's memory.
 """
 
 from __future__ import annotations
@@ -14,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from computegrid.api import Phase
+from computegrid.api import GROUP, LABEL_ATTEMPT, Phase
+from computegrid.lifecycle.machine import Copy
+
+ANN_SOURCE = f"{GROUP}/source"  # the ComputeJob a member Job stands for (dispatch.spec)
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,12 @@ def mirror(job: dict[str, Any]) -> Mirrored:
     elif failure is not None:
         phase = Phase.FAILED
         message = f"{failure.get('reason', 'Failed')}: {failure.get('message', '')}".strip()
-    elif active > 0 or succeeded > 0 or status.get("startTime"):
+    elif int(status.get("ready") or 0) > 0 or succeeded > 0 or failed > 0:
+        # Running means pods ran: what failover IfNotStarted asks. A Job's startTime and
+        # ``active`` count pods that may still be pulling images or waiting for a node.
         phase, message = Phase.RUNNING, f"{active} pods active, {succeeded} succeeded"
+    elif active > 0:
+        phase, message = Phase.SCHEDULED, f"{active} pods created, none running yet"
     else:
         phase, message = Phase.SCHEDULED, "the member has not started the pods yet"
     end = status.get("completionTime")
@@ -69,4 +72,32 @@ def mirror(job: dict[str, Any]) -> Mirrored:
         start_time=status.get("startTime"),
         completion_time=end,
         message=message,
+    )
+
+
+def copy_of(cluster: str, job: dict[str, Any]) -> Copy:
+    """The compact view of a member Job that the state machine reads."""
+    meta = job.get("metadata") or {}
+    spec = job.get("spec") or {}
+    seen = mirror(job)
+    try:
+        attempt = int((meta.get("labels") or {}).get(LABEL_ATTEMPT) or 1)
+    except ValueError:
+        attempt = 1
+    return Copy(
+        cluster=cluster,
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        attempt=attempt,
+        phase=seen.phase.value,
+        active=seen.active,
+        succeeded=seen.succeeded,
+        failed=seen.failed,
+        start_time=seen.start_time,
+        completion_time=seen.completion_time,
+        message=seen.message,
+        suspended=bool(spec.get("suspend")),
+        ttl=spec.get("ttlSecondsAfterFinished") is not None,
+        source=str((meta.get("annotations") or {}).get(ANN_SOURCE) or ""),
     )

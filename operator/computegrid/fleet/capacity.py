@@ -1,0 +1,87 @@
+"""The fleet as placement sees it: one compiled ``FleetState`` per fleet generation, kept
+current by applying each new reservation to it instead of rebuilding.
+
+Why: compiling a FleetState costs milliseconds (45 ms at 10 members × 500 nodes) and
+re-applying every pending reservation on each decision made the operator's decision rate
+fall with the backlog (5.8/s at 1,000). Here the state is compiled only when a probe brings
+new snapshots (the fleet generation moves), the outstanding reservations are applied once
+then, and every decision in between reserves on the same arrays in microseconds.
+
+A reservation is capacity promised to a dispatched job whose pods the member's probe has not
+counted yet; it ends when a probe sees the job's pods (they are in the snapshot from then
+on), when the job finishes or goes away, or after ``ttl`` seconds as a backstop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from computegrid.scheduling import ClusterSnapshot, FleetState, JobRequest, LatencyModel
+
+RESERVATION_TTL_S = 120.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    cluster: str
+    request: JobRequest
+    made: float  # time.monotonic()
+
+
+class Capacity:
+    def __init__(self, latency: LatencyModel, ttl: float = RESERVATION_TTL_S) -> None:
+        self.latency = latency
+        self.ttl = ttl
+        self.reservations: dict[str, Reservation] = {}
+        self._state: FleetState | None = None
+        self._generation = -1
+        self.compiled = 0  # how many times a state was compiled (a metric and for tests)
+
+    def state(
+        self, generation: int, snapshots: Callable[[], Sequence[ClusterSnapshot]]
+    ) -> FleetState:
+        """The current state; compiled anew only when the fleet generation moved."""
+        if self._state is None or generation != self._generation:
+            self._state = FleetState(snapshots(), self.latency)
+            self._generation = generation
+            self.compiled += 1
+            self._expire()
+            for reservation in self.reservations.values():
+                self._apply(self._state, reservation)
+        return self._state
+
+    def reserve(self, uid: str, cluster: str, request: JobRequest) -> None:
+        """Promise capacity on ``cluster``; applied to the current state at once."""
+        self.release(uid)
+        reservation = Reservation(cluster, request, time.monotonic())
+        self.reservations[uid] = reservation
+        if self._state is not None:
+            self._apply(self._state, reservation)
+
+    def release(self, uid: str) -> None:
+        """Forget a promise; the state is recompiled at the next fleet generation."""
+        self.reservations.pop(uid, None)
+
+    def settle(self, cluster: str, counted: Iterable[str]) -> None:
+        """A probe of ``cluster`` counted these jobs' pods: their promises are kept."""
+        for uid in counted:
+            reservation = self.reservations.get(uid)
+            if reservation is not None and reservation.cluster == cluster:
+                del self.reservations[uid]
+
+    def _expire(self) -> None:
+        oldest = time.monotonic() - self.ttl
+        for uid in [u for u, r in self.reservations.items() if r.made < oldest]:
+            del self.reservations[uid]
+
+    @staticmethod
+    def _apply(state: FleetState, reservation: Reservation) -> None:
+        index = state.index.get(reservation.cluster)
+        if index is None:
+            return
+        # ValueError: no longer fits (the probe already counts part of it): nothing to hold.
+        with contextlib.suppress(ValueError):
+            state.reserve(index, reservation.request)

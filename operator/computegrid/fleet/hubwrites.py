@@ -1,0 +1,265 @@
+"""Every write to the hub, bounded and coalesced.
+
+Why: under load the hub answered status patches with 504s, each retry opened a new
+connection, each error became another Event, and writes had no limit. Here:
+- at most ``in_flight`` hub writes run at once (one pool, reused connections);
+- a status patch that may wait (mirroring progress) is *coalesced*: patches for one job
+  merge while they wait ``linger`` seconds, so Dispatched and Running usually land as one
+  write, and a job that moves fast never queues a write per step;
+- a status patch that must land before a member is touched (recording a placement) is
+  written at once and *conditionally*, with the resourceVersion it was decided on: a 409
+  means someone else wrote first, and the caller re-reads instead of acting on old news;
+- transient failures (429, 5xx, timeouts) retry with exponential backoff and jitter;
+- Events are best effort: deduplicated per job, reason and message, dropped (and counted)
+  rather than queued without bound when the hub is slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from computegrid.api.conditions import now_rfc3339
+from computegrid.fleet.client import Body, HubClient
+from computegrid.fleet.probes import transient
+
+log = logging.getLogger("computegrid.hub")
+Done = Callable[[Body | None], None]  # the object after the write (None: it is gone)
+
+
+class Conflict(Exception):
+    """The object changed since the caller read it: read again and decide again."""
+
+
+@dataclass
+class _Pending:
+    namespace: str
+    name: str
+    patch: dict[str, Any]
+    due: float
+    done: list[Done] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """The object an Event is about (a ComputeJob, or a cluster-scoped MemberCluster)."""
+
+    namespace: str  # where the Event goes ("default" for cluster-scoped objects)
+    name: str
+    uid: str
+    kind: str = "ComputeJob"
+    scoped: bool = True  # namespaced object (involvedObject.namespace set)
+
+
+class HubWriter:
+    def __init__(
+        self,
+        hub: HubClient,
+        *,
+        in_flight: int = 8,
+        linger: float = 0.5,
+        attempts: int = 6,
+        event_backlog: int = 500,
+    ) -> None:
+        self.hub = hub
+        self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="hub")
+        self.slots = asyncio.Semaphore(in_flight)
+        self.linger = linger
+        self.attempts = attempts
+        self.pending: dict[str, _Pending] = {}
+        self.busy: set[str] = set()
+        self.wake = asyncio.Event()
+        self.events: asyncio.Queue[tuple[JobRef, str, str, str]] = asyncio.Queue(event_backlog)
+        self.posted: dict[tuple[str, str], str] = {}
+        self.writes = 0
+        self.events_dropped = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="hub-status-writer"),
+            asyncio.create_task(self._event_loop(), name="hub-event-writer"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Any other hub call, within the same bound (MemberCluster status, reads)."""
+        return await self._call(func, *args)
+
+    async def _call(self, func: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        async with self.slots:
+            self.writes += 1
+            return await loop.run_in_executor(self.pool, func, *args)
+
+    async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10.0),
+            retry=retry_if_exception(transient),
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- status -------------------------------------------------------------------------
+
+    async def write_now(
+        self, uid: str, namespace: str, name: str, patch: dict[str, Any], resource_version: str
+    ) -> Body | None:
+        """Write at once, conditionally, together with this job's waiting patch (``patch`` wins
+        where both speak). Raises Conflict on 409; returns None when the object is gone."""
+        while uid in self.busy:  # one write per object at a time, in order
+            await asyncio.sleep(0.01)
+        waiting = self.pending.pop(uid, None)
+        if waiting is not None:
+            patch = {**waiting.patch, **patch}
+        self.busy.add(uid)
+        try:
+            body: Body = await self._retrying(
+                lambda: self._call(
+                    self.hub.patch_computejob_status, namespace, name, patch, resource_version
+                )
+            )
+            return body
+        except ApiException as exc:
+            if waiting is not None and exc.status != 404:  # not lost: back in the queue
+                self.pending.setdefault(uid, waiting)
+                self.wake.set()
+            if exc.status == 409:
+                raise Conflict(f"{namespace}/{name} changed meanwhile") from None
+            if exc.status == 404:
+                return None
+            raise
+        finally:
+            self.busy.discard(uid)
+
+    def write_later(
+        self, uid: str, namespace: str, name: str, patch: dict[str, Any], done: Done
+    ) -> None:
+        """Queue a patch; merged with this job's waiting one (later keys win)."""
+        waiting = self.pending.get(uid)
+        if waiting is None:
+            self.pending[uid] = _Pending(
+                namespace, name, dict(patch), time.monotonic() + self.linger, [done]
+            )
+        else:
+            waiting.patch.update(patch)
+            waiting.done.append(done)
+        self.wake.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                now = time.monotonic()
+                due = [u for u, p in self.pending.items() if p.due <= now and u not in self.busy]
+                if not due:
+                    soonest = min(p.due for p in self.pending.values())
+                    await asyncio.sleep(max(0.01, soonest - now))
+                    continue
+                for uid in due:
+                    item = self.pending.pop(uid)
+                    self.busy.add(uid)
+                    task = asyncio.create_task(self._flush(uid, item))
+                    self._flushing.add(task)
+                    task.add_done_callback(self._flushing.discard)
+                await asyncio.sleep(0)
+
+    async def _flush(self, uid: str, item: _Pending) -> None:
+        result: Body | None = None
+        try:
+            result = await self._retrying(
+                lambda: self._call(
+                    self.hub.patch_computejob_status, item.namespace, item.name, item.patch
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning(
+                    "status of %s/%s not written: HTTP %s", item.namespace, item.name, exc.status
+                )
+                self._requeue(uid, item)
+                return
+        except Exception as exc:  # still failing after the retries: keep it, try later
+            log.warning("status of %s/%s not written yet: %s", item.namespace, item.name, exc)
+            self._requeue(uid, item)
+            return
+        finally:
+            self.busy.discard(uid)
+        for done in item.done:
+            done(result)
+
+    def _requeue(self, uid: str, item: _Pending) -> None:
+        later = self.pending.get(uid)
+        if later is not None:  # a newer patch waits: it wins where both speak
+            item.patch.update(later.patch)
+            item.done.extend(later.done)
+        item.due = time.monotonic() + 5.0
+        self.pending[uid] = item
+        self.wake.set()
+
+    # -- events -------------------------------------------------------------------------
+
+    def event(self, job: JobRef, kind: str, reason: str, message: str) -> None:
+        """Post an Event unless this job's last Event of that reason said the same."""
+        key = (job.uid, reason)
+        if self.posted.get(key) == message:
+            return
+        self.posted[key] = message
+        try:
+            self.events.put_nowait((job, kind, reason, message[:1000]))
+        except asyncio.QueueFull:
+            self.events_dropped += 1
+
+    def forget(self, uid: str) -> None:
+        for key in [k for k in self.posted if k[0] == uid]:
+            del self.posted[key]
+
+    async def _event_loop(self) -> None:
+        while True:
+            job, kind, reason, message = await self.events.get()
+            now = now_rfc3339()
+            body = {
+                "metadata": {"generateName": f"{job.name}.", "namespace": job.namespace},
+                "involvedObject": {
+                    "apiVersion": "computegrid.io/v1alpha1",
+                    "kind": job.kind,
+                    "name": job.name,
+                    "uid": job.uid,
+                    **({"namespace": job.namespace} if job.scoped else {}),
+                },
+                "type": kind,
+                "reason": reason,
+                "message": message,
+                "source": {"component": "computegrid"},
+                "reportingComponent": "computegrid.io/operator",
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            }
+            try:
+                await self._call(self.hub.create_event, job.namespace, body)
+            except Exception as exc:  # best effort: an Event never blocks or retries forever
+                log.debug("event %s on %s/%s not posted: %s", reason, job.namespace, job.name, exc)

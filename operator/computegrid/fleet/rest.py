@@ -1,0 +1,157 @@
+"""Raw JSON over one connection pool per cluster: requests, paginated lists and watches.
+
+Why not the generated API classes: they build model objects the operator never reads and
+open a pool per ``ApiClient``; under load every retry of theirs meant a new TLS handshake.
+Here the ``kubernetes`` library still does what it is good at (a ``Configuration`` from a
+kubeconfig: server, CA, client certificate or token, and the urllib3 pool built from it),
+and the operator sends plain JSON through that one pool, with a bounded timeout on every
+call. Errors are ``ApiException`` with ``status`` and the API's own Status message, never
+the HTTP headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+Body = dict[str, Any]
+#: (connect, read) seconds for every call: a lost cluster must fail fast.
+DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 10.0)
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def status_message(exc: BaseException) -> str:
+    """The one line a user should read about a failed call (the API's Status message)."""
+    if isinstance(exc, ApiException):
+        message = ""
+        try:
+            message = str(json.loads(exc.body or "{}").get("message") or "")
+        except (ValueError, AttributeError):
+            message = ""
+        head = f"HTTP {exc.status}" + (f" {exc.reason}" if exc.reason else "")
+        return f"{head}: {message}"[:500] if message else head
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def path_of(*parts: str) -> str:
+    return "/" + "/".join(quote(p, safe="") for p in parts if p)
+
+
+class Rest:
+    """One cluster's API server: JSON requests through a single bounded connection pool."""
+
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        pool_size: int = 8,
+    ) -> None:
+        configuration.connection_pool_maxsize = pool_size
+        configuration.retries = 0  # our own retries decide, not urllib3's
+        self.api = client.ApiClient(configuration)
+        self.pool: urllib3.PoolManager = self.api.rest_client.pool_manager
+        self.host = str(configuration.host).rstrip("/")
+        self.timeout = timeout
+        self.headers = {"Accept": "application/json"}
+        token = configuration.get_api_key_with_prefix("authorization")
+        if token:
+            self.headers["Authorization"] = str(token)
+
+    def _timeout(self, timeout: tuple[float, float] | None) -> urllib3.Timeout:
+        connect, read = timeout or self.timeout
+        return urllib3.Timeout(connect=connect, read=read)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: tuple[float, float] | None = None,
+    ) -> Body:
+        url = self.host + path + (("?" + urlencode(query)) if query else "")
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body).encode()
+        response = self.pool.request(
+            method,
+            url,
+            body=data,
+            headers=headers,
+            timeout=self._timeout(timeout),
+            retries=False,
+            preload_content=True,
+        )
+        if response.status >= 400:
+            exc = ApiException(status=response.status, reason=response.reason)
+            exc.body = response.data.decode("utf-8", "replace")
+            raise exc
+        out: Body = json.loads(response.data) if response.data else {}
+        return out
+
+    def list_all(
+        self, path: str, query: Mapping[str, Any] | None = None, page: int = 500
+    ) -> tuple[list[Body], str]:
+        """Every item of a collection, a page at a time; (items, the list's resourceVersion)."""
+        items: list[Body] = []
+        params = {**(query or {}), "limit": page}
+        while True:
+            data = self.request("GET", path, query=params)
+            items.extend(data.get("items") or [])
+            meta = data.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                return items, str(meta.get("resourceVersion") or "")
+            params["continue"] = token
+
+    def watch(
+        self, path: str, query: Mapping[str, Any], *, server_timeout: int, read_timeout: float
+    ) -> Iterator[Body]:
+        """The events of one watch request until the server ends it (or the read times out).
+
+        ``server_timeout`` asks the server to end the watch; ``read_timeout`` ends it from our
+        side when nothing (not even a bookmark) arrives, which catches a silently dead stream.
+        """
+        params = {
+            **query,
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": server_timeout,
+        }
+        url = self.host + path + "?" + urlencode(params)
+        response = self.pool.request(
+            "GET",
+            url,
+            headers=self.headers,
+            timeout=urllib3.Timeout(connect=self.timeout[0], read=read_timeout),
+            retries=False,
+            preload_content=False,
+        )
+        try:
+            if response.status >= 400:
+                exc = ApiException(status=response.status, reason=response.reason)
+                exc.body = response.read().decode("utf-8", "replace")
+                raise exc
+            buffer = b""
+            for chunk in response.stream(65536):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release_conn()
+
+    def close(self) -> None:
+        self.api.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,402 @@
+"""The ComputeJob controller: the hub's jobs in a cache, a work queue, the state machine
+carried out.
+
+Inputs are events, never timers per job: the hub's ComputeJob watch (``observe``), each
+member's Job watch (``copy_changed``), probes (``member_changed``) and one 1 s tick that
+looks only at members that are down. A worker takes one job at a time from the queue, asks
+``lifecycle.machine`` what to do, writes the hub first (conditionally where the step says
+so), then acts on members. Placement is batched by ``placer.Placer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kubernetes.client.exceptions import ApiException
+
+from computegrid.api.conditions import now_rfc3339
+from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, build_job_spec, create_or_adopt
+from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
+from computegrid.fleet.rest import status_message
+from computegrid.handlers import metrics
+from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
+from computegrid.handlers.options import OperatorOptions
+from computegrid.handlers.placement import InvalidJob
+from computegrid.handlers.queue import WorkQueue
+from computegrid.lifecycle import (
+    FINISHED,
+    Action,
+    Copy,
+    Do,
+    Health,
+    Member,
+    Situation,
+    Step,
+    copy_of,
+    machine,
+)
+
+log = logging.getLogger("computegrid.jobs")
+FINAL_STATUSES = (400, 403, 404, 409, 422)
+WORKERS = 16
+
+
+def final(exc: BaseException) -> bool:
+    """A refusal retrying cannot fix (until the spec or the fleet changes)."""
+    if isinstance(exc, ApiException):
+        return exc.status in FINAL_STATUSES
+    return isinstance(exc, PermissionError | ValueError | InvalidJob)
+
+
+@dataclass
+class Controller:
+    options: OperatorOptions
+    fleet: Fleet
+    capacity: Capacity
+    writer: HubWriter
+    jobs: dict[str, Entry] = field(default_factory=dict)
+    gone: dict[str, Entry] = field(default_factory=dict)  # deleted on the hub, copies to remove
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    decided: dict[str, Any] = field(default_factory=dict)  # uid → Decision or refusal Step
+    failures: dict[str, int] = field(default_factory=dict)
+    orphans: dict[tuple[str, str], Copy] = field(default_factory=dict)
+    placer: Any = None  # set by the placer itself (it needs the controller)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def observe(self, kind: str | None, body: dict[str, Any]) -> None:
+        """An event of the hub's ComputeJob watch (Kopf's ``on.event``)."""
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        if not uid:
+            return
+        if kind == "DELETED":
+            entry = self.jobs.pop(uid, None)
+            if entry is not None:
+                entry.update(body)
+                self.gone[uid] = entry
+                self.queue.add(uid)
+            return
+        entry = self.jobs.get(uid)
+        if entry is None:
+            entry = self.jobs[uid] = Entry(uid, str(meta.get("namespace")), str(meta.get("name")))
+        if entry.update(body):
+            metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+            self.queue.add(uid)
+
+    def copy_changed(self, cluster: str, uid: str) -> None:
+        """A member's watch saw one of this hub's Jobs change."""
+        if uid in self.jobs or uid in self.gone:
+            self.queue.add(uid)
+            return
+        copy = (self.fleet.members.get(cluster) or _NoCopies).copies.get(uid)
+        if copy is not None:
+            self.orphans[(cluster, uid)] = copy
+
+    def member_changed(self, name: str, *, health: bool, capacity: bool) -> None:
+        """A probe moved a member's readiness or free capacity."""
+        if capacity or health:
+            self.wake_placer()
+        if health:
+            for uid, entry in self.jobs.items():
+                if _mentions(entry.status, name):
+                    self.queue.add(uid)
+
+    def wake_placer(self) -> None:
+        if self.placer is not None:
+            self.placer.wake.set()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.tasks += [
+            asyncio.create_task(self.queue.run_timers(), name="queue-timers"),
+            asyncio.create_task(self._tick(), name="member-outages"),
+            asyncio.create_task(self._collect_orphans(), name="orphan-collector"),
+            *[asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(WORKERS)],
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while True:
+            uid = await self.queue.get()
+            try:
+                await self.reconcile(uid)
+                self.failures.pop(uid, None)
+            except Conflict:
+                await self._reread(uid)
+                self.queue.add(uid)
+            except Exception as exc:  # transient: back off with jitter, never give up silently
+                count = self.failures[uid] = self.failures.get(uid, 0) + 1
+                delay = min(60.0, 0.5 * 2 ** min(count, 7)) * (0.5 + random.random())
+                log.warning("job %s: %s (retry in %.1fs)", uid, status_message(exc), delay)
+                self.queue.add_after(uid, delay)
+            finally:
+                self.queue.done(uid)
+
+    async def _reread(self, uid: str) -> None:
+        entry = self.jobs.get(uid)
+        if entry is None or self.fleet.hub is None:
+            return
+        body = await self.fleet.run(self.fleet.hub.get_computejob, entry.namespace, entry.name)
+        if body is None:
+            return
+        entry.resource_version = ""  # whatever we held, the hub's word wins
+        entry.update(body)
+
+    async def _tick(self) -> None:
+        """Once a second: jobs on members that are down past their grace period."""
+        while True:
+            await asyncio.sleep(1.0)
+            down: dict[str, float] = {
+                name: state.down_since
+                for name, state in self.fleet.members.items()
+                if not state.ready and state.down_since is not None
+            }
+            down.update(self.fleet.removed)
+            if not down:
+                continue
+            now = time.monotonic()
+            for uid, entry in self.jobs.items():
+                cluster = _cluster(entry.status)
+                since = down.get(cluster or "")
+                if since is None or entry.finished or entry.outage == since:
+                    continue
+                _, grace = entry.failover(self.options.grace_period)
+                if now - since >= grace:
+                    entry.outage = since
+                    self.queue.add(uid)
+
+    # -- one job --------------------------------------------------------------------------
+
+    def situation(self, entry: Entry) -> Situation:
+        status = entry.status
+        remote = status.get("remote") or {}
+        policy, grace = entry.failover(self.options.grace_period)
+        member = Member(Health.UNKNOWN)
+        if remote.get("cluster"):
+            member = self.fleet.view(str(remote["cluster"]), entry.uid, remote.get("name"))
+        stale = {
+            str(c.get("cluster")): self.fleet.view(str(c.get("cluster")), entry.uid, c.get("name"))
+            for c in status.get("staleCopies") or []
+        }
+        listed = {str(remote.get("cluster"))} | set(stale)
+        attempts = int(status.get("attempts") or 0)
+        strays = tuple(
+            c
+            for c in self.fleet.copies_of(entry.uid)
+            if c.cluster not in listed
+            and c.attempt < attempts
+            and self.fleet.view(c.cluster, entry.uid).health == Health.READY
+        )
+        return Situation(
+            status, entry.generation, policy, grace, now_rfc3339(), member, stale, strays
+        )
+
+    async def reconcile(self, uid: str) -> None:
+        gone = self.gone.pop(uid, None)
+        if gone is not None:
+            await self._remove_copies(gone)
+            self.writer.forget(uid)
+            self.capacity.release(uid)
+            self.decided.pop(uid, None)
+            metrics.track_phase(uid, None, None)
+            return
+        entry = self.jobs.get(uid)
+        if entry is None:
+            return
+        if entry.deleting:
+            await self._remove_copies(entry)
+            await self._drop_legacy_finalizer(entry)
+            return
+        if LEGACY_FINALIZER in entry.finalizers:
+            await self._drop_legacy_finalizer(entry)
+        await self.carry_out(entry, machine.step(self.situation(entry)))
+
+    async def carry_out(self, entry: Entry, step: Step) -> None:
+        if step.patch:
+            await self.write(entry, step.patch, conditional=step.conditional)
+        if step.final:
+            entry.blocked = self.placer.key(entry) if self.placer else None
+            self.capacity.release(entry.uid)
+        for action in step.actions:
+            await self.act(entry, action)
+
+    async def write(self, entry: Entry, patch: dict[str, Any], *, conditional: bool) -> None:
+        """Status to the hub: now and conditionally, or coalesced; the cache follows at once."""
+        uid = entry.uid
+        if conditional:
+            body = await self.writer.write_now(
+                uid, entry.namespace, entry.name, patch, entry.resource_version
+            )
+            if body is None:
+                raise Conflict("the ComputeJob is gone")
+            entry.update(body)
+        else:
+            self.writer.write_later(
+                uid, entry.namespace, entry.name, patch, lambda body: self._written(uid, body)
+            )
+            entry.status.update(patch)
+        metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+
+    def _written(self, uid: str, body: dict[str, Any] | None) -> None:
+        entry = self.jobs.get(uid)
+        if entry is not None and body is not None:
+            entry.update(body)
+
+    async def act(self, entry: Entry, action: Action) -> None:
+        if action.do == Do.EVENT:
+            ref = JobRef(entry.namespace, entry.name, entry.uid)
+            self.writer.event(ref, action.kind, action.reason, action.message)
+        elif action.do == Do.PLACE and self.placer is not None:
+            outcome = self.decided.pop(entry.uid, None)
+            if isinstance(outcome, Step):  # not placed: the Pending condition and Event
+                await self.carry_out(entry, outcome)
+                self.placer.add(entry)
+            elif outcome is not None:
+                await self.placer.record(entry, outcome)
+            else:
+                self.placer.add(entry)
+        elif action.do == Do.CREATE:
+            await self._create(entry, action)
+        else:
+            await self._member_call(action)
+
+    async def _create(self, entry: Entry, action: Action) -> None:
+        try:
+            body = build_job_spec(
+                entry.job(),
+                action.cluster,
+                origin_cluster=self.options.hub_name,
+                attempt=action.attempt,
+            )
+            client = self.fleet.client(action.cluster)
+            remote = await self.fleet.run(
+                create_or_adopt, client, body, {LABEL_MANAGED_BY: MANAGER}
+            )
+        except Exception as exc:
+            if not final(exc):
+                raise
+            message = f"{action.cluster} refused Job {action.namespace}/{action.name}: "
+            await self.carry_out(
+                entry,
+                machine.refused(
+                    entry.status, now_rfc3339(), "DispatchRefused", message + status_message(exc)
+                ),
+            )
+            metrics.DECISIONS.labels(outcome="refused").inc()
+            return
+        state = self.fleet.members.get(action.cluster)
+        if state is not None:  # known now, before the watch says so: never created twice
+            state.copies[entry.uid] = copy_of(action.cluster, remote.body)
+        if entry.created:
+            metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
+        self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)
+
+    async def _member_call(self, action: Action) -> None:
+        client = self.fleet.client(action.cluster)
+        if action.do == Do.SET_TTL:
+            patch = {"spec": {"ttlSecondsAfterFinished": int(self.options.finished_job_ttl)}}
+            await self.fleet.run(client.patch_job, action.namespace, action.name, patch)
+        elif action.do == Do.SUSPEND:
+            await self.fleet.run(
+                client.patch_job, action.namespace, action.name, {"spec": {"suspend": True}}
+            )
+            log.info(
+                "suspended stale copy %s/%s on %s", action.namespace, action.name, action.cluster
+            )
+        elif action.do == Do.DELETE:
+            await self.fleet.run(client.delete_job, action.namespace, action.name)
+            log.info(
+                "deleted stale copy %s/%s on %s", action.namespace, action.name, action.cluster
+            )
+
+    # -- deletion and orphans ---------------------------------------------------------------
+
+    async def _remove_copies(self, entry: Entry) -> None:
+        """Delete every copy of a deleted job on members that answer; the rest are collected
+        as orphans when their member's watch shows them again."""
+        for copy in self.fleet.copies_of(entry.uid):
+            if self.fleet.view(copy.cluster, entry.uid).health != Health.READY:
+                continue
+            client = self.fleet.client(copy.cluster)
+            await self.fleet.run(client.delete_job, copy.namespace, copy.name)
+
+    async def _drop_legacy_finalizer(self, entry: Entry) -> None:
+        if LEGACY_FINALIZER not in entry.finalizers or self.fleet.hub is None:
+            return
+        kept = [f for f in entry.finalizers if f != LEGACY_FINALIZER]
+        patch = {"metadata": {"finalizers": kept, "resourceVersion": entry.resource_version}}
+        try:
+            await self.fleet.run(
+                self.fleet.hub.patch_computejob, entry.namespace, entry.name, patch
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict("finalizers changed") from None
+            if exc.status != 404:
+                raise
+
+    async def _collect_orphans(self) -> None:
+        """Jobs of this hub on members whose ComputeJob no longer exists: deleted, after the
+        hub confirms (a GET by name) that the job is really gone, not just not cached yet."""
+        while True:
+            await asyncio.sleep(10.0)
+            for key, copy in list(self.orphans.items()):
+                self.orphans.pop(key, None)
+                cluster, uid = key
+                if uid in self.jobs or self.fleet.hub is None:
+                    continue
+                if self.fleet.view(cluster, uid).health != Health.READY:
+                    self.orphans[key] = copy  # later, when it answers
+                    continue
+                try:
+                    await self._collect_one(cluster, uid, copy)
+                except Exception as exc:  # next round
+                    log.warning("orphan %s/%s on %s: %s", copy.namespace, copy.name, cluster, exc)
+                    self.orphans[key] = copy
+
+    async def _collect_one(self, cluster: str, uid: str, copy: Copy) -> None:
+        assert self.fleet.hub is not None
+        namespace, _, name = copy.source.partition("/")
+        body = None
+        if namespace and name:
+            body = await self.fleet.run(self.fleet.hub.get_computejob, namespace, name)
+        if body is not None and (body.get("metadata") or {}).get("uid") == uid:
+            self.observe("MODIFIED", body)  # it exists: the cache was behind
+            return
+        client = self.fleet.client(cluster)
+        await self.fleet.run(client.delete_job, copy.namespace, copy.name)
+        log.info(
+            "deleted orphan Job %s/%s on %s (its ComputeJob is gone)",
+            copy.namespace,
+            copy.name,
+            cluster,
+        )
+
+
+class _NoCopies:
+    copies: ClassVar[dict[str, Copy]] = {}
+
+
+def _cluster(status: dict[str, Any]) -> str | None:
+    remote = status.get("remote") or {}
+    return remote.get("cluster")
+
+
+def _mentions(status: dict[str, Any], name: str) -> bool:
+    if status.get("phase") in FINISHED and not status.get("staleCopies"):
+        return False
+    if _cluster(status) == name:
+        return True
+    return any(c.get("cluster") == name for c in status.get("staleCopies") or [])

@@ -1,0 +1,122 @@
+"""The operator's cache of the hub's ComputeJobs: what the hub says, in a compact form.
+
+Memory is a cache of the hub, never the authority: every entry is the last body the hub's
+watch (or one of our own writes) returned. Finished jobs drop their spec and their parsed
+request, so 10,000 finished jobs cost a few megabytes, not a few hundred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity
+from computegrid.handlers.placement import InvalidJob, parse_job, to_request
+from computegrid.lifecycle import FINISHED
+from computegrid.scheduling import JobRequest
+
+LEGACY_FINALIZER = f"{GROUP}/finalizer"  # added by computegrid ≤ 0.1 (Kopf's), removed on sight
+_PRIORITY = {
+    LatencySensitivity.HIGH.value: 0,
+    LatencySensitivity.MEDIUM.value: 1,
+    LatencySensitivity.LOW.value: 2,
+}
+_STATUS_KEPT_OUT = ("placement",)  # big and never read back by the operator
+
+
+def _version(text: str) -> int:
+    """resourceVersions are etcd revisions in practice; ordering them drops stale events."""
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+@dataclass
+class Entry:
+    uid: str
+    namespace: str
+    name: str
+    generation: int = 0
+    resource_version: str = ""
+    created: float = 0.0  # epoch seconds
+    meta: dict[str, Any] = field(default_factory=dict)  # labels, annotations (parse_job)
+    spec: dict[str, Any] | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+    deleting: bool = False
+    finalizers: tuple[str, ...] = ()
+    blocked: tuple[Any, ...] | None = None  # placement refused for this (spec, fleet) key
+    outage: float | None = None  # the member outage (its start) already acted on
+    _job: ComputeJob | None = None
+    _request: JobRequest | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status.get("phase") in FINISHED
+
+    @property
+    def priority(self) -> tuple[int, float]:
+        """Placement order: latency-critical first, then oldest first."""
+        annotations = self.meta.get("annotations") or {}
+        klass = str(annotations.get(f"{GROUP}/latency-sensitivity", "medium")).strip().lower()
+        return (_PRIORITY.get(klass, 1), self.created)
+
+    def update(self, body: Mapping[str, Any]) -> bool:
+        """Take a newer body from the hub; False (ignored) when it is older than what we hold."""
+        meta = body.get("metadata") or {}
+        version = str(meta.get("resourceVersion") or "")
+        if self.resource_version and _version(version) < _version(self.resource_version):
+            return False
+        generation = int(meta.get("generation") or 0)
+        if generation != self.generation:
+            self._job, self._request, self.blocked = None, None, None
+        self.generation = generation
+        self.resource_version = version
+        self.meta = {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "generation": generation,
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": {
+                k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(GROUP)
+            },
+        }
+        created = meta.get("creationTimestamp")
+        if created and not self.created:
+            self.created = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        status = dict(body.get("status") or {})
+        for key in _STATUS_KEPT_OUT:
+            status.pop(key, None)
+        self.status = status
+        self.deleting = bool(meta.get("deletionTimestamp"))
+        self.finalizers = tuple(meta.get("finalizers") or ())
+        self.spec = None if self.finished else dict(body.get("spec") or {})
+        if self.finished:
+            self._job, self._request = None, None
+        return True
+
+    def job(self) -> ComputeJob:
+        """The parsed ComputeJob; InvalidJob naming the field."""
+        if self._job is None:
+            if self.spec is None:
+                raise InvalidJob("the job has finished")
+            self._job = parse_job({"metadata": self.meta, "spec": self.spec})
+        return self._job
+
+    def request(self) -> JobRequest:
+        if self._request is None:
+            self._request = to_request(self.job())
+        return self._request
+
+    def failover(self, default_grace: float) -> tuple[FailoverPolicy, float]:
+        """The job's failover policy and grace period (the operator's default when unset)."""
+        raw = dict((self.spec or {}).get("failover") or {})
+        try:
+            policy = FailoverPolicy(raw.get("policy") or FailoverPolicy.IF_NOT_STARTED.value)
+        except ValueError:
+            policy = FailoverPolicy.IF_NOT_STARTED
+        grace = raw.get("gracePeriodSeconds")
+        return policy, float(grace) if grace is not None else default_grace

@@ -1,0 +1,250 @@
+"""The dispatch state machine, table by table: (recorded status, what the members show) →
+(status patch, actions). Every row is one promise of docs/operator.md's failover table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from computegrid.api import FailoverPolicy
+from computegrid.lifecycle import Copy, Do, Health, Member, Situation, machine
+
+NOW = "2026-11-29T12:00:00Z"
+REMOTE = {"cluster": "a", "namespace": "t", "name": "cg-j", "attempt": 1}
+DISPATCHED = [{"type": "Dispatched", "status": "True", "reason": "Created"}]
+DISPATCHING = [{"type": "Dispatched", "status": "False", "reason": "Dispatching"}]
+
+
+def copy(cluster: str = "a", phase: str = "Running", attempt: int = 1, **kw: Any) -> Copy:
+    return Copy(cluster, "t", "cg-j", f"k-{cluster}", attempt, phase, **kw)
+
+
+def situation(
+    status: dict[str, Any],
+    member: Member = Member(Health.UNKNOWN),
+    *,
+    policy: FailoverPolicy = FailoverPolicy.IF_NOT_STARTED,
+    grace: float = 300.0,
+    stale: dict[str, Member] | None = None,
+    strays: tuple[Copy, ...] = (),
+    generation: int = 1,
+) -> Situation:
+    return Situation(status, generation, policy, grace, NOW, member, stale or {}, strays)
+
+
+def kinds(step: machine.Step) -> list[str]:
+    return [a.do.value if a.do != Do.EVENT else f"Event:{a.reason}" for a in step.actions]
+
+
+def test_a_new_job_asks_for_placement_and_writes_nothing() -> None:
+    step = machine.step(situation({}))
+    assert (step.patch, kinds(step)) == ({}, ["Place"])
+
+
+def test_placing_records_the_decision_first_then_creates() -> None:
+    step = machine.placed(
+        {"attempts": 1},
+        NOW,
+        cluster="b",
+        namespace="t",
+        name="cg-j",
+        placement={"cluster": "b"},
+        message="placed on b",
+        generation=3,
+    )
+    assert step.conditional  # written with the resourceVersion it was decided on
+    assert step.patch["remote"] == {"cluster": "b", "namespace": "t", "name": "cg-j", "attempt": 2}
+    assert step.patch["attempts"] == 2 and step.patch["observedGeneration"] == 3
+    dispatched = next(c for c in step.patch["conditions"] if c["type"] == "Dispatched")
+    assert (dispatched["status"], dispatched["reason"]) == ("False", "Dispatching")
+    assert kinds(step) == ["Event:Scheduled", "Create"]  # the create comes after the write
+    assert step.actions[-1].attempt == 2
+
+
+# (recorded status, member view) → expected action kinds, patch keys
+RECORDED = {"phase": "Scheduled", "remote": REMOTE, "attempts": 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "member", "actions", "patched"),
+    [
+        # Recorded, member answers and has no such Job (its watch is synced): create it.
+        ({**RECORDED, "conditions": DISPATCHING}, Member(Health.READY), ["Create"], set()),
+        # Recorded but the member is not synced yet (restart): wait, never guess.
+        ({**RECORDED, "conditions": DISPATCHING}, Member(Health.UNKNOWN), [], set()),
+        # Created: the member shows it running → Dispatched=True and Running, coalesced.
+        (
+            {**RECORDED, "conditions": DISPATCHING},
+            Member(Health.READY, copy=copy(active=1, start_time="t0")),
+            [],
+            {"phase", "active", "succeeded", "failed", "message", "remote", "startTime",
+             "conditions"},
+        ),
+        # Unreachable inside the grace period: nothing at all, not even a write.
+        ({**RECORDED, "conditions": DISPATCHED}, Member(Health.UNREACHABLE, 299.0), [], set()),
+        # A foreign Job has the name: refused for good, back to Pending.
+        (
+            {**RECORDED, "conditions": DISPATCHING},
+            Member(Health.READY, foreign=True),
+            ["Event:NameConflict"],
+            {"phase", "message", "remote", "conditions"},
+        ),
+    ],
+)  # fmt: skip
+def test_recorded_jobs(
+    status: dict[str, Any], member: Member, actions: list[str], patched: set[str]
+) -> None:
+    step = machine.step(situation(status, member))
+    assert kinds(step) == actions
+    assert set(step.patch) == patched
+
+
+def test_mirroring_is_silent_when_nothing_changed() -> None:
+    seen = copy(active=1, start_time="t0")
+    first = machine.step(
+        situation({**RECORDED, "conditions": DISPATCHING}, Member(Health.READY, copy=seen))
+    )
+    status = {**RECORDED, **first.patch}
+    again = machine.step(situation(status, Member(Health.READY, copy=seen)))
+    assert again.patch == {} and again.actions == ()
+
+
+def test_running_never_steps_back_to_scheduled() -> None:
+    status = {**RECORDED, "phase": "Running", "conditions": DISPATCHED}
+    step = machine.step(situation(status, Member(Health.READY, copy=copy(phase="Scheduled"))))
+    assert step.patch.get("phase", "Running") == "Running"
+
+
+def test_finished_copy_completes_the_job_then_gets_a_ttl() -> None:
+    done = copy(phase="Succeeded", succeeded=1, completion_time="t1", message="1 pods succeeded")
+    status = {**RECORDED, "phase": "Running", "conditions": DISPATCHED}
+    step = machine.step(situation(status, Member(Health.READY, copy=done)))
+    assert step.patch["phase"] == "Succeeded"
+    assert kinds(step) == ["Event:Succeeded"]
+    after = machine.step(situation({**status, **step.patch}, Member(Health.READY, copy=done)))
+    assert kinds(after) == ["SetTTL"]  # only once the result is on the hub
+    ttl_set = copy(phase="Succeeded", ttl=True)
+    assert (
+        machine.step(
+            situation({**status, **step.patch}, Member(Health.READY, copy=ttl_set))
+        ).actions
+        == ()
+    )
+
+
+# Failover: member unreachable past the grace period (600 s > 300 s).
+LOST = Member(Health.UNREACHABLE, 600.0)
+NOT_STARTED = {**RECORDED, "conditions": DISPATCHED}
+STARTED = {**RECORDED, "phase": "Running", "startTime": "t0", "conditions": DISPATCHED}
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "moves"),
+    [
+        (FailoverPolicy.NEVER, NOT_STARTED, False),  # at most once: wait
+        (FailoverPolicy.NEVER, STARTED, False),
+        (FailoverPolicy.IF_NOT_STARTED, NOT_STARTED, True),  # never ran: safe to move
+        (FailoverPolicy.IF_NOT_STARTED, STARTED, False),  # ran: would run twice
+        (FailoverPolicy.ALWAYS, NOT_STARTED, True),  # at least once
+        (FailoverPolicy.ALWAYS, STARTED, True),
+    ],
+)
+def test_failover_table(policy: FailoverPolicy, status: dict[str, Any], moves: bool) -> None:
+    step = machine.step(situation(status, LOST, policy=policy))
+    assert step.conditional
+    if moves:
+        assert step.patch["remote"] is None and step.patch["phase"] == "Pending"
+        assert step.patch["staleCopies"] == [REMOTE]  # fenced when the member answers
+        assert step.patch["reschedules"] == 1
+        assert kinds(step) == ["Event:MemberLost", "Place"]
+    else:
+        assert "remote" not in step.patch and "Place" not in kinds(step)
+        assert "waiting" in step.patch["message"]
+        # the wait is written once, not on every look
+        again = machine.step(situation({**status, **step.patch}, LOST, policy=policy))
+        assert again.patch == {} and again.actions == ()
+
+
+def test_the_job_grace_period_decides() -> None:
+    short = machine.step(situation(NOT_STARTED, LOST, grace=900.0))
+    assert short.patch == {}  # 600 s down, 900 s allowed
+
+
+def test_a_removed_member_fails_a_job_that_may_not_move() -> None:
+    step = machine.step(situation(STARTED, Member(Health.REMOVED, 1.0), grace=0.0))
+    assert step.patch["phase"] == "Failed"
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "phase"),
+    [
+        (FailoverPolicy.NEVER, NOT_STARTED, "Failed"),
+        (FailoverPolicy.IF_NOT_STARTED, STARTED, "Failed"),
+        (FailoverPolicy.IF_NOT_STARTED, NOT_STARTED, "Pending"),  # placed again
+        (FailoverPolicy.ALWAYS, STARTED, "Pending"),
+    ],
+)
+def test_a_vanished_job(policy: FailoverPolicy, status: dict[str, Any], phase: str) -> None:
+    step = machine.step(situation(status, Member(Health.READY), policy=policy))
+    assert step.patch["phase"] == phase
+    assert any(c.get("reason") == "RemoteJobLost" for c in step.patch["conditions"])
+    if phase == "Pending":
+        assert step.patch["staleCopies"] == []  # nothing left to fence
+        assert "Place" in kinds(step)
+
+
+# Stale copies: suspended then deleted when their member answers again.
+MOVED = {
+    "phase": "Running",
+    "remote": {**REMOTE, "cluster": "b", "attempt": 2},
+    "attempts": 2,
+    "startTime": "t0",
+    "staleCopies": [REMOTE],
+    "conditions": DISPATCHED,
+}
+B_RUNNING = Member(Health.READY, copy=copy("b", attempt=2, active=1))
+
+
+def test_a_stale_copy_waits_while_its_member_is_down() -> None:
+    step = machine.step(situation(MOVED, B_RUNNING, stale={"a": LOST}))
+    assert "Suspend" not in kinds(step) and "staleCopies" not in step.patch
+
+
+def test_a_stale_running_copy_is_suspended_then_deleted() -> None:
+    stale = {"a": Member(Health.READY, copy=copy("a", active=1))}
+    step = machine.step(situation(MOVED, B_RUNNING, stale=stale))
+    assert kinds(step) == ["Suspend", "Delete"]
+    assert [a.cluster for a in step.actions] == ["a", "a"]
+    gone = machine.step(situation(MOVED, B_RUNNING, stale={"a": Member(Health.READY)}))
+    assert gone.patch["staleCopies"] == []  # deleted: forgotten
+
+
+def test_a_stale_copy_that_succeeded_settles_the_job() -> None:
+    done = copy("a", phase="Succeeded", succeeded=1, completion_time="t1")
+    step = machine.step(situation(MOVED, B_RUNNING, stale={"a": Member(Health.READY, copy=done)}))
+    assert step.conditional and step.patch["phase"] == "Succeeded"
+    assert step.patch["remote"]["cluster"] == "a"
+    assert step.patch["staleCopies"] == [{**REMOTE, "cluster": "b", "attempt": 2}]  # b is fenced
+
+
+def test_a_stray_copy_of_an_older_attempt_is_fenced() -> None:
+    stray = copy("c", attempt=1, active=1)
+    step = machine.step(situation({**MOVED, "staleCopies": []}, B_RUNNING, strays=(stray,)))
+    assert kinds(step) == ["Suspend", "Delete"] and step.actions[0].cluster == "c"
+
+
+def test_pending_is_written_only_when_its_reason_changes() -> None:
+    first = machine.pending({}, NOW, "Unschedulable", "a: full")
+    assert first.patch["phase"] == "Pending" and kinds(first) == ["Event:Unschedulable"]
+    same = machine.pending({**first.patch}, NOW, "Unschedulable", "a: full")
+    assert same.patch == {} and same.actions == ()
+
+
+def test_a_spec_change_after_dispatch_is_refused_once() -> None:
+    status = {**RECORDED, "phase": "Running", "observedGeneration": 1, "conditions": DISPATCHED}
+    member = Member(Health.READY, copy=copy(active=1, start_time="t0"))
+    step = machine.step(situation(status, member, generation=2))
+    assert "Event:SpecChangeRejected" in kinds(step)
+    again = machine.step(situation({**status, **step.patch}, member, generation=2))
+    assert "Event:SpecChangeRejected" not in kinds(again)
