@@ -3,6 +3,7 @@
 Why a subprocess: the operator is proved as users run it (``computegrid run``), and a restart
 or kill test needs a real process. Intervals are short (probe 1 s, sync 1 s, grace 6 s) so the
 tests are quick, and every wait polls with a generous deadline for a loaded 2-core machine.
+There is no per-job interval any more: member Jobs are watched.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class OperatorProcess:
             "--liveness-port", str(self.liveness_port),
             "--log-format", "json",
             "--probe-interval", "1", "--failure-threshold", "2",
-            "--grace-period", str(GRACE_S), "--sync-interval", "1",
+            "--grace-period", str(GRACE_S),
             "--delete-timeout", "10", "--hub-name", "cgtest-hub",
             *self.extra,
         ]  # fmt: skip
@@ -177,6 +178,7 @@ def computejob(
     run_seconds: float = 1,
     fail: bool = False,
     extra_annotations: dict[str, str] | None = None,
+    failover: str | None = None,
 ) -> dict[str, Any]:
     pod_annotations = {"computegrid.io/run-seconds": str(run_seconds)}
     if fail:
@@ -204,6 +206,7 @@ def computejob(
                     "restartPolicy": "Never",
                 },
             },
+            **({"failover": {"policy": failover}} if failover else {}),
         },
     }
 
@@ -262,3 +265,109 @@ def jobs_with_uid(member_api: Any, uid: str) -> list[Any]:
     return list(
         batch.list_job_for_all_namespaces(label_selector=f"computegrid.io/job-uid={uid}").items
     )
+
+
+class CreationLog:
+    """Every member Job ever created in a namespace, seen through a watch per member.
+
+    Counting creations (ADDED events with distinct member Job uids), not survivors, is what
+    proves exactly-once: a duplicate that was created and then cleaned up still counts.
+    """
+
+    def __init__(self, member_apis: dict[str, Any], namespace: str) -> None:
+        import threading
+
+        self.namespace = namespace
+        self.created: dict[str, set[tuple[str, str]]] = {}  # CJ uid -> {(member, Job uid)}
+        self.first_seen: dict[str, float] = {}  # CJ uid -> time.monotonic() of first ADDED
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._follow, args=(name, api), daemon=True)
+            for name, api in member_apis.items()
+        ]
+        self.ready = threading.Barrier(len(self.threads) + 1)
+
+    def __enter__(self) -> CreationLog:
+        for thread in self.threads:
+            thread.start()
+        self.ready.wait(timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_flag.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+
+    def _follow(self, member: str, api: Any) -> None:
+        from kubernetes import watch
+
+        batch = client.BatchV1Api(api)
+        listed = batch.list_namespaced_job(self.namespace)
+        for job in listed.items:
+            self._saw(member, job)
+        version = listed.metadata.resource_version
+        self.ready.wait(timeout=60)
+        while not self.stop_flag.is_set():
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    batch.list_namespaced_job,
+                    self.namespace,
+                    resource_version=version,
+                    timeout_seconds=5,
+                ):
+                    job = event["object"]
+                    version = job.metadata.resource_version
+                    if event["type"] == "ADDED":
+                        self._saw(member, job)
+                    if self.stop_flag.is_set():
+                        break
+            except ApiException as exc:
+                if exc.status == 410:  # relist; ADDED for known Jobs changes nothing
+                    listed = batch.list_namespaced_job(self.namespace)
+                    for job in listed.items:
+                        self._saw(member, job)
+                    version = listed.metadata.resource_version
+            except Exception:  # the member is being stopped by a test: try again
+                time.sleep(0.5)
+
+    def _saw(self, member: str, job: Any) -> None:
+        uid = (job.metadata.labels or {}).get("computegrid.io/job-uid")
+        if not uid:
+            return
+        with self.lock:
+            self.created.setdefault(uid, set()).add((member, job.metadata.uid))
+            self.first_seen.setdefault(uid, time.monotonic())
+
+    def duplicates(self) -> dict[str, list[str]]:
+        with self.lock:
+            return {
+                uid: sorted(m for m, _ in where)
+                for uid, where in self.created.items()
+                if len(where) > 1
+            }
+
+
+def suite_size(ci: int, full: int) -> int:
+    """CI runs the reduced size; COMPUTEGRID_SUITES=full runs the issue's size."""
+    return full if os.environ.get("COMPUTEGRID_SUITES") == "full" else ci
+
+
+def write_summary(name: str, summary: dict[str, Any]) -> Path:
+    """A suite's JSON summary in out/suites/ (or $COMPUTEGRID_SUITE_OUT), also printed."""
+    import json
+
+    root = Path(os.environ.get("COMPUTEGRID_SUITE_OUT", Path(__file__).parents[2] / "out/suites"))
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"\n{name}: {json.dumps(summary)} (written to {path})")
+    return path
+
+
+def hub_jobs(hub_api: Any, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = client.CustomObjectsApi(hub_api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "computejobs"
+    )["items"]
+    return items

@@ -93,14 +93,14 @@ def test_peered_replicas_fail_over(
     hub = Hub(hub_api, namespace)
     try:
         high.start()
-        wait_for(lambda: "probe_membercluster" in high.log_path.read_text(), "high replica active")
+        wait_for(lambda: "following member" in high.log_path.read_text(), "high replica active")
         low.start()
         wait_for(lambda: "Activity 'login' succeeded" in low.log_path.read_text(), "low started")
         first = hub.create(computejob("ha-first", origin="chengdu", run_seconds=600))
         hub.wait_phase("ha-first", "Running")
         assert total_copies(member_apis, first["metadata"]["uid"]) == 1
         quiet = low.log_path.read_text()
-        assert "ha-first" not in quiet and "probe_membercluster" not in quiet  # paused
+        assert "ha-first" not in quiet and "following member" not in quiet  # paused
         high.stop(signal.SIGKILL)  # no goodbye: its peering record must expire
         second = hub.create(computejob("ha-second", origin="chengdu", run_seconds=600))
         hub.wait_phase("ha-second", "Running", timeout=180)

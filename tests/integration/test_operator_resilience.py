@@ -75,7 +75,13 @@ def test_member_loss_reschedules_and_return_removes_the_stale_copy(
     namespace: str,
 ) -> None:
     hub = Hub(hub_api, namespace)
-    low = hub.create(computejob("batch", origin="shanghai", sensitivity="low", run_seconds=600))
+    # Running jobs move only with failover Always (at least once); the default IfNotStarted
+    # keeps a started job waiting for its member, so it never runs twice.
+    low = hub.create(
+        computejob(
+            "batch", origin="shanghai", sensitivity="low", run_seconds=600, failover="Always"
+        )
+    )
     pinned = hub.create(
         computejob("pinned", origin="chengdu", run_seconds=600, extra_annotations=ONLY_TIANFU)
     )
@@ -90,10 +96,15 @@ def test_member_loss_reschedules_and_return_removes_the_stale_copy(
         )
         assert moved["remote"]["cluster"] != TIANFU
         assert moved["placement"]["cluster"] == moved["remote"]["cluster"]
-        wait_for(lambda: "Rescheduled" in {e.reason for e in hub.events("batch")}, "Event")
-        waiting = hub.wait_phase("pinned", "Pending", timeout=120)
-        lost = conditions(waiting)["Scheduled"]
-        assert lost["reason"] == "MemberLost" and TIANFU in lost["message"]
+        wait_for(lambda: "MemberLost" in {e.reason for e in hub.events("batch")}, "Event")
+        # The pinned job had started (IfNotStarted): it waits for its member, still recorded.
+        waiting = wait_for(
+            lambda: "waiting" in ((s := hub.status("pinned")).get("message") or "") and s,
+            "the pinned job waiting for its member",
+            120,
+        )
+        assert waiting["remote"]["cluster"] == TIANFU
+        assert conditions(waiting)["Dispatched"]["reason"] == "Waiting"
         assert TIANFU not in ready_members(hub_api)
         assert 'computegrid_member_ready{cluster="chengdu-chongqing-tianfu"} 0.0' in (
             operator.metrics()
@@ -132,7 +143,11 @@ def test_unregistering_a_member_takes_its_jobs_off_it_and_reschedules_them(
     namespace: str,
 ) -> None:
     hub = Hub(hub_api, namespace)
-    job = hub.create(computejob("moving", origin="shanghai", sensitivity="low", run_seconds=600))
+    job = hub.create(
+        computejob(
+            "moving", origin="shanghai", sensitivity="low", run_seconds=600, failover="Always"
+        )
+    )
     uid = job["metadata"]["uid"]
     assert hub.wait_phase("moving", "Running")["remote"]["cluster"] == TIANFU
     api = client.CustomObjectsApi(hub_api)

@@ -20,17 +20,20 @@ def copy(cluster: str = "a", phase: str = "Running", attempt: int = 1, **kw: Any
     return Copy(cluster, "t", "cg-j", f"k-{cluster}", attempt, phase, **kw)
 
 
+UNKNOWN = Member(Health.UNKNOWN)
+
+
 def situation(
     status: dict[str, Any],
-    member: Member = Member(Health.UNKNOWN),
+    member: Member = UNKNOWN,
     *,
     policy: FailoverPolicy = FailoverPolicy.IF_NOT_STARTED,
     grace: float = 300.0,
     stale: dict[str, Member] | None = None,
-    strays: tuple[Copy, ...] = (),
+    others: tuple[Copy, ...] = (),
     generation: int = 1,
 ) -> Situation:
-    return Situation(status, generation, policy, grace, NOW, member, stale or {}, strays)
+    return Situation(status, generation, policy, grace, NOW, member, stale or {}, others)
 
 
 def kinds(step: machine.Step) -> list[str]:
@@ -230,8 +233,18 @@ def test_a_stale_copy_that_succeeded_settles_the_job() -> None:
 
 def test_a_stray_copy_of_an_older_attempt_is_fenced() -> None:
     stray = copy("c", attempt=1, active=1)
-    step = machine.step(situation({**MOVED, "staleCopies": []}, B_RUNNING, strays=(stray,)))
+    step = machine.step(situation({**MOVED, "staleCopies": []}, B_RUNNING, others=(stray,)))
     assert kinds(step) == ["Suspend", "Delete"] and step.actions[0].cluster == "c"
+    newer = copy("c", attempt=3, active=1)  # our cache is behind the hub: leave it alone
+    step = machine.step(situation({**MOVED, "staleCopies": []}, B_RUNNING, others=(newer,)))
+    assert "Delete" not in kinds(step)
+
+
+def test_an_unrecorded_copy_is_adopted_not_duplicated() -> None:
+    found = copy("c", attempt=1, active=1)
+    step = machine.step(situation({}, others=(found,)))
+    assert step.conditional and step.patch["remote"]["cluster"] == "c"
+    assert kinds(step) == ["Event:Adopted"]  # no Place
 
 
 def test_pending_is_written_only_when_its_reason_changes() -> None:
@@ -241,10 +254,22 @@ def test_pending_is_written_only_when_its_reason_changes() -> None:
     assert same.patch == {} and same.actions == ()
 
 
+def test_a_spec_change_names_the_fields() -> None:
+    old = machine.spec_digest({"parallelism": 1, "template": {"a": 1}})
+    new = machine.spec_digest({"parallelism": 3, "template": {"a": 1}})
+    status = {**RECORDED, "observedGeneration": 1, "specDigest": old, "conditions": DISPATCHED}
+    member = Member(Health.READY, copy=copy(active=1))
+    step = Situation(status, 2, FailoverPolicy.ALWAYS, 1.0, NOW, member, spec_digest=new)
+    applied = next(c for c in machine.step(step).patch["conditions"] if c["type"] == "SpecApplied")
+    assert applied["message"].startswith("spec.parallelism changed after dispatch")
+
+
 def test_a_spec_change_after_dispatch_is_refused_once() -> None:
     status = {**RECORDED, "phase": "Running", "observedGeneration": 1, "conditions": DISPATCHED}
     member = Member(Health.READY, copy=copy(active=1, start_time="t0"))
     step = machine.step(situation(status, member, generation=2))
     assert "Event:SpecChangeRejected" in kinds(step)
+    applied = next(c for c in step.patch["conditions"] if c["type"] == "SpecApplied")
+    assert applied["message"].startswith("spec changed")  # no digest recorded: no names
     again = machine.step(situation({**status, **step.patch}, member, generation=2))
     assert "Event:SpecChangeRejected" not in kinds(again)

@@ -199,6 +199,10 @@ class ComputeJobStatus(ApiModel):
     reschedules: int | None = Field(
         default=None, ge=0, description="Times moved off a lost member."
     )
+    spec_digest: dict[str, str] = Field(
+        default_factory=dict,
+        description="A short hash per spec field as dispatched: names what changed since.",
+    )
     attempts: int | None = Field(
         default=None, ge=0, description="Placements recorded so far (the last attempt number)."
     )

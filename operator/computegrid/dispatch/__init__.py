@@ -1,15 +1,13 @@
-"""Remote workloads on member clusters: the Job spec, create-or-adopt, delete, mirroring.
+"""Remote workloads on member clusters: the Job spec and create-or-adopt.
 
-``build_job_spec`` is pure (mirroring is in ``computegrid.lifecycle``); ``create_or_adopt``,
-``find_copies`` and ``delete_remote`` talk to a member through the ``JobClient`` protocol.
+``build_job_spec`` is pure (mirroring is in ``computegrid.lifecycle``); ``create_or_adopt``
+talks to a member through the ``JobClient`` protocol.
 """
 
 from computegrid.dispatch.remote import (
     JobClient,
     Remote,
     create_or_adopt,
-    delete_remote,
-    find_copies,
 )
 from computegrid.dispatch.spec import (
     ANN_BACKOFF_LIMIT,
@@ -34,8 +32,6 @@ __all__ = [
     "backoff_limit",
     "build_job_spec",
     "create_or_adopt",
-    "delete_remote",
-    "find_copies",
     "remote_name",
     "tenant_namespace",
 ]

@@ -1,4 +1,4 @@
-"""Create-or-adopt and delete of the member Job; idempotent by name and uid label.
+"""Create-or-adopt of the member Job; idempotent by name and uid label.
 
 ``JobClient`` is the slice of a member client dispatch needs. It is a structural protocol,
 so the fleet's ``KubeMemberClient`` (or a test double) fits without dispatch importing the
@@ -8,7 +8,7 @@ client's request timeout; the handlers run them in the fleet's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,15 +56,6 @@ def _remote(cluster: str, body: Body, adopted: bool) -> Remote:
     )
 
 
-def find_copies(clients: Iterable[JobClient], job_uid: str) -> list[Remote]:
-    """Every Job carrying this ComputeJob's uid label on the given (reachable) members."""
-    found = []
-    for member in clients:
-        for body in member.list_jobs(f"{LABEL_JOB_UID}={job_uid}"):
-            found.append(_remote(member.name, body, adopted=True))
-    return found
-
-
 def create_or_adopt(member: JobClient, body: Body, tenant_labels: Mapping[str, str]) -> Remote:
     """Create the Job; adopt the existing one on 409 (same deterministic name).
 
@@ -88,8 +79,3 @@ def create_or_adopt(member: JobClient, body: Body, tenant_labels: Mapping[str, s
             f"Job {namespace}/{name} on {member.name} exists but is not this ComputeJob's"
         )
     return _remote(member.name, existing, adopted=True)
-
-
-def delete_remote(member: JobClient, namespace: str, name: str) -> bool:
-    """Delete the member Job (propagationPolicy Background); False when already gone."""
-    return member.delete_job(namespace, name)

@@ -18,7 +18,7 @@ from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberCl
 from computegrid.fleet.hubwrites import Conflict, HubWriter, JobRef
 from computegrid.fleet.probes import ProbeResult, probe, transient
 from computegrid.fleet.registry import Fleet, MemberState
-from computegrid.fleet.rest import DEFAULT_TIMEOUT, Rest, status_message
+from computegrid.fleet.rest import DEFAULT_TIMEOUT, Rest, http_status, status_message
 from computegrid.fleet.snapshot import build_snapshot, pod_requests, power_mix, totals
 from computegrid.fleet.status import failed_status, ready_status
 from computegrid.fleet.watch import JobWatch
@@ -42,6 +42,7 @@ __all__ = [
     "condition",
     "failed_status",
     "find_condition",
+    "http_status",
     "merge_conditions",
     "now_rfc3339",
     "parse_rfc3339",

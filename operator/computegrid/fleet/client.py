@@ -155,9 +155,6 @@ class KubeMemberClient:
                 raise
         self._namespaces.add(name)
 
-    def forget_namespace(self, name: str) -> None:
-        self._namespaces.discard(name)
-
     def close(self) -> None:
         self.rest.close()
 

@@ -17,6 +17,7 @@ connection, each error became another Event, and writes had no limit. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -72,7 +73,8 @@ class HubWriter:
         in_flight: int = 8,
         linger: float = 0.5,
         attempts: int = 6,
-        event_backlog: int = 500,
+        event_backlog: int = 5000,
+        event_senders: int = 4,
     ) -> None:
         self.hub = hub
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="hub")
@@ -86,13 +88,17 @@ class HubWriter:
         self.posted: dict[tuple[str, str], str] = {}
         self.writes = 0
         self.events_dropped = 0
+        self.event_senders = event_senders
         self._tasks: list[asyncio.Task[None]] = []
         self._flushing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._flush_loop(), name="hub-status-writer"),
-            asyncio.create_task(self._event_loop(), name="hub-event-writer"),
+            *[
+                asyncio.create_task(self._event_loop(), name=f"hub-event-writer-{i}")
+                for i in range(self.event_senders)
+            ],
         ]
 
     async def stop(self) -> None:
@@ -169,23 +175,25 @@ class HubWriter:
         self.wake.set()
 
     async def _flush_loop(self) -> None:
+        timeout: float | None = None
         while True:
-            await self.wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
             self.wake.clear()
-            while self.pending:
-                now = time.monotonic()
-                due = [u for u, p in self.pending.items() if p.due <= now and u not in self.busy]
-                if not due:
-                    soonest = min(p.due for p in self.pending.values())
-                    await asyncio.sleep(max(0.01, soonest - now))
+            now = time.monotonic()
+            timeout = None
+            for uid, item in list(self.pending.items()):
+                if uid in self.busy:
+                    continue  # its write in flight re-wakes us when done
+                if item.due > now:
+                    wait = item.due - now
+                    timeout = wait if timeout is None else min(timeout, wait)
                     continue
-                for uid in due:
-                    item = self.pending.pop(uid)
-                    self.busy.add(uid)
-                    task = asyncio.create_task(self._flush(uid, item))
-                    self._flushing.add(task)
-                    task.add_done_callback(self._flushing.discard)
-                await asyncio.sleep(0)
+                del self.pending[uid]
+                self.busy.add(uid)
+                task = asyncio.create_task(self._flush(uid, item))
+                self._flushing.add(task)
+                task.add_done_callback(self._flushing.discard)
 
     async def _flush(self, uid: str, item: _Pending) -> None:
         result: Body | None = None
@@ -208,6 +216,8 @@ class HubWriter:
             return
         finally:
             self.busy.discard(uid)
+            if uid in self.pending:
+                self.wake.set()
         for done in item.done:
             done(result)
 

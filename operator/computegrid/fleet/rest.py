@@ -39,6 +39,11 @@ def status_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed API call (None: no answer at all, or not an API call)."""
+    return exc.status if isinstance(exc, ApiException) else None
+
+
 def path_of(*parts: str) -> str:
     return "/" + "/".join(quote(p, safe="") for p in parts if p)
 

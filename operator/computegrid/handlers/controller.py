@@ -17,12 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kubernetes.client.exceptions import ApiException
-
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, build_job_spec, create_or_adopt
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
-from computegrid.fleet.rest import status_message
+from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
 from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
 from computegrid.handlers.options import OperatorOptions
@@ -48,8 +46,9 @@ WORKERS = 16
 
 def final(exc: BaseException) -> bool:
     """A refusal retrying cannot fix (until the spec or the fleet changes)."""
-    if isinstance(exc, ApiException):
-        return exc.status in FINAL_STATUSES
+    status = http_status(exc)
+    if status is not None:
+        return status in FINAL_STATUSES
     return isinstance(exc, PermissionError | ValueError | InvalidJob)
 
 
@@ -191,16 +190,15 @@ class Controller:
             for c in status.get("staleCopies") or []
         }
         listed = {str(remote.get("cluster"))} | set(stale)
-        attempts = int(status.get("attempts") or 0)
-        strays = tuple(
+        others = tuple(
             c
             for c in self.fleet.copies_of(entry.uid)
             if c.cluster not in listed
-            and c.attempt < attempts
             and self.fleet.view(c.cluster, entry.uid).health == Health.READY
         )
+        digest = machine.spec_digest(entry.spec or {}) if entry.spec is not None else {}
         return Situation(
-            status, entry.generation, policy, grace, now_rfc3339(), member, stale, strays
+            status, entry.generation, policy, grace, now_rfc3339(), member, stale, others, digest
         )
 
     async def reconcile(self, uid: str) -> None:
@@ -258,6 +256,8 @@ class Controller:
         if action.do == Do.EVENT:
             ref = JobRef(entry.namespace, entry.name, entry.uid)
             self.writer.event(ref, action.kind, action.reason, action.message)
+            level = logging.WARNING if action.kind == "Warning" else logging.INFO
+            log.log(level, "%s: %s", action.reason, action.message, extra={"k8s_ref": entry.ref()})
         elif action.do == Do.PLACE and self.placer is not None:
             outcome = self.decided.pop(entry.uid, None)
             if isinstance(outcome, Step):  # not placed: the Pending condition and Event
@@ -341,10 +341,10 @@ class Controller:
             await self.fleet.run(
                 self.fleet.hub.patch_computejob, entry.namespace, entry.name, patch
             )
-        except ApiException as exc:
-            if exc.status == 409:
+        except Exception as exc:
+            if http_status(exc) == 409:
                 raise Conflict("finalizers changed") from None
-            if exc.status != 404:
+            if http_status(exc) != 404:
                 raise
 
     async def _collect_orphans(self) -> None:

@@ -98,6 +98,16 @@ class Entry:
             self._job, self._request = None, None
         return True
 
+    def ref(self) -> dict[str, str]:
+        """The object reference Kopf's log formatters print (``--log-format json``)."""
+        return {
+            "apiVersion": "computegrid.io/v1alpha1",
+            "kind": "ComputeJob",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
     def job(self) -> ComputeJob:
         """The parsed ComputeJob; InvalidJob naming the field."""
         if self._job is None:

@@ -61,6 +61,11 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             state.uid = uid
             if state.watch is None:
                 state.watch = _start_watch(rt, name)
+                log.info(
+                    "following member %s: probes every %.0fs, Job watch",
+                    name,
+                    rt.options.probe_interval,
+                )
             was = state.ready
             result = await probe(fleet, name, conditions)
             if name not in fleet.members:

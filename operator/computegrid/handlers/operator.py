@@ -127,6 +127,11 @@ def run_operator(
     namespaces = options.namespace_list
     log_format = kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL
     kopf.configure(verbose=verbose, log_format=log_format, log_refkey="object")
+    if not verbose:
+        # Kopf logs every handled event at INFO ("Handler ... succeeded"): one line per watch
+        # event is noise at thousands of jobs. Its warnings and errors still show; the
+        # operator's own lines (decisions, member health) are on the computegrid.* loggers.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,

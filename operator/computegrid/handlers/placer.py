@@ -70,13 +70,14 @@ class Placer:
         self.wake.set()
 
     def _members_known(self) -> bool:
-        """Placement waits (at most STARTUP_WAIT_S) for every registered member's first probe,
-        so a restart neither misses a member's capacity nor places on a partial view."""
+        """Placement waits (at most STARTUP_WAIT_S) for every registered member's first probe and
+        Job list, so a restart neither misses a member's capacity nor a Job it already runs."""
         if time.monotonic() - self.started > STARTUP_WAIT_S:
             return True
         members = self.controller.fleet.members
         return all(
-            n in self.problems or (n in members and members[n].probed) for n in self.expected
+            n in self.problems or (n in members and members[n].probed and members[n].synced)
+            for n in self.expected
         )
 
     async def _loop(self) -> None:
@@ -140,6 +141,12 @@ class Placer:
     async def record(self, entry: Entry, decision: Decision) -> None:
         """Write the decision to the hub (conditionally), then create the Job: the step's
         actions run in the job's worker, which called us."""
+        attempts = int(entry.status.get("attempts") or 0)
+        if any(c.attempt > attempts for c in self.controller.fleet.copies_of(entry.uid)):
+            # A member's watch has since shown a copy no record names: adopt it instead.
+            self.controller.capacity.release(entry.uid)
+            self.controller.queue.add(entry.uid)
+            return
         job = entry.job()
         cluster = decision.cluster.name
         namespace = tenant_namespace(entry.namespace)
@@ -154,14 +161,18 @@ class Placer:
             placement=placement_status(decision, now_rfc3339()),
             message=message,
             generation=job.metadata.generation or entry.generation,
+            digest=machine.spec_digest(entry.spec or {}),
         )
         try:
             await self.controller.carry_out(entry, step)
         except Exception:
             self.controller.capacity.release(entry.uid)
             raise
-        reschedule = int(entry.status.get("reschedules") or 0) > 0
+        stale = entry.status.get("staleCopies") or []
+        reschedule = int(entry.status.get("reschedules") or 0) > 0 and bool(stale)
         metrics.DECISIONS.labels(outcome="rescheduled" if reschedule else "scheduled").inc()
+        if reschedule:
+            metrics.RESCHEDULES.labels(from_cluster=str(stale[-1].get("cluster"))).inc()
         _, carbon, cost = decision.savings_per_hour()
         metrics.CARBON_SAVED.inc(max(carbon, 0.0))
         metrics.COST_SAVED.inc(max(cost, 0.0))

@@ -106,7 +106,19 @@ class Situation:
     now: str
     member: Member = UNKNOWN  # the member status.remote names (UNKNOWN when none)
     stale: Mapping[str, Member] = field(default_factory=dict)  # by stale copy's cluster
-    strays: tuple[Copy, ...] = ()  # copies of an older attempt that no record names
+    others: tuple[Copy, ...] = ()  # copies on Ready members that no record names
+    spec_digest: Mapping[str, str] = field(default_factory=dict)  # per spec field, now
+
+
+def spec_digest(spec: Mapping[str, Any]) -> dict[str, str]:
+    """A short hash per top-level spec field: which fields changed since dispatch, by name."""
+    import hashlib
+    import json
+
+    return {
+        k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:12]
+        for k, v in sorted(spec.items())
+    }
 
 
 class Do(StrEnum):
@@ -189,8 +201,31 @@ def step(s: Situation) -> Step:
         return fencing.then(_finished(s))
     remote = status.get("remote")
     if not remote:
+        attempts = int(status.get("attempts") or 0)
+        newer = sorted((c for c in s.others if c.attempt > attempts), key=lambda c: c.cluster)
+        if newer:  # a copy no record names yet (an older operator's): adopt, never duplicate
+            return fencing.then(_adopt(s, newer[0]))
         return fencing.then(Step(actions=(Action(Do.PLACE),)))
     return fencing.then(_recorded(s, remote))
+
+
+def _adopt(s: Situation, copy: Copy) -> Step:
+    message = f"Job {copy.namespace}/{copy.name} already on {copy.cluster}: adopted"
+    patch = {
+        "phase": Phase.SCHEDULED.value,
+        "message": message,
+        "remote": copy.ref(),
+        "attempts": copy.attempt,
+        "observedGeneration": s.generation,
+        "specDigest": dict(s.spec_digest),
+        "conditions": _conditions(
+            s.status,
+            s.now,
+            ("Scheduled", "True", "Adopted", message),
+            ("Dispatched", "True", "Adopted", message),
+        ),
+    }
+    return Step(patch, (event("Normal", "Adopted", message),), conditional=True)
 
 
 def _finished(s: Situation) -> Step:
@@ -237,7 +272,7 @@ def _recorded(s: Situation, remote: Mapping[str, Any]) -> Step:
                 )
             )
         return _vanished(s, remote)
-    return mirror_step(s.status, member.copy, s.now, s.generation)
+    return mirror_step(s.status, member.copy, s.now, s.generation, s.spec_digest)
 
 
 def _dispatched(status: Status) -> bool:
@@ -330,7 +365,7 @@ def refused(status: Status, now: str, reason: str, message: str) -> Step:
 def _fence_stale(s: Situation) -> Step:
     """Suspend and delete copies the job moved away from; adopt one that already succeeded."""
     stale = list(s.status.get("staleCopies") or [])
-    if not stale and not s.strays:
+    if not stale and not s.others:
         return Step()
     keep: list[Mapping[str, Any]] = []
     actions: list[Action] = []
@@ -350,7 +385,10 @@ def _fence_stale(s: Situation) -> Step:
         if not copy.suspended and not copy.finished:
             actions.append(Action(Do.SUSPEND, copy.cluster, copy.namespace, copy.name))
         actions.append(Action(Do.DELETE, copy.cluster, copy.namespace, copy.name))
-    for copy in s.strays:  # e.g. left by a replica that crashed between record and create
+    recorded = (s.status.get("remote") or {}).get("cluster")
+    attempts = int(s.status.get("attempts") or 0)
+    strays = [c for c in s.others if c.attempt <= attempts and c.cluster != recorded]
+    for copy in strays:  # a copy of this job that no record names: fence it
         if not copy.suspended and not copy.finished:
             actions.append(Action(Do.SUSPEND, copy.cluster, copy.namespace, copy.name))
         actions.append(Action(Do.DELETE, copy.cluster, copy.namespace, copy.name))
@@ -398,6 +436,7 @@ def placed(
     placement: Mapping[str, Any],
     message: str,
     generation: int,
+    digest: Mapping[str, str] | None = None,
 ) -> Step:
     """Record a decision on the hub before the member is touched; then create."""
     attempt = int(status.get("attempts") or 0) + 1
@@ -409,6 +448,7 @@ def placed(
         "remote": remote,
         "attempts": attempt,
         "observedGeneration": generation,
+        "specDigest": dict(digest or {}),
         "conditions": _conditions(
             status,
             now,
@@ -437,7 +477,9 @@ def pending(status: Status, now: str, reason: str, message: str) -> Step:
     return Step(patch, (event("Warning", reason, message),))
 
 
-def mirror_step(status: Status, copy: Copy, now: str, generation: int) -> Step:
+def mirror_step(
+    status: Status, copy: Copy, now: str, generation: int, digest: Mapping[str, str]
+) -> Step:
     """The recorded copy's progress onto the ComputeJob: only what changed."""
     phase = copy.phase
     if phase == Phase.SCHEDULED.value and status.get("phase") == Phase.RUNNING.value:
@@ -467,8 +509,11 @@ def mirror_step(status: Status, copy: Copy, now: str, generation: int) -> Step:
         actions.append(event("Normal" if ok else "Warning", phase, copy.message))
     observed = status.get("observedGeneration")
     if observed is not None and generation > int(observed):
+        before = status.get("specDigest") or {}
+        fields = sorted(k for k in before.keys() | digest.keys() if before.get(k) != digest.get(k))
+        what = ", ".join(f"spec.{k}" for k in fields) or "spec"
         message = (
-            f"spec changed after dispatch to {copy.cluster}: not applied (the Job runs "
+            f"{what} changed after dispatch to {copy.cluster}: not applied (the Job runs "
             f"generation {observed}); delete and re-create the ComputeJob to change it"
         )
         if _find(status, "SpecApplied").get("message") != message:
