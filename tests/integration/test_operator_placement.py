@@ -76,9 +76,9 @@ def test_high_chengdu_job_stays_within_5ms(
     )
     dispatched = wait_for(
         lambda: (
-            {c["type"]: c for c in hub.status("quote-engine")["conditions"]}
-            .get("Dispatched", {})
-            .get("status")
+            {c["type"]: c for c in hub.status("quote-engine")["conditions"]}.get(
+                "Dispatched", {}
+            ).get("status")
             == "True"
         ),
         "Dispatched=True",

@@ -90,7 +90,7 @@ def test_member_loss_reschedules_and_return_removes_the_stale_copy(
     testbed.stop_member(TIANFU, fleet.name, fleet.workdir)
     try:
         moved = wait_for(
-            lambda: (s := hub.status("batch")).get("reschedules") == 1 and s,
+            lambda: (s := hub.status("batch")).get("reschedules") == 1 and s.get("remote") and s,
             "the low job rescheduled off the lost member",
             120,
         )
@@ -160,7 +160,7 @@ def test_unregistering_a_member_takes_its_jobs_off_it_and_reschedules_them(
             60,
         )
         moved = wait_for(
-            lambda: (s := hub.status("moving")).get("reschedules") == 1 and s,
+            lambda: (s := hub.status("moving")).get("reschedules") == 1 and s.get("remote") and s,
             "the job rescheduled to a registered member",
             120,
         )
