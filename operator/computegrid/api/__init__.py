@@ -46,7 +46,13 @@ from computegrid.api.member_cluster import (
     PowerStatus,
     SecretKeyRef,
 )
-from computegrid.api.pod_security import pod_policy_violations
+from computegrid.api.pod_policy import NamespacePodPolicy, PodPolicy, PodSecurityLevel
+from computegrid.api.pod_security import (
+    Violation,
+    check_template,
+    pod_policy_violations,
+    restricted_template,
+)
 from computegrid.api.quantities import Quantity, QuantityError, format_quantity, parse_quantity
 
 __all__ = [
@@ -76,11 +82,14 @@ __all__ = [
     "MemberCluster",
     "MemberClusterSpec",
     "MemberClusterStatus",
+    "NamespacePodPolicy",
     "ObjectMeta",
     "Phase",
     "Placement",
     "PlacementAlternative",
     "PlacementStatus",
+    "PodPolicy",
+    "PodSecurityLevel",
     "PowerStatus",
     "Quantity",
     "QuantityError",
@@ -89,10 +98,13 @@ __all__ = [
     "SecretKeyRef",
     "Taint",
     "Toleration",
+    "Violation",
+    "check_template",
     "format_quantity",
     "latency_sensitivity",
     "max_latency_ms",
     "origin_city",
     "parse_quantity",
     "pod_policy_violations",
+    "restricted_template",
 ]

@@ -101,6 +101,9 @@ def build_job_spec(cj: ComputeJob, cluster: str, *, origin_cluster: str = "hub")
     pod = _with_requests(cj.spec.template, dict(cj.spec.resources))
     pod_meta = pod.setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), LABEL_JOB_UID: uid}
+    # A member pod never gets an API token: the tenant's code has no business with the
+    # member's API, and a token there is what a breakout would use.
+    pod["spec"]["automountServiceAccountToken"] = False
     pod["spec"]["nodeSelector"] = {
         **(pod["spec"].get("nodeSelector") or {}),
         LABEL_COMPUTE_TYPE: cj.spec.compute_type.value,
