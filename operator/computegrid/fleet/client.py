@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+from computegrid.fleet.kubeconfig import read_kubeconfig
 
 #: (connect, read) seconds for every member call: a lost member must fail fast.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 10.0)
@@ -61,15 +62,12 @@ class KubeMemberClient:
     def from_kubeconfig(
         cls, name: str, kubeconfig: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
     ) -> KubeMemberClient:
-        """A client from kubeconfig text (certificates inline), its own Configuration."""
-        doc = yaml.safe_load(kubeconfig)
-        if not isinstance(doc, dict) or not doc.get("clusters"):
-            raise ValueError(f"member {name}: the kubeconfig has no clusters")
-        configuration = client.Configuration()
-        config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            doc, client_configuration=configuration, persist_config=False
-        )
-        configuration.retries = 0  # our own retries (tenacity) decide, not urllib3's
+        """A client from kubeconfig text (certificates inline), its own Configuration.
+
+        The strict reader (``fleet.kubeconfig``) refuses exec, auth providers and file paths;
+        its KubeconfigError (a ValueError) names the field and never quotes the Secret.
+        """
+        configuration = read_kubeconfig(kubeconfig).configuration()
         return cls(name, client.ApiClient(configuration), timeout)
 
     def _opts(self) -> dict[str, Any]:
