@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from computegrid.api.admission import TEMPLATE_RULES
 from computegrid.api.common import (
     ANN_LATENCY,
     ANN_MAX_LATENCY,
@@ -77,7 +78,11 @@ class ComputeJobSpec(ApiModel):
         description="Successful pods needed; default parallelism.",
     )
     template: dict[str, Any] = Field(
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        json_schema_extra={
+            "x-kubernetes-preserve-unknown-fields": True,
+            # The pod rules depend on the namespace: they are the admission policy's.
+            "x-kubernetes-validations": TEMPLATE_RULES,
+        },
         description="A PodTemplateSpec: the pod to run.",
     )
     placement: Placement = Field(

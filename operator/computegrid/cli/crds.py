@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from computegrid.api.admission import chart_template
 from computegrid.api.crdgen import all_crds
 
 HEADER = "# Generated from computegrid.api by `make generate`; do not edit.\n"
@@ -22,11 +23,18 @@ def register(subparsers: Any) -> None:
         "crds", help="print the CRDs generated from the API types"
     )
     parser.add_argument("--out", type=Path, help="write one file per CRD into this folder")
+    parser.add_argument(
+        "--admission-policy",
+        type=Path,
+        help="also write the chart template of the pod policy's ValidatingAdmissionPolicy here",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     crds = all_crds()
+    if args.admission_policy is not None:
+        args.admission_policy.write_text(chart_template(), encoding="utf-8")
     if args.out is None:
         print("---\n".join(render(crd) for crd in crds.values()), end="")
         return 0
