@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from computegrid.api.admission import chart_template, rule_checks, validating_admission_policy
+from computegrid.api.admission import rule_checks, validating_admission_policy
 from computegrid.api.pod_security import ALL_RULES, LEVEL_OF
+from computegrid.cli.crds import chart_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "charts" / "computegrid" / "templates" / "admission-policy.yaml"

@@ -12,7 +12,7 @@ containers) is CEL on the CRD instead (``TEMPLATE_RULES``).
 
 Only CREATE and a changed ``spec`` are checked: Kopf's own patches (finalizers, annotations)
 of an object admitted under an older policy must never be refused, or it could not be
-deleted. The Helm chart ships the generated policy (``make generate``).
+deleted. The Helm chart ships the generated policy (``make generate``, ``cli/crds.py``).
 """
 
 from __future__ import annotations
@@ -342,19 +342,3 @@ def validating_admission_policy(name: str) -> dict[str, Any]:
             "validations": validations(),
         },
     }
-
-
-CHART_HEADER = "# Generated from computegrid.api by `make generate`; do not edit.\n"
-
-
-def chart_template() -> str:
-    """The chart's templates/admission-policy.yaml: the policy, named after the release."""
-    import yaml
-
-    body = yaml.safe_dump(
-        validating_admission_policy("@RELEASE@-pod-policy"), sort_keys=False, width=100
-    )
-    if "{{" in body or "}}" in body:  # Helm would read them as template actions
-        raise ValueError("generated CEL contains '{{' or '}}'")
-    body = body.replace("@RELEASE@", "{{ .Release.Name }}")
-    return f"{CHART_HEADER}{{{{- if .Values.admission.enabled }}}}\n{body}{{{{- end }}}}\n"

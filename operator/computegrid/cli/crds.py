@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from computegrid.api.admission import chart_template
+from computegrid.api.admission import validating_admission_policy
 from computegrid.api.crdgen import all_crds
 
 HEADER = "# Generated from computegrid.api by `make generate`; do not edit.\n"
@@ -16,6 +16,17 @@ HEADER = "# Generated from computegrid.api by `make generate`; do not edit.\n"
 
 def render(crd: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True)
+
+
+def chart_template() -> str:
+    """The chart's templates/admission-policy.yaml: the pod policy, named after the release."""
+    body = yaml.safe_dump(
+        validating_admission_policy("@RELEASE@-pod-policy"), sort_keys=False, width=100
+    )
+    if "{{" in body or "}}" in body:  # Helm would read them as template actions
+        raise ValueError("generated CEL contains '{{' or '}}'")
+    body = body.replace("@RELEASE@", "{{ .Release.Name }}")
+    return f"{HEADER}{{{{- if .Values.admission.enabled }}}}\n{body}{{{{- end }}}}\n"
 
 
 def register(subparsers: Any) -> None:
