@@ -197,3 +197,31 @@ def test_the_operator_refuses_with_the_first_violation_and_honours_the_policy() 
         to_request(job(case.template), "shanghai")
     relaxed = PodPolicy.model_validate({"namespaces": {"team-a": {"level": "baseline"}}})
     assert to_request(job(case.template), "shanghai", pod_policy=relaxed).parallelism == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "finding"),
+    [
+        (
+            {
+                "container": {
+                    "securityContext": {"capabilities": {"drop": ["ALL"], "add": "SYS_ADMIN"}}
+                }
+            },
+            "spec.template.spec.containers[0].securityContext.capabilities.add: must be a list",
+        ),
+        ({"pod": {"hostNetwork": "true"}}, "spec.template.spec.hostNetwork: must be a boolean"),
+        (
+            {"pod": {"securityContext": {"runAsUser": False}}},
+            "spec.template.spec.securityContext.runAsUser: must be an integer",
+        ),
+        ({"pod": {"volumes": "hostPath"}}, "spec.template.spec.volumes: must be a list"),
+        (
+            {"container": {"securityContext": None, "ports": {"hostPort": 22}}},
+            "ports: must be a list",
+        ),
+    ],
+)
+def test_a_wrong_type_is_refused_not_read_as_absent(raw: dict[str, Any], finding: str) -> None:
+    found = pod_policy_violations(case_template(raw))
+    assert any(line.startswith(finding) or finding in line for line in found), found

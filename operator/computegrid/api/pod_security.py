@@ -160,10 +160,84 @@ def check_template(
         found.append(
             Violation(f"{path}.spec.containers", TEMPLATE, "at least one container is required")
         )
+    found += _wrong_types(spec, f"{path}.spec")
     pod = _Pod(template, path, frozenset(priority_classes))
     for rule in ALL_RULES:
         if rule in rules:
             found += getattr(pod, rule)()
+    return found
+
+
+# The JSON types of the fields the rules read. A member's API server refuses a wrong type
+# anyway; refusing it here keeps a rule from reading ``add: SYS_ADMIN`` (a string) as absent.
+_POD_TYPES: dict[str, type] = {
+    "hostNetwork": bool,
+    "hostPID": bool,
+    "hostIPC": bool,
+    "automountServiceAccountToken": bool,
+    "nodeName": str,
+    "serviceAccountName": str,
+    "serviceAccount": str,
+    "priorityClassName": str,
+    "securityContext": dict,
+    "volumes": list,
+    **dict.fromkeys(CONTAINER_LISTS, list),
+}
+_CONTEXT_TYPES: dict[str, type] = {
+    "runAsNonRoot": bool,
+    "runAsUser": int,
+    "privileged": bool,
+    "allowPrivilegeEscalation": bool,
+    "procMount": str,
+    "capabilities": dict,
+    "seccompProfile": dict,
+    "appArmorProfile": dict,
+    "seLinuxOptions": dict,
+    "windowsOptions": dict,
+    "sysctls": list,
+}
+
+
+_TYPE_NAMES = {
+    bool: "a boolean",
+    str: "a string",
+    int: "an integer",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def _wrong_types(spec: dict[str, Any], path: str) -> list[Violation]:
+    found = _typed(spec, path, _POD_TYPES)
+    contexts = [(f"{path}.securityContext", spec.get("securityContext"))]
+    for field in CONTAINER_LISTS:
+        for i, container in enumerate(_list(spec.get(field))):
+            where = f"{path}.{field}[{i}]"
+            if not isinstance(container, dict):
+                found.append(Violation(where, TEMPLATE, "must be a container object"))
+                continue
+            found += _typed(container, where, {"securityContext": dict, "ports": list})
+            contexts.append((f"{where}.securityContext", container.get("securityContext")))
+    for where, context in contexts:
+        if isinstance(context, dict):
+            found += _typed(context, where, _CONTEXT_TYPES)
+            caps = context.get("capabilities")
+            if isinstance(caps, dict):
+                found += _typed(caps, f"{where}.capabilities", {"add": list, "drop": list})
+    return found
+
+
+def _typed(body: dict[str, Any], path: str, types: dict[str, type]) -> list[Violation]:
+    found = []
+    for field, kind in types.items():
+        value = body.get(field)
+        if value is None:
+            continue
+        # bool is an int in Python, never in Kubernetes' JSON.
+        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        if wrong:
+            name = _TYPE_NAMES.get(kind, kind.__name__)
+            found.append(Violation(f"{path}.{field}", TEMPLATE, f"must be {name}"))
     return found
 
 

@@ -44,11 +44,16 @@ def to_request(cj: ComputeJob, pod_policy: PodPolicy | None = None) -> JobReques
 
     ``pod_policy`` is the operator's configured policy; restricted everywhere when None.
     """
-    from computegrid.api import AnnotationError, origin_city
+    from computegrid.api import ANN_ORIGIN, AnnotationError, origin_city
     from computegrid.scheduling import to_request as core_request
 
     try:
         origin = resolve_city(origin_city(cj)).key
+    except AnnotationError as exc:
+        raise InvalidJob(str(exc)) from None
+    except UnknownCityError as exc:  # the message names the city, this names the field
+        raise InvalidJob(f"metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
+    try:
         request = (
             core_request(cj, origin, pod_policy=pod_policy)
             if pod_policy is not None
