@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from computegrid.api.admission import rule_checks, validating_admission_policy
+from computegrid.api.admission import annotation_checks, rule_checks, validating_admission_policy
 from computegrid.api.pod_security import ALL_RULES, LEVEL_OF
 from computegrid.cli.crds import chart_template
 
@@ -23,7 +23,13 @@ def test_every_rule_is_enforced_at_admission() -> None:
 
 def test_messages_name_field_level_and_rule_like_the_operator() -> None:
     validations = validating_admission_policy("p")["spec"]["validations"]
-    for v, (rule, path, _, _) in zip(validations, rule_checks(), strict=True):
+    annotations, rules = (
+        validations[: len(annotation_checks())],
+        validations[len(annotation_checks()) :],
+    )
+    for v, (key, _, _) in zip(annotations, annotation_checks(), strict=True):
+        assert v["message"].startswith(f"metadata.annotations[{key}]: ")
+    for v, (rule, path, _, _) in zip(rules, rule_checks(), strict=True):
         assert v["message"].startswith(f"{path}: {LEVEL_OF[rule]}: ")
         assert v["message"].endswith(f"(rule {rule})")
         assert re.match(r"^(spec\.template\.(spec|metadata))", path)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from computegrid.api import MemberClusterSpec
 from computegrid.fleet_data import load_latency_model, load_national_fleet, member_problem
 
 
 def spec(location: str, paired: tuple[str, ...] = ()) -> MemberClusterSpec:
-    return MemberClusterSpec.model_validate(
-        {
+    """Built without validation: the CRD pattern refuses some of these before the operator."""
+    return MemberClusterSpec.model_construct(
+        **{
             "hub": "gansu",
             "region": "west",
             "location": location,
             "kubeconfigSecretRef": {"name": "gansu"},
-            "pairedWith": list(paired),
+            "paired_with": list(paired),
         }
     )
 
@@ -42,3 +44,16 @@ def test_every_cluster_of_the_national_fleet_passes() -> None:
     for cluster in load_national_fleet().clusters:
         assert model.knows(cluster.location)
         assert member_problem(spec(cluster.location)) is None
+
+
+@pytest.mark.parametrize("location", ["Qingyang", "庆阳", "atlantis city", ""])
+def test_the_crd_pattern_refuses_what_is_not_a_city_key(location: str) -> None:
+    with pytest.raises(ValidationError, match="location"):
+        MemberClusterSpec.model_validate(
+            {
+                "hub": "g",
+                "region": "west",
+                "location": location,
+                "kubeconfigSecretRef": {"name": "g"},
+            }
+        )

@@ -1,6 +1,7 @@
 """The API types of computegrid.io/v1alpha1: the single source of truth for the CRDs."""
 
 from computegrid.api.common import (
+    ANN_BACKOFF_LIMIT,
     ANN_LATENCY,
     ANN_MAX_LATENCY,
     ANN_ORIGIN,
@@ -56,6 +57,7 @@ from computegrid.api.pod_security import (
 from computegrid.api.quantities import Quantity, QuantityError, format_quantity, parse_quantity
 
 __all__ = [
+    "ANN_BACKOFF_LIMIT",
     "ANN_LATENCY",
     "ANN_MAX_LATENCY",
     "ANN_ORIGIN",

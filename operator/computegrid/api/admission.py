@@ -22,7 +22,14 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from computegrid.api.common import GROUP, VERSION
+from computegrid.api.common import (
+    ANN_BACKOFF_LIMIT,
+    ANN_LATENCY,
+    ANN_MAX_LATENCY,
+    ANN_ORIGIN,
+    GROUP,
+    VERSION,
+)
 from computegrid.api.pod_security import (
     APPARMOR_ANNOTATION,
     BASELINE_CAPABILITIES,
@@ -50,6 +57,10 @@ TEMPLATE_RULES: list[JsonValue] = [
 
 VARIABLES = [
     ("tmpl", "object.spec.template"),
+    (
+        "ann",
+        "has(object.metadata.annotations) ? object.metadata.annotations : {}",
+    ),
     ("spec", "has(variables.tmpl.spec) ? variables.tmpl.spec : {}"),
     ("podSC", "has(variables.spec.securityContext) ? variables.spec.securityContext : {}"),
     *[(f"c_{f}", f"has(variables.spec.{f}) ? variables.spec.{f} : []") for f in CONTAINER_LISTS],
@@ -294,9 +305,59 @@ def rule_checks() -> list[tuple[str, str, str, str]]:
     return checks
 
 
+def annotation_checks() -> list[tuple[str, str, str]]:
+    """(annotation, CEL that must hold, why): the computegrid.io annotations the operator reads.
+
+    Never relaxed: they are not pod rules. The city of ``origin`` is checked by the operator
+    (the city table is not CEL); here only that it is there.
+    """
+    get = "variables.ann[{key!r}]"
+    number = r"^\\s*\\+?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$"
+    checks = [
+        (
+            ANN_LATENCY,
+            "!({key!r} in variables.ann) || "
+            + get
+            + ".trim().lowerAscii() in ['high', 'medium', 'low']",
+            "must be one of high, medium, low",
+        ),
+        (
+            ANN_ORIGIN,
+            "{key!r} in variables.ann && " + get + ".trim() != ''",
+            "is required: the city of the job's users, e.g. shanghai",
+        ),
+        (
+            ANN_MAX_LATENCY,
+            "!({key!r} in variables.ann) || ("
+            + get
+            + f".matches('{number}') && "
+            + "double("
+            + get
+            + ".trim()) > 0.0 && double("
+            + get
+            + ".trim()) <= 1000.0)",
+            "must be a number of milliseconds in (0, 1000]",
+        ),
+        (
+            ANN_BACKOFF_LIMIT,
+            "!({key!r} in variables.ann) || ("
+            + get
+            + ".matches('^\\\\s*\\\\+?[0-9]{{1,3}}\\\\s*$') && "
+            + "int("
+            + get
+            + ".trim()) <= 100)",
+            "must be an integer in 0..100",
+        ),
+    ]
+    return [(key, cel.format(key=key), why) for key, cel, why in checks]
+
+
 def validations() -> list[dict[str, str]]:
     """One validation a check; a relaxed rule (level or exemption) short-circuits to true."""
-    out = []
+    out = [
+        {"expression": cel, "message": f"metadata.annotations[{key}]: {why}", "reason": "Invalid"}
+        for key, cel, why in annotation_checks()
+    ]
     for rule, path, cel, why in rule_checks():
         level = LEVEL_OF[rule]
         relaxed = f"'{rule}' in variables.exempt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, JsonValue, field_validator
 
 from computegrid.api.admission import TEMPLATE_RULES
 from computegrid.api.common import (
@@ -23,6 +23,18 @@ from computegrid.api.member_cluster import ObjectMeta
 from computegrid.api.quantities import Quantity, parse_quantity
 
 MAX_PARALLELISM = 10_000
+MAX_RESOURCES = 32  # resource names a pod asks for; also bounds the CEL rules' cost
+# The same checks as _some_request, at kubectl apply (the pattern alone admits "-1").
+RESOURCE_RULES: list[JsonValue] = [
+    {
+        "rule": "self.all(k, !string(self[k]).startsWith('-'))",
+        "message": "spec.resources: a request must not be negative",
+    },
+    {
+        "rule": "self.all(k, size(k) > 0 && size(k) <= 253 && !k.contains(' '))",
+        "message": "spec.resources: a resource name is 1 to 253 characters without spaces",
+    },
+]
 
 
 class LabelSelectorRequirement(ApiModel):
@@ -67,6 +79,8 @@ class ComputeJobSpec(ApiModel):
     resources: dict[str, Quantity] = Field(
         description="Requests of each pod, e.g. {cpu: '8', memory: 32Gi, nvidia.com/gpu: '4'}.",
         min_length=1,
+        max_length=MAX_RESOURCES,
+        json_schema_extra={"x-kubernetes-validations": RESOURCE_RULES},
     )
     parallelism: int = Field(
         default=1, ge=1, le=MAX_PARALLELISM, description="How many pods run at once."
@@ -92,6 +106,8 @@ class ComputeJobSpec(ApiModel):
     @field_validator("resources")
     @classmethod
     def _some_request(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(parse_quantity(q) < 0 for q in value.values()):
+            raise ValueError("a request must not be negative")
         if all(parse_quantity(q) == 0 for q in value.values()):
             raise ValueError("at least one resource request must be above zero")
         for name in value:

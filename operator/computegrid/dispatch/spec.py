@@ -14,6 +14,9 @@ import re
 from typing import Any
 
 from computegrid.api import (
+    ANN_BACKOFF_LIMIT as ANN_BACKOFF_LIMIT,  # re-exported: dispatch's callers read it here
+)
+from computegrid.api import (
     GPU,
     GROUP,
     LABEL_COMPUTE_TYPE,
@@ -23,7 +26,6 @@ from computegrid.api import (
 )
 
 ANN_SOURCE = f"{GROUP}/source"
-ANN_BACKOFF_LIMIT = f"{GROUP}/backoff-limit"
 LABEL_TENANT = f"{GROUP}/tenant"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "computegrid"
