@@ -48,7 +48,11 @@ class Admission:
         body = {
             "apiVersion": "computegrid.io/v1alpha1",
             "kind": "ComputeJob",
-            "metadata": {"name": name, "namespace": namespace or self.tenant},
+            "metadata": {
+                "name": name,
+                "namespace": namespace or self.tenant,
+                "annotations": {"computegrid.io/origin": "shanghai"},
+            },
             "spec": {"resources": {"cpu": "1"}, "template": template},
         }
         path = self.workdir / f"{name}.json"
@@ -81,7 +85,8 @@ def admission(
     try:
         # The API server compiles a new policy and binding asynchronously: wait until it bites.
         deadline = time.monotonic() + 60
-        while not adm.create(f"probe-{uuid.uuid4().hex[:6]}", {**_with(hostNetwork=True)}):
+        probe = _with(hostNetwork=True)
+        while "(rule hostNamespaces)" not in adm.create(f"probe-{uuid.uuid4().hex[:6]}", probe):
             assert time.monotonic() < deadline, "the admission policy never took effect"
             time.sleep(1)
         yield adm
@@ -109,7 +114,7 @@ def message_path(field: str) -> str:
 def names_the_rule(error: str, case: PodCase) -> bool:
     """kubectl's error carries a message ``<path>: <level>: ... (rule <rule>)`` for the case."""
     wanted = message_path(case.field)
-    for match in re.finditer(r"(spec\.template\.[^\s:]+): (\w+): [^()]*\(rule (\w+)\)", error):
+    for match in re.finditer(r"(spec\.template\.\S+?): (\w+): .*?\(rule (\w+)\)", error):
         path, _, rule = match.groups()
         if rule == case.rule and wanted.startswith(path):
             return True
@@ -144,7 +149,7 @@ def test_a_baseline_namespace_admits_only_restricted_cases(
 
 def test_a_template_without_containers_is_refused_by_the_crd(admission: Admission) -> None:
     error = admission.create("empty", {"spec": {"containers": []}})
-    assert "spec.template.spec.containers: at least one container is required" in error
+    assert "spec.template.spec.containers" in error and "at least 1 items" in error
 
 
 def test_metadata_patches_pass_and_spec_changes_are_checked(admission: Admission) -> None:

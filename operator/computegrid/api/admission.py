@@ -47,13 +47,23 @@ from computegrid.api.pod_security import (
 
 SPEC = "spec.template.spec"
 
-# CEL on the CRD's ``template`` field: the shape every namespace needs, cheap to evaluate.
-TEMPLATE_RULES: list[JsonValue] = [
-    {
-        "rule": "has(self.spec) && has(self.spec.containers) && size(self.spec.containers) > 0",
-        "message": "spec.template.spec.containers: at least one container is required",
-    }
-]
+# The CRD's schema of ``template``: a pod spec with at least one container object. Plain
+# OpenAPI, not CEL: CEL cannot name a field of an object whose schema declares none (the API
+# server refuses ``has(self.spec)`` there: "undefined field 'spec'").
+_OPEN_OBJECT: dict[str, JsonValue] = {
+    "type": "object",
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+TEMPLATE_SCHEMA: dict[str, JsonValue] = {
+    "required": ["spec"],
+    "properties": {
+        "spec": {
+            **_OPEN_OBJECT,
+            "required": ["containers"],
+            "properties": {"containers": {"type": "array", "minItems": 1, "items": _OPEN_OBJECT}},
+        }
+    },
+}
 
 VARIABLES = [
     ("tmpl", "object.spec.template"),
@@ -82,14 +92,14 @@ VARIABLES = [
         "('namespace.' + request.namespace + '.exempt') in variables.data) "
         "? 'namespace.' + request.namespace + '.' : 'default.'",
     ),
-    ("level", "variables.data.?[variables.scope + 'level'].orValue('restricted')"),
+    ("level", "variables.data[?variables.scope + 'level'].orValue('restricted')"),
     (
         "exempt",
-        "variables.data.?[variables.scope + 'exempt'].orValue('').split(',').map(r, r.trim())",
+        "variables.data[?variables.scope + 'exempt'].orValue('').split(',').map(r, r.trim())",
     ),
     (
         "priorityClasses",
-        "variables.data.?['allowedPriorityClasses'].orValue('').split(',').map(r, r.trim())",
+        "variables.data[?'allowedPriorityClasses'].orValue('').split(',').map(r, r.trim())",
     ),
 ]
 
