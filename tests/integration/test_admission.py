@@ -55,10 +55,14 @@ class Admission:
             },
             "spec": {"resources": {"cpu": "1"}, "template": template},
         }
-        path = self.workdir / f"{name}.json"
+        return self.apply(body)
+
+    def apply(self, body: dict[str, Any], verb: str = "create") -> str:
+        """``kubectl <verb> -f`` of any manifest; "" when the hub took it, else the error."""
+        path = self.workdir / f"{uuid.uuid4().hex}.json"
         path.write_text(json.dumps(body), encoding="utf-8")
         done = subprocess.run(
-            [str(testbed.bin_dir() / "kubectl"), "create", "-f", str(path)],
+            [str(testbed.bin_dir() / "kubectl"), verb, "-f", str(path)],
             capture_output=True, text=True, timeout=60, check=False,
             env={"KUBECONFIG": str(self.hub), "PATH": "/usr/bin:/bin"},
         )  # fmt: skip
