@@ -333,16 +333,7 @@ class _Pod:
         ]
 
     def appArmorProfile(self) -> list[Violation]:
-        found = [
-            Violation(
-                f"{where}.appArmorProfile.type",
-                "appArmorProfile",
-                "must be RuntimeDefault or Localhost",
-            )
-            for where, sc in self.contexts()
-            if "type" in _obj(sc.get("appArmorProfile"))
-            and _obj(sc.get("appArmorProfile"))["type"] not in PROFILE_TYPES
-        ]
+        found = self._profile_types("appArmorProfile", "appArmorProfile", "")
         for key, value in _obj(self.meta.get("annotations")).items():
             if str(key).startswith(APPARMOR_ANNOTATION) and not (
                 value == "runtime/default" or str(value).startswith("localhost/")
@@ -383,15 +374,16 @@ class _Pod:
         ]
 
     def seccompProfile_baseline(self) -> list[Violation]:
+        return self._profile_types(
+            "seccompProfile", "seccompProfile_baseline", " (Unconfined is refused)"
+        )
+
+    def _profile_types(self, field: str, rule: str, note: str) -> list[Violation]:
+        """``<context>.<field>.type``, where set, is RuntimeDefault or Localhost."""
         return [
-            Violation(
-                f"{where}.seccompProfile.type",
-                "seccompProfile_baseline",
-                "must be RuntimeDefault or Localhost (Unconfined is refused)",
-            )
+            Violation(f"{where}.{field}.type", rule, f"must be RuntimeDefault or Localhost{note}")
             for where, sc in self.contexts()
-            if "type" in _obj(sc.get("seccompProfile"))
-            and _obj(sc.get("seccompProfile"))["type"] not in PROFILE_TYPES
+            if "type" in _obj(sc.get(field)) and _obj(sc.get(field))["type"] not in PROFILE_TYPES
         ]
 
     def sysctls(self) -> list[Violation]:
