@@ -35,13 +35,16 @@ lock: $(UV) ## Re-resolve uv.lock after changing pyproject.toml
 .PHONY: generate
 generate: install ## Regenerate crds/ and the chart's CRDs from the API types
 	$(BIN)/computegrid crds --out crds/
-	$(BIN)/computegrid crds --out charts/computegrid/crds/
+	$(BIN)/computegrid crds --out charts/computegrid/crds/ \
+	  --admission-policy charts/computegrid/templates/admission-policy.yaml
+
+ADMISSION_POLICY := charts/computegrid/templates/admission-policy.yaml
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail on any difference from what is committed
-	@git diff --exit-code -- crds/ charts/computegrid/crds/ || \
+	@git diff --exit-code -- crds/ charts/computegrid/crds/ $(ADMISSION_POLICY) || \
 	  { echo "verify: generated files drifted from the API types: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- crds/ charts/computegrid/crds/)" || \
+	@test -z "$$(git status --porcelain -- crds/ charts/computegrid/crds/ $(ADMISSION_POLICY))" || \
 	  { echo "verify: untracked generated files: run 'make generate' and commit"; git status --short -- crds/ charts/; exit 1; }
 
 ##@ Checks and tests

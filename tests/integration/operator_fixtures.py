@@ -25,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from computegrid import testbed
+from computegrid.api import restricted_template
 from computegrid.fleet_data import load_national_fleet
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
@@ -199,13 +200,9 @@ def computejob(
             "computeType": compute_type,
             "resources": {"cpu": cpu, "memory": "1Gi"},
             "parallelism": parallelism,
-            "template": {
-                "metadata": {"annotations": pod_annotations},
-                "spec": {
-                    "containers": [{"name": "main", "image": "busybox"}],
-                    "restartPolicy": "Never",
-                },
-            },
+            "template": restricted_template(
+                "busybox", metadata={"annotations": pod_annotations}, restartPolicy="Never"
+            ),
             **({"failover": {"policy": failover}} if failover else {}),
         },
     }

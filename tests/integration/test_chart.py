@@ -165,12 +165,16 @@ def test_render_rbac_is_bound_to_the_service_account() -> None:
     subject = {"kind": "ServiceAccount", "name": "cg", "namespace": "cg-system"}
     [account] = by_kind(objects, "ServiceAccount")
     assert (account["metadata"]["name"], account["metadata"]["namespace"]) == ("cg", "cg-system")
-    [role] = by_kind(objects, "ClusterRole")
+    [role] = [r for r in by_kind(objects, "ClusterRole") if r["metadata"]["name"] == "cg-operator"]
     [binding] = by_kind(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [subject]
-    [secrets_role] = by_kind(objects, "Role")
-    [secrets_binding] = by_kind(objects, "RoleBinding")
+    [secrets_role] = [
+        r for r in by_kind(objects, "Role") if r["metadata"]["namespace"] == SECRET_NS
+    ]
+    [secrets_binding] = [
+        b for b in by_kind(objects, "RoleBinding") if b["metadata"]["namespace"] == SECRET_NS
+    ]
     assert secrets_role["metadata"]["namespace"] == SECRET_NS
     assert secrets_binding["metadata"]["namespace"] == SECRET_NS
     assert secrets_binding["roleRef"]["name"] == secrets_role["metadata"]["name"]

@@ -72,11 +72,9 @@ def test_crash_anywhere_loses_nothing_and_runs_nothing_twice(
         submitter.join(timeout=300)
         assert len(submitted) == jobs
 
-        def terminal() -> bool | dict[str, int]:
+        def terminal() -> bool:
             phases = [(j.get("status") or {}).get("phase") for j in hub_jobs(hub_api, namespace)]
-            if sum(p in ("Succeeded", "Failed") for p in phases) == jobs:
-                return True
-            return False
+            return sum(p in ("Succeeded", "Failed") for p in phases) == jobs
 
         try:
             wait_for(terminal, f"all {jobs} ComputeJobs terminal", 420)
@@ -86,7 +84,8 @@ def test_crash_anywhere_loses_nothing_and_runs_nothing_twice(
                 for j in hub_jobs(hub_api, namespace)
                 if (j.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             }
-            raise AssertionError(f"not terminal: {len(stuck)}: {dict(list(stuck.items())[:20])}")
+            shown = dict(list(stuck.items())[:20])
+            raise AssertionError(f"not terminal: {len(stuck)}: {shown}") from None
         duplicates = log.duplicates()
         created = {uid: len(where) for uid, where in log.created.items()}
     items = hub_jobs(hub_api, namespace)

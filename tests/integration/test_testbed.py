@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity as _parse_quantity
 
 from computegrid import testbed
+from computegrid.api import restricted_template
 from computegrid.fleet_data import load_national_fleet, node_labels
 from computegrid.testbed import kube
 
@@ -37,7 +38,7 @@ def compute_job(name: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "computeType": "general",
         "resources": {"cpu": "2", "memory": "4Gi"},
-        "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        "template": restricted_template("busybox"),
     }
     body.update(spec)
     return {

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from computegrid.api import ComputeJob, Phase
+from computegrid.api import ComputeJob, Phase, restricted_template
 from computegrid.dispatch import build_job_spec, create_or_adopt, remote_name
 from computegrid.lifecycle import mirror
 
@@ -24,7 +24,7 @@ def cj(**spec: Any) -> ComputeJob:
             "computeType": "intelligent",
             "resources": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "4"},
             "parallelism": 2,
-            "template": {"spec": {"containers": [{"name": "main", "image": "x"}]}},
+            "template": restricted_template("x"),
             **spec,
         },
     }
@@ -50,6 +50,8 @@ def test_job_spec() -> None:
     assert pod["metadata"]["labels"]["computegrid.io/job-uid"] == "u-1"
     assert pod["spec"]["nodeSelector"] == {"computegrid.io/compute-type": "intelligent"}
     assert pod["spec"]["restartPolicy"] == "Never"  # a Job refuses Always
+    assert pod["spec"]["automountServiceAccountToken"] is False  # no member API token
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True  # the template's own kept
     resources = pod["spec"]["containers"][0]["resources"]
     assert resources["requests"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "4"}
     assert resources["limits"] == {"nvidia.com/gpu": "4"}  # extended resources need limits

@@ -105,11 +105,11 @@ GOOD = (SAMPLES / "llm-finetune-shanghai.yaml").read_text(encoding="utf-8")
         ("- just\n- a list\n", "expected a ComputeJob object, got list"),
         (
             GOOD.replace("restartPolicy: Never", "restartPolicy: Never\n      hostNetwork: true"),
-            "spec.template.spec.hostNetwork: the host's namespaces are refused",
+            "spec.template.spec.hostNetwork: baseline: the host's namespaces are refused",
         ),
         (
-            GOOD.replace("image:", "securityContext: {privileged: true}\n          image:"),
-            "securityContext.privileged: privileged containers are refused",
+            GOOD.replace("Escalation: false", "Escalation: false\n            privileged: true"),
+            "securityContext.privileged: baseline: must not be true (rule privileged)",
         ),
         (
             "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"

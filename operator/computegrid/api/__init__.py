@@ -1,6 +1,7 @@
 """The API types of computegrid.io/v1alpha1: the single source of truth for the CRDs."""
 
 from computegrid.api.common import (
+    ANN_BACKOFF_LIMIT,
     ANN_LATENCY,
     ANN_MAX_LATENCY,
     ANN_ORIGIN,
@@ -50,10 +51,17 @@ from computegrid.api.member_cluster import (
     PowerStatus,
     SecretKeyRef,
 )
-from computegrid.api.pod_security import pod_policy_violations
+from computegrid.api.pod_policy import NamespacePodPolicy, PodPolicy, PodSecurityLevel
+from computegrid.api.pod_security import (
+    Violation,
+    check_template,
+    pod_policy_violations,
+    restricted_template,
+)
 from computegrid.api.quantities import Quantity, QuantityError, format_quantity, parse_quantity
 
 __all__ = [
+    "ANN_BACKOFF_LIMIT",
     "ANN_LATENCY",
     "ANN_MAX_LATENCY",
     "ANN_ORIGIN",
@@ -83,11 +91,14 @@ __all__ = [
     "MemberCluster",
     "MemberClusterSpec",
     "MemberClusterStatus",
+    "NamespacePodPolicy",
     "ObjectMeta",
     "Phase",
     "Placement",
     "PlacementAlternative",
     "PlacementStatus",
+    "PodPolicy",
+    "PodSecurityLevel",
     "PowerStatus",
     "Quantity",
     "QuantityError",
@@ -97,10 +108,13 @@ __all__ = [
     "StaleCopy",
     "Taint",
     "Toleration",
+    "Violation",
+    "check_template",
     "format_quantity",
     "latency_sensitivity",
     "max_latency_ms",
     "origin_city",
     "parse_quantity",
     "pod_policy_violations",
+    "restricted_template",
 ]

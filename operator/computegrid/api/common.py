@@ -15,6 +15,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 ANN_LATENCY = f"{GROUP}/latency-sensitivity"
 ANN_ORIGIN = f"{GROUP}/origin"
 ANN_MAX_LATENCY = f"{GROUP}/max-latency-ms"
+ANN_BACKOFF_LIMIT = f"{GROUP}/backoff-limit"
 LABEL_JOB_UID = f"{GROUP}/job-uid"
 LABEL_ATTEMPT = f"{GROUP}/attempt"  # the placement attempt a member Job belongs to
 LABEL_ORIGIN_CLUSTER = f"{GROUP}/origin-cluster"

@@ -16,6 +16,7 @@ from computegrid.api.common import (
 from computegrid.api.quantities import Quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+CITY_KEY = r"^[a-z][a-z0-9_-]*$"  # the latency model's keys: lower-case pinyin
 
 
 class SecretKeyRef(ApiModel):
@@ -38,6 +39,7 @@ class MemberClusterSpec(ApiModel):
     location: str = Field(
         min_length=1,
         max_length=63,
+        pattern=CITY_KEY,
         description="City key of the latency model where the cluster sits, e.g. qingyang.",
     )
     kubeconfig_secret_ref: SecretKeyRef = Field(description="Secret with the member's kubeconfig.")

@@ -14,6 +14,9 @@ import re
 from typing import Any
 
 from computegrid.api import (
+    ANN_BACKOFF_LIMIT as ANN_BACKOFF_LIMIT,  # re-exported: dispatch's callers read it here
+)
+from computegrid.api import (
     GPU,
     GROUP,
     LABEL_ATTEMPT,
@@ -24,7 +27,6 @@ from computegrid.api import (
 )
 
 ANN_SOURCE = f"{GROUP}/source"
-ANN_BACKOFF_LIMIT = f"{GROUP}/backoff-limit"
 LABEL_TENANT = f"{GROUP}/tenant"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "computegrid"
@@ -108,6 +110,9 @@ def build_job_spec(
     pod = _with_requests(cj.spec.template, dict(cj.spec.resources))
     pod_meta = pod.setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), LABEL_JOB_UID: uid}
+    # A member pod never gets an API token: the tenant's code has no business with the
+    # member's API, and a token there is what a breakout would use.
+    pod["spec"]["automountServiceAccountToken"] = False
     pod["spec"]["nodeSelector"] = {
         **(pod["spec"].get("nodeSelector") or {}),
         LABEL_COMPUTE_TYPE: cj.spec.compute_type.value,

@@ -16,10 +16,10 @@ import base64
 from collections.abc import Iterator
 from typing import Protocol
 
-import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from computegrid.fleet.kubeconfig import read_kubeconfig
 from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, Rest, path_of
 from computegrid.fleet.rest import Body as Body
 
@@ -55,14 +55,12 @@ class KubeMemberClient:
     def from_kubeconfig(
         cls, name: str, kubeconfig: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
     ) -> KubeMemberClient:
-        """A client from kubeconfig text (certificates inline), its own Configuration."""
-        doc = yaml.safe_load(kubeconfig)
-        if not isinstance(doc, dict) or not doc.get("clusters"):
-            raise ValueError(f"member {name}: the kubeconfig has no clusters")
-        configuration = client.Configuration()
-        config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            doc, client_configuration=configuration, persist_config=False
-        )
+        """A client from kubeconfig text (certificates inline), its own Configuration.
+
+        The strict reader (``fleet.kubeconfig``) refuses exec, auth providers and file paths;
+        its KubeconfigError (a ValueError) names the field and never quotes the Secret.
+        """
+        configuration = read_kubeconfig(kubeconfig).configuration()
         return cls(name, Rest(configuration, timeout=timeout, pool_size=8))
 
     def list_nodes(self) -> list[Body]:

@@ -4,6 +4,7 @@ The only package that reads the YAML and CSV files under ``data/``.
 """
 
 from computegrid.fleet_data.cities import City, UnknownCityError, load_cities, resolve_city
+from computegrid.fleet_data.member_check import member_problem
 from computegrid.fleet_data.national import (
     FleetCluster,
     NationalFleet,
@@ -24,6 +25,7 @@ __all__ = [
     "load_cities",
     "load_latency_model",
     "load_national_fleet",
+    "member_problem",
     "node_labels",
     "resolve_city",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from computegrid.api import ComputeJob
+from computegrid.api import ComputeJob, PodPolicy
 from computegrid.dispatch import backoff_limit
 from computegrid.fleet_data import UnknownCityError, resolve_city
 from computegrid.scheduling import Decision, Diagnosis, FleetState, JobError, JobRequest, Scheduler
@@ -39,14 +39,26 @@ def parse_job(body: Mapping[str, Any]) -> ComputeJob:
         raise InvalidJob(f"{where}: {first['msg']}") from None
 
 
-def to_request(cj: ComputeJob) -> JobRequest:
-    """The core's request; InvalidJob for an unknown city, a bad annotation or pod template."""
-    from computegrid.api import AnnotationError, origin_city
+def to_request(cj: ComputeJob, pod_policy: PodPolicy | None = None) -> JobRequest:
+    """The core's request; InvalidJob for an unknown city, a bad annotation or pod template.
+
+    ``pod_policy`` is the operator's configured policy; restricted everywhere when None.
+    """
+    from computegrid.api import ANN_ORIGIN, AnnotationError, origin_city
     from computegrid.scheduling import to_request as core_request
 
     try:
         origin = resolve_city(origin_city(cj)).key
-        request = core_request(cj, origin)
+    except AnnotationError as exc:
+        raise InvalidJob(str(exc)) from None
+    except UnknownCityError as exc:  # the message names the city, this names the field
+        raise InvalidJob(f"metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
+    try:
+        request = (
+            core_request(cj, origin, pod_policy=pod_policy)
+            if pod_policy is not None
+            else core_request(cj, origin)
+        )
         backoff_limit(cj)
     except (AnnotationError, JobError, UnknownCityError, ValueError) as exc:
         raise InvalidJob(str(exc)) from None

@@ -15,6 +15,7 @@ from computegrid.scheduling.plugins import FILTERS, SCORES
 
 DEFAULT_FILTERS = [
     "ClusterReady",
+    "KnownLocation",
     "ComputeType",
     "AllowedRegions",
     "ClusterSelector",

@@ -13,7 +13,7 @@ from computegrid.api.compute_job import (
     latency_sensitivity,
     max_latency_ms,
 )
-from computegrid.api.pod_security import pod_policy_violations
+from computegrid.api.pod_policy import PodPolicy
 from computegrid.api.quantities import QuantityError, parse_quantity
 from computegrid.scheduling.snapshot import (
     ClusterSelector,
@@ -37,10 +37,23 @@ def pod_resources(job: ComputeJob) -> dict[str, float]:
     return out
 
 
-def to_request(job: ComputeJob, origin: str, *, check_pod_policy: bool = True) -> JobRequest:
-    """The core's view of a job whose origin city resolved to ``origin``."""
+DEFAULT_POD_POLICY = PodPolicy()  # restricted everywhere, no priority classes
+
+
+def to_request(
+    job: ComputeJob,
+    origin: str,
+    *,
+    check_pod_policy: bool = True,
+    pod_policy: PodPolicy = DEFAULT_POD_POLICY,
+) -> JobRequest:
+    """The core's view of a job whose origin city resolved to ``origin``.
+
+    The pod template must pass ``pod_policy`` for the job's namespace (JobError with the
+    first refusal, naming field, level and rule).
+    """
     if check_pod_policy:
-        violations = pod_policy_violations(job.spec.template)
+        violations = pod_policy.violations(job.spec.template, job.metadata.namespace)
         if violations:
             raise JobError(violations[0])
     try:

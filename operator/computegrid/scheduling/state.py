@@ -8,6 +8,7 @@ life of a state, which is why per-job static masks and scores can be cached here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, cast
 
@@ -80,6 +81,9 @@ class FleetState:
         np.add.at(self.cluster_alloc, self.node_cluster, self.node_alloc)
         np.add.at(self.cluster_free, self.node_cluster, self.node_free)
         self.ready: BoolArray = np.array([s.ready for s in self.clusters], dtype=bool)
+        self.known_location: BoolArray = np.array(
+            [latency.knows(s.location) for s in self.clusters], dtype=bool
+        )
         self.carbon: FloatArray = np.array([s.power.carbon_intensity for s in self.clusters])
         self.renewable: FloatArray = np.array([s.power.renewable_share for s in self.clusters])
         self.price: FloatArray = np.array([s.power.price_per_kwh for s in self.clusters])
@@ -214,10 +218,19 @@ class FleetState:
             return value
 
     def latency_from(self, origin: str) -> FloatArray:
-        """RTT in ms from the origin city to every cluster's location."""
+        """RTT in ms from the origin city to every cluster's location.
+
+        Infinite where the model does not know a city: such a cluster fails every budget and
+        scores 0 on latency, so no plugin raises ``KeyError`` for one bad MemberCluster.
+        """
+        model = self.latency
+
+        def rtt(location: str) -> float:
+            known = model.knows(origin) and model.knows(location)
+            return model.rtt_ms(origin, location) if known else math.inf
 
         def compute() -> FloatArray:
-            return np.array([self.latency.rtt_ms(origin, c.location) for c in self.clusters])
+            return np.array([rtt(c.location) for c in self.clusters], dtype=float)
 
         result: FloatArray = self.cached(("latency", origin), compute)
         return result

@@ -192,3 +192,30 @@ def test_not_ready_cluster_is_rejected_first() -> None:
     assert isinstance(result, Diagnosis)
     assert result.reasons() == {"qingyang": "ClusterReady: cluster is not Ready: 3 probes failed"}
     assert result.summary() == "0/1 clusters can take the job: 1 ClusterReady"
+
+
+@pytest.mark.parametrize("sensitivity", [HIGH, MEDIUM, LOW])
+def test_an_unknown_location_costs_only_its_own_cluster(sensitivity: LatencySensitivity) -> None:
+    """A MemberCluster at 'atlantis' is filtered with a reason; the others still place jobs."""
+    fleet = state(cluster("atlantis", cpu=512, carbon=1), cluster("zhangjiakou"))
+    result = Scheduler().schedule(job("beijing", sensitivity=sensitivity), fleet)
+    assert isinstance(result, Decision) and result.cluster.name == "zhangjiakou"  # 2.3 ms
+    assert verdict(result, "atlantis") == (
+        False,
+        "KnownLocation",
+        "location 'atlantis' is not a city of the latency model",
+    )
+
+
+def test_without_the_filter_an_unknown_location_is_infinitely_far_never_a_key_error() -> None:
+    from computegrid.scheduling import Policy
+
+    policy = Policy(filters=["ClusterReady", "LatencyBudget", "ResourcesFit"])
+    fleet = state(cluster("atlantis", cpu=512, carbon=1), cluster("zhangjiakou"))
+    assert fleet.latency_from("beijing").tolist() == [float("inf"), 2.3]
+    result = Scheduler(policy).schedule(job("beijing", sensitivity=HIGH), fleet)
+    assert isinstance(result, Decision) and result.cluster.name == "zhangjiakou"
+    only_atlantis = state(cluster("atlantis"))
+    diagnosis = Scheduler(policy).schedule(job("beijing", sensitivity=HIGH), only_atlantis)
+    assert isinstance(diagnosis, Diagnosis)
+    assert diagnosis.reasons()["atlantis"].startswith("LatencyBudget: RTT inf ms")

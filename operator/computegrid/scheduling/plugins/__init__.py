@@ -11,6 +11,7 @@ from computegrid.scheduling.plugins import (
     cluster_selector,
     compute_type,
     headroom,
+    known_location,
     latency,
     latency_budget,
     least_allocated,
@@ -25,6 +26,7 @@ from computegrid.scheduling.plugins.base import FilterPlugin, ScorePlugin
 
 FILTERS: dict[str, Callable[..., FilterPlugin]] = {
     ready.NAME: ready.ClusterReady,
+    known_location.NAME: known_location.KnownLocation,
     compute_type.NAME: compute_type.ComputeTypeFilter,
     allowed_regions.NAME: allowed_regions.AllowedRegions,
     cluster_selector.NAME: cluster_selector.ClusterSelectorFilter,

@@ -1,0 +1,1 @@
+"""Shared by unit and integration tests: this folder on sys.path, for the case loaders here."""
