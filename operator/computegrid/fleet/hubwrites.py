@@ -161,17 +161,26 @@ class HubWriter:
             self.busy.discard(uid)
 
     def write_later(
-        self, uid: str, namespace: str, name: str, patch: dict[str, Any], done: Done
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        done: Done,
+        *,
+        linger: float | None = None,
     ) -> None:
-        """Queue a patch; merged with this job's waiting one (later keys win)."""
+        """Queue a patch; merged with this job's waiting one (later keys win). It is written
+        after ``linger`` seconds (default: the writer's), or sooner if a patch merged into it
+        asks for sooner: progress can wait for the next phase change and go with it."""
+        due = time.monotonic() + (self.linger if linger is None else linger)
         waiting = self.pending.get(uid)
         if waiting is None:
-            self.pending[uid] = _Pending(
-                namespace, name, dict(patch), time.monotonic() + self.linger, [done]
-            )
+            self.pending[uid] = _Pending(namespace, name, dict(patch), due, [done])
         else:
             waiting.patch.update(patch)
             waiting.done.append(done)
+            waiting.due = min(waiting.due, due)
         self.wake.set()
 
     async def _flush_loop(self) -> None:

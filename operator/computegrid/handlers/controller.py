@@ -42,6 +42,7 @@ from computegrid.lifecycle import (
 log = logging.getLogger("computegrid.jobs")
 FINAL_STATUSES = (400, 403, 404, 409, 422)
 WORKERS = 16
+PROGRESS_LINGER_S = 5.0
 
 
 def final(exc: BaseException) -> bool:
@@ -241,8 +242,16 @@ class Controller:
                 raise Conflict("the ComputeJob is gone")
             entry.update(body)
         else:
+            # A phase change is news for the user (0.5 s); progress inside a phase (Dispatched,
+            # pod counts) waits up to PROGRESS_LINGER_S and usually leaves with the next phase.
+            linger = None if "phase" in patch else PROGRESS_LINGER_S
             self.writer.write_later(
-                uid, entry.namespace, entry.name, patch, lambda body: self._written(uid, body)
+                uid,
+                entry.namespace,
+                entry.name,
+                patch,
+                lambda body: self._written(uid, body),
+                linger=linger,
             )
             entry.status.update(patch)
         metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
