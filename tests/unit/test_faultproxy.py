@@ -21,7 +21,6 @@ import pytest
 import urllib3
 import yaml
 from aiohttp import web
-
 from tests.tools.faultproxy import FaultProxy, make_serving_cert, resource_of
 
 TOKEN = "s3cret-token"
