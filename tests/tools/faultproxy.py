@@ -381,7 +381,7 @@ class FaultProxy:
 
     def reset_watches(self) -> int:
         """Cut every open watch stream now (connection reset); returns how many were cut."""
-        return self._call(self._reset_watches)
+        return int(self._call(self._reset_watches))
 
     def partition(self, on: bool, mode: str = "refuse") -> None:
         """Stop forwarding anything (``on``) or resume.
@@ -546,8 +546,8 @@ class FaultProxy:
             await asyncio.sleep(delay)
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": str(fault.retry_after)} if fault.code == 429 else {}
-            body = _status_body(fault.code, f"faultproxy: injected {fault.code}")
-            return web.json_response(body, status=fault.code, headers=headers)
+            status = _status_body(fault.code, f"faultproxy: injected {fault.code}")
+            return web.json_response(status, status=fault.code, headers=headers)
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         if self.upstream.token:
@@ -583,9 +583,9 @@ class FaultProxy:
             response.content_length = upstream.content_length
         else:
             response.enable_chunked_encoding()
-        key = id(response)
+        watch_id = id(response)
         if watch:
-            self._watches[key] = (request.transport, upstream)  # type: ignore[assignment]
+            self._watches[watch_id] = (request.transport, upstream)
         try:
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():  # as it arrives: no buffering
@@ -596,7 +596,7 @@ class FaultProxy:
                 request.transport.abort()
             raise ConnectionResetError("faultproxy: stream cut") from exc
         finally:
-            self._watches.pop(key, None)
+            self._watches.pop(watch_id, None)
         return response
 
 
