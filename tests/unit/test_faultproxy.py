@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import ssl
 import threading
@@ -59,9 +60,10 @@ class Upstream:
             response = web.StreamResponse()
             response.enable_chunked_encoding()
             await response.prepare(request)
-            for n in range(1000):
-                await response.write(json.dumps({"type": "ADDED", "n": n}).encode() + b"\n")
-                await asyncio.sleep(0.05)
+            with contextlib.suppress(ConnectionResetError):  # the proxy cut the stream
+                for n in range(1000):
+                    await response.write(json.dumps({"type": "ADDED", "n": n}).encode() + b"\n")
+                    await asyncio.sleep(0.05)
             return response
         if request.method == "POST":
             self.stored.append(await request.json())
