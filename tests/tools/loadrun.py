@@ -403,6 +403,7 @@ class LoadRun:
         self.log = cfg.log_dir / f"{self.ns}-operator.log"
         self.summary: dict[str, Any] = {}
         self.canary_uid = ""
+        self.hub_before: Counter[tuple[str, str, str, str]] = Counter()
 
     # ---- operator process
 
@@ -493,7 +494,6 @@ class LoadRun:
     def canary(self, started: float) -> None:
         """One job through the operator before the clock starts: it is up and dispatching."""
         body = computejob("loadrun-canary", origin="chengdu", sensitivity="low", cpu=self.cfg.cpu)
-        body["spec"]["template"]["metadata"]["annotations"]["computegrid.io/run-seconds"] = "1"
         uid = self.custom().create_namespaced_custom_object(
             GROUP, VERSION, self.ns, "computejobs", body
         )["metadata"]["uid"]
@@ -636,7 +636,7 @@ class LoadRun:
 
     def measure(self, sampler: Sampler) -> None:
         cfg = self.cfg
-        hub_before = request_totals(self.hub)
+        hub_before = self.hub_before = request_totals(self.hub)
         cpu_before = sampler.cpu()
         begin = time.monotonic()
         times = self.submit()
@@ -689,8 +689,8 @@ class LoadRun:
                 "all_finished_s": _r(max(t for _, t in finished) - first_sent)
                 if finished
                 else None,
-                "hub_writes": writes,
-                "hub_writes_per_job": _r(operator_writes / cfg.jobs, 2),
+                "hub_writes_until_finished": writes,
+                "hub_writes_per_job_until_finished": _r(operator_writes / cfg.jobs, 2),
                 "duplicates": {
                     "created": len(created_twice),
                     "at_end": sum(1 for uid, n in counts.items() if n > 1 and uid in uids),
@@ -730,6 +730,10 @@ class LoadRun:
                 "cpu_idle_pct": _r(100 * (cpu1 - cpu0) / elapsed, 2),
             }
         )
+        writes = hub_writes(self.hub_before, after["hub"])
+        operator_writes = sum(v for k, v in writes.items() if "errors" not in k) - cfg.jobs
+        self.summary["hub_writes"] = writes  # the whole life: the run and the idle window
+        self.summary["hub_writes_per_job"] = _r(operator_writes / cfg.jobs, 2)
         self.summary["idle_requests"] = {
             name: requests_by_verb(before[name], after[name]) for name in apis
         }
