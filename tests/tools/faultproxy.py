@@ -558,6 +558,9 @@ class FaultProxy:
             headers=headers,
             data=body or None,
             allow_redirects=False,
+            # As sent: the kubernetes client may omit Content-Type, which the API server reads
+            # as JSON; aiohttp's default (octet-stream) would be refused with a 415.
+            skip_auto_headers=("Content-Type",),
         )
         try:
             if fault is not None:  # drop_response: the upstream acted, the client never hears
