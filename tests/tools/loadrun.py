@@ -205,13 +205,19 @@ def hub_writes(
     return dict(sorted(out.items()))
 
 
-def requests_by_verb(
+def requests_by_resource(
     before: Counter[tuple[str, str, str, str]], after: Counter[tuple[str, str, str, str]]
 ) -> dict[str, int]:
+    """Requests between two scrapes as "VERB resource[/subresource]".
+
+    Leases are left out (kwok's node heartbeats and the control plane's leader elections
+    renew them whatever the operator does), and so are non-resource paths (the harness's own
+    /metrics scrapes).
+    """
     out: Counter[str] = Counter()
-    for (resource, _sub, verb, _code), value in (after - before).items():
-        if resource:  # resource requests only: the harness's /metrics scrapes are not counted
-            out[verb] += value
+    for (resource, sub, verb, _code), value in (after - before).items():
+        if resource and resource != "leases":
+            out[f"{verb} {resource}{'/' + sub if sub else ''}"] += value
     return dict(sorted(out.items()))
 
 
@@ -735,7 +741,7 @@ class LoadRun:
         self.summary["hub_writes"] = writes  # the whole life: the run and the idle window
         self.summary["hub_writes_per_job"] = _r(operator_writes / cfg.jobs, 2)
         self.summary["idle_requests"] = {
-            name: requests_by_verb(before[name], after[name]) for name in apis
+            name: requests_by_resource(before[name], after[name]) for name in apis
         }
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.tools.loadrun import hub_writes, main, percentile, proc_sample, requests_by_verb
+from tests.tools.loadrun import hub_writes, main, percentile, proc_sample, requests_by_resource
 
 
 def test_proc_sample_reads_rss_and_cpu_of_this_process() -> None:
@@ -38,7 +38,9 @@ def test_hub_writes_split_computejobs_by_subresource_and_count_events() -> None:
         "computejobs/status PATCH": 23,
         "events POST": 7,
     }
-    assert requests_by_verb(before, after)["LIST"] == 99
+    assert requests_by_resource(before, after)["LIST computejobs"] == 99
+    heartbeat = Counter({("leases", "", "PUT", "200"): 30})
+    assert requests_by_resource(Counter(), heartbeat) == {}
 
 
 def test_percentile_is_nearest_rank() -> None:
