@@ -194,6 +194,8 @@ def resource_of(path: str, query: str) -> tuple[str, str]:
         rest = parts[3:]
     else:
         return "", path
+    if not rest:  # discovery (/api, /apis/<group>/<version>)
+        return "", path
     if rest[:1] == ["namespaces"] and len(rest) >= 3:
         rest = rest[2:]  # a namespaced resource
     elif rest[:1] == ["namespaces"]:

@@ -181,6 +181,7 @@ def test_resource_of_names_verbs_and_subresources() -> None:
     assert resource_of("/api/v1/pods", "watch=true&rv=1") == ("WATCH", "pods")
     assert resource_of("/api/v1/namespaces/a", "") == ("", "namespaces")
     assert resource_of("/readyz", "") == ("", "/readyz")
+    assert resource_of("/apis/batch/v1", "") == ("", "/apis/batch/v1")
 
 
 def test_partition_hang_holds_until_resumed(proxy: FaultProxy) -> None:
