@@ -346,11 +346,30 @@ def default_command(cfg: RunConfig, hub_kubeconfig: str) -> list[str]:
     ]  # fmt: skip
 
 
-def operator_env() -> dict[str, str]:
-    """This environment minus what would make another checkout import this one's code."""
+def operator_env(cwd: Path | None) -> dict[str, str]:
+    """This environment, importing ``computegrid`` from the checkout at ``cwd``.
+
+    Why PYTHONPATH: a venv's editable install points at the checkout that made it, so the
+    checkout's own ``operator/`` goes first; otherwise another build's code could run.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if cwd is not None:
+        env["PYTHONPATH"] = str(cwd / "operator")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def imported_from(python: str, cwd: Path | None) -> str:
+    """Where ``python`` imports ``computegrid`` from, run as the operator will be."""
+    done = subprocess.run(
+        [python, "-c", "import computegrid; print(computegrid.__file__)"],
+        cwd=cwd,
+        env=operator_env(cwd),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or done.stderr.strip()[-200:]
 
 
 def ensure_member_clusters(hub: Any, info: testbed.FleetInfo) -> None:
@@ -435,13 +454,14 @@ class LoadRun:
                 cwd=self.cfg.operator_cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=operator_env(),
+                env=operator_env(self.cfg.operator_cwd),
                 start_new_session=True,  # its own group: stopping it reaches a wrapper's child
             )
         self.summary["operator"] = {
             "cmd": cmd,
             "cwd": str(self.cfg.operator_cwd or Path.cwd()),
             "git": git_head(self.cfg.operator_cwd),
+            "computegrid_from": imported_from(cmd[0], self.cfg.operator_cwd),
             "pid": self.proc.pid,
             "log": str(self.log),
         }
