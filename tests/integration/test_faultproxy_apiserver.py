@@ -8,15 +8,17 @@ the API server behind the proxy holds.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from tests.tools.faultproxy import FaultProxy
+from tests.tools.faultproxy import FaultProxy, restore_member_route, route_member_through
 from urllib3.exceptions import HTTPError
 
 from computegrid import testbed
@@ -128,3 +130,26 @@ def proxy_member(proxy: FaultProxy, member_apis: dict[str, Any]) -> str:
         if api.configuration.host.rstrip("/") == proxy.upstream.server:
             return name
     raise AssertionError(f"no member at {proxy.upstream.server}")
+
+
+def test_the_hub_secret_routes_a_member_through_the_proxy(
+    proxied: tuple[FaultProxy, Any], fleet: testbed.FleetInfo, hub_api: Any
+) -> None:
+    proxy, _ = proxied
+    member = fleet.members[0].name
+    core = client.CoreV1Api(hub_api)
+
+    def via_secret() -> Any:
+        secret = core.read_namespaced_secret(member, fleet.secret_namespace)
+        text = base64.b64decode(secret.data["kubeconfig"]).decode()
+        return config.new_client_from_config_dict(yaml.safe_load(text))
+
+    route_member_through(proxy, hub_api, fleet, member)
+    try:
+        before = proxy.requests_seen("GET nodes")
+        assert client.CoreV1Api(via_secret()).list_node().items
+        assert proxy.requests_seen("GET nodes") == before + 1  # it went through the proxy
+    finally:
+        restore_member_route(hub_api, fleet, member)
+    assert client.CoreV1Api(via_secret()).list_node().items
+    assert proxy.requests_seen("GET nodes") == before + 1  # and now it does not

@@ -46,6 +46,8 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from computegrid.testbed import FleetInfo, kube
+
 STALL_SECONDS = 30.0
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself: never copied across.
 _HOP_BY_HOP = frozenset(
@@ -603,6 +605,30 @@ class FaultProxy:
         finally:
             self._watches.pop(watch_id, None)
         return response
+
+
+# --------------------------------------------------------------------------- test bed wiring
+
+
+def _secret_labels(info: FleetInfo, member: str) -> dict[str, str]:
+    return {"computegrid.io/fleet": info.name, "computegrid.io/member": member}
+
+
+def route_member_through(proxy: FaultProxy, hub_api: Any, info: FleetInfo, member: str) -> None:
+    """Point the hub's kubeconfig Secret of ``member`` at the proxy (the operator re-reads it)."""
+    info.member(member)  # KeyError naming the member when the fleet has none of that name
+    text = proxy.kubeconfig_text()
+    kube.put_secret(
+        hub_api, info.secret_namespace, member, {"kubeconfig": text}, _secret_labels(info, member)
+    )
+
+
+def restore_member_route(hub_api: Any, info: FleetInfo, member: str) -> None:
+    """Put back the Secret the test bed wrote: the member's own API server, no proxy."""
+    text = kube.inline_kubeconfig(Path(info.member(member).kubeconfig))
+    kube.put_secret(
+        hub_api, info.secret_namespace, member, {"kubeconfig": text}, _secret_labels(info, member)
+    )
 
 
 # --------------------------------------------------------------------------- CLI
