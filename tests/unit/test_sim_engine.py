@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model, load_national_fleet
+from computegrid.fleet_data.power import build_curves
 from computegrid.scheduling import Decision, FleetState, JobRequest, Scheduler
 from computegrid.scheduling.energy import PUE
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.engine import replay
 from computegrid.sim.metrics import JobArrays, curve_hours, policy_metrics
 from computegrid.sim.placers import POLICY_NAMES, has_room, make_placer, within_budget
-from computegrid.sim.power import build_curves
 from computegrid.sim.trace import SimJob, synthetic_trace
 
 FLEET = load_national_fleet()

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data.fleet_file import load_fleet_clusters
 from computegrid.fleet_data.inputs import InputError
+from computegrid.fleet_data.power import MODEL_PROVINCES, SCENARIOS
 from computegrid.scheduling import DEFAULT_POLICY, Policy
 from computegrid.sim.placers import POLICY_NAMES
-from computegrid.sim.power import MODEL_PROVINCES, SCENARIOS
 from computegrid.sim.study import StudyConfig, curve_notes, run_study, stderr_log
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import FleetState, JobRequest
 from computegrid.sim.placers import Placer
-from computegrid.sim.power import PowerCurves
 from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]

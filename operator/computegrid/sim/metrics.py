@@ -3,7 +3,7 @@
 Carbon and cost are accounted over each job's actual run: facility power (IT power of
 ``scheduling.energy.it_power_kw`` × the cluster's PUE) times the integral of the hourly curve
 from start to end, partial hours pro rata. Location-based carbon uses the grid curve,
-market-based the curve net of the contracted green share (``sim.power``).
+market-based the curve net of the contracted green share (``fleet_data.power``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy.typing as npt
 from scipy import stats
 
 from computegrid.api.common import GPU, LatencySensitivity, Region
+from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import FleetState
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.sim.engine import Replay
-from computegrid.sim.power import PowerCurves
 from computegrid.sim.trace import SimJob, origin_region
 
 FloatArray = npt.NDArray[np.float64]

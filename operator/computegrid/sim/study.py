@@ -21,6 +21,7 @@ import numpy as np
 
 from computegrid.api.common import GPU
 from computegrid.fleet_data import FleetCluster, load_latency_model, load_national_fleet
+from computegrid.fleet_data.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy
 from computegrid.sim.bound import Bound, lower_bound
 from computegrid.sim.engine import Replay, replay
@@ -32,7 +33,6 @@ from computegrid.sim.metrics import (
     policy_metrics,
 )
 from computegrid.sim.placers import POLICY_NAMES, make_placer
-from computegrid.sim.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.sim.trace import SimJob, load_alibaba_v2023, synthetic_trace
 
 SCALAR_KEYS = (
@@ -206,7 +206,7 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
         "trace": cfg.trace,
         "fleet": "national" if cfg.clusters is None else "file",
         # Hourly curves: the model for a province it covers (scaled to the cluster's annual
-        # figures), else flat at the cluster's own figures (sim/power.py).
+        # figures), else flat at the cluster's own figures (fleet_data/power.py).
         "province_curves": {
             c.name: c.province
             for c in sorted(_clusters(cfg), key=lambda c: c.name)
