@@ -20,6 +20,7 @@ from computegrid.api.common import (
 )
 from computegrid.api.member_cluster import ObjectMeta
 from computegrid.api.quantities import Quantity, parse_quantity
+from computegrid.api.timing import Timing
 
 MAX_PARALLELISM = 10_000
 
@@ -82,6 +83,10 @@ class ComputeJobSpec(ApiModel):
     )
     placement: Placement = Field(
         default_factory=Placement, description="Where the job may go (optional)."
+    )
+    # Time-shifting (issue 9): a window lets latency-tolerant work start at a greener hour.
+    timing: Timing | None = Field(
+        default=None, description="Deadline and expected duration (optional): may start later."
     )
 
     @field_validator("resources")

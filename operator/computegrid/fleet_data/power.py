@@ -389,7 +389,7 @@ def builtin_forecast(
     """
     if now.tzinfo is None:
         raise ValueError("builtin_forecast needs an aware datetime (UTC)")
-    curves = _cached_curves(province, region, round(longitude_of(location), 3), mix, green_share)
+    curves = _cached_curves(province, region, longitude_of(location), mix, green_share)
     hour_start = now.replace(minute=0, second=0, microsecond=0)
     rows = (hour_of_year(hour_start) + np.arange(hours)) % HOURS
     return Forecast(

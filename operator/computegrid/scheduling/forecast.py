@@ -11,11 +11,14 @@ and the reason goes into a condition, so a degraded plan is visible, never silen
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from computegrid.api.forecast import ForecastSourceType, ForecastStatus
+from computegrid.api.timing import parse_time
 from computegrid.scheduling.snapshot import PowerMix
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,3 +161,38 @@ def effective_forecast(
         return forecast, verdict
     start = np.floor(now_s / HOUR_S) * HOUR_S
     return Forecast.flat(flat, float(start), hours), verdict
+
+
+def _rfc3339(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def forecast_status(forecast: Forecast, digits: int = 2) -> ForecastStatus:
+    """The compact form for ``MemberCluster.status.forecast`` (values rounded)."""
+
+    def listed(values: FloatArray, places: int = digits) -> list[float]:
+        return [round(float(v), places) for v in values]
+
+    return ForecastStatus(
+        source=ForecastSourceType(forecast.source),
+        start=_rfc3339(forecast.start_s),
+        published=None if forecast.published_s is None else _rfc3339(forecast.published_s),
+        carbon_intensity=listed(forecast.carbon, 1),
+        carbon_intensity_market=listed(forecast.carbon_market, 1),
+        renewable_share=listed(forecast.renewable, 4),
+        price_per_kwh=listed(forecast.price, 4),
+    )
+
+
+def forecast_from_status(status: ForecastStatus) -> Forecast:
+    """Back from the status form (what the operator reads on the next decision)."""
+    published = None if status.published is None else parse_time(status.published).timestamp()
+    return Forecast(
+        start_s=parse_time(status.start).timestamp(),
+        carbon=np.array(status.carbon_intensity, dtype=float),
+        carbon_market=np.array(status.carbon_intensity_market, dtype=float),
+        renewable=np.array(status.renewable_share, dtype=float),
+        price=np.array(status.price_per_kwh, dtype=float),
+        source=status.source.value,
+        published_s=published,
+    )
