@@ -62,7 +62,7 @@ def test_forecast_source_defaults_and_checks() -> None:
         "kube-system",
         "carbonintensity",
     )
-    with pytest.raises(ValidationError, match="builtin.province is required"):
+    with pytest.raises(ValidationError, match=r"builtin\.province is required"):
         ForecastSource.model_validate({"type": "Builtin"})
     with pytest.raises(ValidationError, match="type"):
         ForecastSource.model_validate({"type": "Weather"})
