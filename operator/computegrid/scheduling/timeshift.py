@@ -302,10 +302,13 @@ class TimedDecision:
         if self.late:
             words.append("the deadline can no longer be met: starting at once")
         if self.deferred:
+            cny_then, cny_now = self.price[chosen, self.index], self.price[0, self.index]
             words.append(
                 f"start at {self.clock(self.start_s)} on {self.cluster}: {then:.0f} g/kWh then "
                 f"vs {now:.0f} now; saves {saved:.0f} gCO2e against starting now on {nearest}"
             )
+            if abs(cny_then - cny_now) >= 0.005:
+                words.append(f"power at {cny_then:.2f} CNY/kWh then vs {cny_now:.2f} now")
         else:
             words.append(
                 f"start now on {self.cluster}: {now:.0f} g/kWh over the run; saves {saved:.0f} "
@@ -413,7 +416,9 @@ class TimeScheduler:
         total = np.where(feasible, total / weight_sum, -np.inf)
         if not np.isfinite(total).any():
             return Diagnosis(ev)  # nothing left once promises are honoured
-        flat = int(np.argmax(total))  # row-major: earliest start, then the lowest name
+        # Ties within float noise (the same hour's figures a day apart) go to the earliest
+        # start, then the lowest name: the first in row-major order.
+        flat = int(np.argmax(total >= total.max() - 1e-9))
         k, c = divmod(flat, state.size)
         return TimedDecision(
             evaluation=ev,
