@@ -20,8 +20,10 @@ Capacity:
   run, checked in totals (a pod must also fit one empty node; CriticalHeadroom's reserve
   holds for the classes it applies to). The exact per-node fit is checked at the start time.
 
-A job of unknown duration (no window) is checked against promises over the whole horizon:
-it might run into any of them.
+A job of unknown duration (no window) honours promises over its first hour
+(``unknown_run_h``); a deferred job whose room was taken after all re-plans at its start.
+Running jobs that declared their duration may give their capacity back in the book
+(``add_release``), so a later start can count on it.
 
 The core keeps no clock: ``Window.now_s`` is what the caller says now is (Unix seconds in
 the operator, replay seconds in the simulator).
@@ -182,30 +184,40 @@ class Reservation:
 class ReservationBook:
     """Promised capacity per hour slot, per compute-type pool and cluster (a time index).
 
-    A promise counts for every hour slot it touches (whole slots: conservative). ``peak``
-    answers "the most promised at once during [t0, t0 + d)" for many starts at once.
+    A promise counts for every hour slot it touches (whole slots: conservative). A *release*
+    is capacity a running job is expected to give back (its expected end, when known): it
+    counts from the first whole slot after that time onwards. ``peak`` answers "the most
+    promised, net of what will have been released, at any moment of [t0, t0 + d)" for many
+    starts at once. Remove a release when its job ends (the capacity is then free, live).
     """
 
     def __init__(self, clusters: int, resources: int) -> None:
         self.clusters = clusters
         self.resources = resources
         self.items: dict[str, Reservation] = {}
+        self.releases: dict[str, Reservation] = {}
         self._slots: dict[tuple[int, int], FloatArray] = {}  # (type, hour) → [clusters, res]
+        self._freed: dict[tuple[int, int], FloatArray] = {}  # (type, hour) → released there
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def _add_to(
+        self, table: dict[tuple[int, int], FloatArray], key: tuple[int, int], r: Reservation,
+        sign: float,
+    ) -> None:  # fmt: skip
+        load = table.get(key)
+        if load is None:
+            load = table[key] = np.zeros((self.clusters, self.resources))
+        load[r.cluster] += sign * r.amounts
+        if sign < 0 and not np.any(np.abs(load) > 1e-9):
+            del table[key]
 
     def _touch(self, r: Reservation, sign: float) -> None:
         first = int(np.floor(r.start_s / HOUR_S))
         last = int(np.ceil(r.end_s / HOUR_S))
         for slot in range(first, max(last, first + 1)):
-            key = (r.compute_type_code, slot)
-            load = self._slots.get(key)
-            if load is None:
-                load = self._slots[key] = np.zeros((self.clusters, self.resources))
-            load[r.cluster] += sign * r.amounts
-            if sign < 0 and not load.any():
-                del self._slots[key]
+            self._add_to(self._slots, (r.compute_type_code, slot), r, sign)
 
     def add(self, r: Reservation) -> None:
         if r.key in self.items:
@@ -219,21 +231,40 @@ class ReservationBook:
             self._touch(r, -1.0)
         return r
 
+    def add_release(self, r: Reservation) -> None:
+        """``r.amounts`` come back to ``r.cluster`` at ``r.end_s`` (from the next slot)."""
+        if r.key in self.releases:
+            raise ValueError(f"{r.key} already has a release")
+        self.releases[r.key] = r
+        slot = int(np.floor(r.end_s / HOUR_S)) + 1
+        self._add_to(self._freed, (r.compute_type_code, slot), r, 1.0)
+
+    def remove_release(self, key: str) -> None:
+        r = self.releases.pop(key, None)
+        if r is not None:
+            slot = int(np.floor(r.end_s / HOUR_S)) + 1
+            self._add_to(self._freed, (r.compute_type_code, slot), r, -1.0)
+
     def peak(self, type_code: int, starts: FloatArray, duration_s: float) -> FloatArray:
-        """[starts, clusters, resources]: the most promised at once over each run."""
+        """[starts, clusters, resources]: the most promised, net of releases, over each run."""
         out = np.zeros((len(starts), self.clusters, self.resources))
-        if not self._slots:
+        if not self._slots and not self._freed:
             return out
         first = int(np.floor(starts.min() / HOUR_S))
         last = int(np.ceil((starts.max() + duration_s) / HOUR_S))
         loads = np.zeros((last - first + 1, self.clusters, self.resources))
         for (code, slot), load in self._slots.items():
             if code == type_code and first <= slot <= last:
-                loads[slot - first] = load
+                loads[slot - first] += load
+        freed = np.zeros_like(loads)
+        for (code, slot), load in self._freed.items():
+            if code == type_code and slot <= last:
+                freed[max(slot - first, 0)] += load
+        net = loads - np.cumsum(freed, axis=0)
         for i, t0 in enumerate(starts):
             a = int(np.floor(t0 / HOUR_S)) - first
             b = max(int(np.ceil((t0 + duration_s) / HOUR_S)) - first, a + 1)
-            out[i] = loads[a:b].max(axis=0)
+            out[i] = net[a:b].max(axis=0)
         return out
 
 
@@ -364,10 +395,20 @@ def pool_totals(job: JobRequest, state: FleetState) -> tuple[FloatArray, FloatAr
 class TimeScheduler:
     """The time-aware entry point beside ``Scheduler.schedule`` (which it runs first)."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY, horizon_h: float = HORIZON_H) -> None:
+    def __init__(
+        self,
+        policy: Policy = DEFAULT_POLICY,
+        horizon_h: float = HORIZON_H,
+        unknown_run_h: float = 1.0,
+    ) -> None:
         self.scheduler = Scheduler(policy)
         self.policy = policy
         self.horizon_h = horizon_h
+        # How far promises bind a job of unknown duration: its first hour by default. Over the
+        # whole horizon (it might run into any promise) it kept low-class work off the green
+        # clusters for promises hours away: on the simulator (4,000 jobs, seed 0) 4.4 % more
+        # carbon than 1 h. A deferred job whose room was taken re-plans at its start time.
+        self.unknown_run_s = unknown_run_h * HOUR_S
         self.headroom = next((f for f in self.scheduler.filters if f.name == headroom.NAME), None)
 
     def plan(
@@ -460,7 +501,7 @@ class TimeScheduler:
             return out
         need = job.parallelism * request
         alloc, free = pool_totals(job, state)
-        span = window.duration_s if window.duration_s is not None else self.horizon_h * HOUR_S
+        span = window.duration_s if window.duration_s is not None else self.unknown_run_s
         left = np.broadcast_to(free, (len(starts), *free.shape))  # [starts, clusters, res]
         if book is not None and len(book):
             left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)

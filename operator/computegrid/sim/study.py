@@ -33,10 +33,17 @@ from computegrid.sim.metrics import (
     policy_metrics,
 )
 from computegrid.sim.placers import POLICY_NAMES, make_placer
-from computegrid.sim.trace import SimJob, load_alibaba_v2023, synthetic_trace
+from computegrid.sim.trace import (
+    WINDOW_SHARE,
+    SimJob,
+    load_alibaba_v2023,
+    synthetic_trace,
+    with_windows,
+)
 
 SCALAR_KEYS = (
-    "carbon_t", "carbon_market_t", "cost_cny", "energy_mwh", "latency_violations", "mean_rtt_ms",
+    "carbon_t", "carbon_market_t", "cost_cny", "energy_mwh", "latency_violations",
+    "deadline_misses", "windowed_jobs", "deferred_jobs", "mean_windowed_wait_h", "mean_rtt_ms",
     "overcommits", "unplaced", "jobs_waited", "mean_wait_s", "p95_wait_s",
     "east_to_west_share", "ratio_to_bound", "captured_savings", "savings_vs_nearest",
 )  # fmt: skip
@@ -56,6 +63,7 @@ class StudyConfig:
     scenario: str = "base"
     bound: bool = True
     clusters: Sequence[FleetCluster] | None = None
+    window_share: float = WINDOW_SHARE  # low/medium jobs with a deadline window (issue 9)
 
 
 @dataclass
@@ -101,9 +109,10 @@ def auto_scale(jobs: Sequence[SimJob], clusters: Sequence[FleetCluster], target:
 def load_trace(cfg: StudyConfig, seed: int, clusters: Sequence[FleetCluster]) -> list[SimJob]:
     latency = load_latency_model()
     if cfg.trace == "synthetic":
-        return synthetic_trace(cfg.jobs, clusters, latency, seed=seed, days=cfg.days)
-    jobs, _ = load_alibaba_v2023(Path(cfg.trace), clusters, latency, limit=cfg.jobs, seed=seed)
-    return jobs
+        jobs = synthetic_trace(cfg.jobs, clusters, latency, seed=seed, days=cfg.days)
+    else:
+        jobs, _ = load_alibaba_v2023(Path(cfg.trace), clusters, latency, limit=cfg.jobs, seed=seed)
+    return with_windows(jobs, share=cfg.window_share, seed=seed) if cfg.window_share else jobs
 
 
 def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = None) -> SeedRun:
@@ -119,7 +128,7 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
     for name in cfg.policies:
         t0 = time.perf_counter()
         state = FleetState(snapshots, latency)
-        placer = make_placer(name, seed=seed, policy=cfg.policy)
+        placer = make_placer(name, seed=seed, policy=cfg.policy, curves=curves)
         replays[name] = replay(jobs, state, placer, curves)
         wall[name] = time.perf_counter() - t0
         if log:
