@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from computegrid.api.common import ANN_ORIGIN
 from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
 from computegrid.api.quantities import format_quantity
+from computegrid.api.timing import parse_time
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
 from computegrid.fleet_data import resolve_city as resolve
@@ -39,7 +40,7 @@ from computegrid.scheduling import (
     to_request,
     to_window,
 )
-from computegrid.scheduling.forecast import HOUR_S
+from computegrid.scheduling.forecast import HOUR_S, rfc3339
 
 SHORT = {
     "CarbonIntensity": "CARBON",
@@ -104,12 +105,9 @@ def parse_job(doc: Any, source: str) -> ComputeJob:
 
 def parse_now(text: str) -> dt.datetime:
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +08:00)")
-    return when
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def load_fleet(spec: str) -> list[ClusterSnapshot]:
@@ -189,10 +187,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(render(r) for r in reports))
     return 0
-
-
-def rfc3339(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def timing_report(timed: TimedDecision) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from computegrid.api.timing import parse_time
 from computegrid.scheduling.forecast import HOUR_S, Forecast, ForecastError
 from computegrid.scheduling.snapshot import PowerMix
 
@@ -64,12 +65,9 @@ def _rfc3339(text: Any, field: str) -> dt.datetime:
     if not isinstance(text, str):
         raise ForecastError(f"{field}: expected an RFC 3339 time string, got {text!r}")
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ForecastError(f"{field}: {text!r} is not an RFC 3339 time") from None
-    if when.tzinfo is None:
-        raise ForecastError(f"{field}: {text!r} has no time zone")
-    return when
+        return parse_time(text)
+    except ValueError as exc:
+        raise ForecastError(f"{field}: {exc}") from None
 
 
 def decode_points(raw: str | bytes, field: str) -> list[dict[str, Any]]:

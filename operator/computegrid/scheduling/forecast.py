@@ -163,7 +163,8 @@ def effective_forecast(
     return Forecast.flat(flat, float(start), hours), verdict
 
 
-def _rfc3339(seconds: float) -> str:
+def rfc3339(seconds: float) -> str:
+    """``1796018400.0`` → ``2026-11-30T06:00:00Z``."""
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -175,8 +176,8 @@ def forecast_status(forecast: Forecast, digits: int = 2) -> ForecastStatus:
 
     return ForecastStatus(
         source=ForecastSourceType(forecast.source),
-        start=_rfc3339(forecast.start_s),
-        published=None if forecast.published_s is None else _rfc3339(forecast.published_s),
+        start=rfc3339(forecast.start_s),
+        published=None if forecast.published_s is None else rfc3339(forecast.published_s),
         carbon_intensity=listed(forecast.carbon, 1),
         carbon_intensity_market=listed(forecast.carbon_market, 1),
         renewable_share=listed(forecast.renewable, 4),
