@@ -384,11 +384,14 @@ def fits_empty_node(job: JobRequest, state: FleetState) -> BoolArray:
 
 def pool_totals(job: JobRequest, state: FleetState) -> tuple[FloatArray, FloatArray]:
     """(allocatable, free) per cluster in the pool of the job's compute type, live."""
-    rows = state.rows_by_type[TYPE_CODES[job.compute_type]]
+    code = TYPE_CODES[job.compute_type]
     alloc = np.zeros((state.size, len(state.resources)))
     free = np.zeros_like(alloc)
-    np.add.at(alloc, state.node_cluster[rows], state.node_alloc[rows])
-    np.add.at(free, state.node_cluster[rows], state.node_free[rows])
+    for cluster in range(state.size):
+        rows = state.rows_by_type_cluster.get((code, cluster))
+        if rows is not None:  # one contiguous block of nodes per (type, cluster)
+            alloc[cluster] = state.node_alloc[rows].sum(axis=0)
+            free[cluster] = state.node_free[rows].sum(axis=0)
     return alloc, free
 
 

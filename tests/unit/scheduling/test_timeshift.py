@@ -233,3 +233,17 @@ def test_never_after_the_latest_start_never_over_budget(
     # Never worse than the best start-now option by the policy's own score.
     assert result.score >= float(np.max(result.totals[0])) - 1e-9
     assert j.pod_resources["memory"] == 8 * GIB
+
+
+def test_releases_count_from_the_next_whole_hour() -> None:
+    book = ReservationBook(clusters=1, resources=1)
+    book.add(Reservation("p", 0, 0, 0.0, 4 * H, np.array([10.0])))  # slots 0-3: 10
+    book.add_release(Reservation("r", 0, 0, 1.5 * H, 1.5 * H, np.array([6.0])))  # ends 1.5 h
+    # Net promised: slot 0 → 10, 1 → 10 (the job still runs), 2 and 3 → 10 − 6 = 4.
+    peaks = book.peak(0, np.array([0.0, 2 * H]), 1 * H)[:, 0, 0]
+    assert peaks.tolist() == [10.0, 4.0]
+    book.remove_release("r")  # the job ended: its capacity is free, live, no longer counted
+    assert book.peak(0, np.array([2 * H]), 1 * H)[0, 0, 0] == 10.0
+    with pytest.raises(ValueError, match="already has a release"):
+        book.add_release(Reservation("q", 0, 0, H, H, np.array([1.0])))
+        book.add_release(Reservation("q", 0, 0, H, H, np.array([1.0])))
