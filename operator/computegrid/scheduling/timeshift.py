@@ -299,6 +299,11 @@ class TimedDecision:
         return self.state.names[self.index]
 
     @property
+    def start_at(self) -> float:
+        """The planned start, in the caller's seconds (Unix time in the operator)."""
+        return self.start_s
+
+    @property
     def deferred(self) -> bool:
         return self.start_s > self.window.now_s
 

@@ -61,7 +61,7 @@ def test_defers_into_the_solar_valley() -> None:
     # is (5 × 52.3 + 50)/6 = 51.92; zhangjiakou (5 × 30 + 50)/6 = 33.33. [4 h, 6 h) ties at
     # 210: the earlier start wins.
     d = plan(Window(now_s=0.0, duration_s=2 * H, deadline_s=10 * H))
-    assert (d.cluster, d.start_s, d.deferred) == ("qingyang", 3 * H, True)
+    assert (d.cluster, d.start_at, d.deferred) == ("qingyang", 3 * H, True)
     assert d.score == pytest.approx((5 * 79 + 50) / 6)
     assert len(d.starts) == 9
     # Saved against starting now on zhangjiakou: IT (4 cores × 10 W + 8 GiB × 0.375 W) =
