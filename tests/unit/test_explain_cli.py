@@ -189,3 +189,38 @@ def test_console_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "cluster: chengdu-chongqing-tianfu" in done.stdout
+
+
+WINDOWED = ROOT / "deploy" / "examples" / "render-with-deadline.yaml"
+
+
+def test_a_windowed_job_gets_a_start_time_and_the_hours(capsys: pytest.CaptureFixture[str]) -> None:
+    # The render from Beijing, medium class (≤ 20 ms), due 2026-04-04T06:00Z, 3 h: from
+    # 09:00 Beijing on 3 April the Builtin forecast has Gansu's solar valley at 11:00.
+    path = WINDOWED
+    out = explain_json(path, capsys, "--now", "2026-04-03T01:00:00Z")
+    timing = out["timing"]
+    assert out["placement"]["cluster"] == "gansu-qingyang"
+    assert timing["startAt"] == "2026-04-03T03:00:00Z" and timing["deferred"] is True
+    assert timing["reasons"][0].startswith("start at 11:00 on gansu-qingyang:")
+    hours = timing["hours"]
+    assert hours[0]["startAt"] == "2026-04-03T01:00:00Z"  # now, then every hour
+    # 3 h run due at 06:00Z on the 4th: the last candidate starts at 03:00Z.
+    assert hours[-1]["startAt"] == "2026-04-04T03:00:00Z" and len(hours) == 27
+    chosen = [h for h in hours if h["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["carbon"] == min(h["carbon"] for h in hours[:10])
+    assert main(["explain", "-f", str(path), "--now", "2026-04-03T01:00:00Z"]) == 0
+    table = capsys.readouterr().out
+    assert "<- chosen" in table and "BEST CLUSTER" in table
+
+
+def test_a_job_without_timing_has_no_timing(capsys: pytest.CaptureFixture[str]) -> None:
+    out = explain_json(SAMPLES / "video-render-guangzhou.yaml", capsys)
+    assert out["timing"] is None
+
+
+def test_bad_now_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["explain", "-f", str(WINDOWED), "--now", "2026-04-03T01:00:00"])
+    assert info.value.code == 2
+    assert "no time zone" in capsys.readouterr().err

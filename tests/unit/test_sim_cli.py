@@ -40,8 +40,8 @@ def test_json_has_the_shape_of_the_issue(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["policies"]) == {
-        "computegrid", "nearest", "round-robin", "random", "least-loaded", "always-west",
-        "greedy-carbon",
+        "computegrid", "computegrid-timed", "nearest", "round-robin", "random",
+        "least-loaded", "always-west", "greedy-carbon",
     }  # fmt: skip
     for m in out["policies"].values():
         for key in ("carbon_t", "cost_cny", "latency_violations", "overcommits",

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 
 from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model, load_national_fleet
-from computegrid.scheduling import Decision, FleetState, JobRequest, Scheduler
+from computegrid.fleet_data.power import build_curves
+from computegrid.scheduling import Decision, FleetState, JobRequest, Scheduler, window_for
 from computegrid.scheduling.energy import PUE
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.engine import replay
 from computegrid.sim.metrics import JobArrays, curve_hours, policy_metrics
 from computegrid.sim.placers import POLICY_NAMES, has_room, make_placer, within_budget
-from computegrid.sim.power import build_curves
-from computegrid.sim.trace import SimJob, synthetic_trace
+from computegrid.sim.trace import SimJob, synthetic_trace, with_windows
 
 FLEET = load_national_fleet()
 LATENCY = load_latency_model()
@@ -37,11 +37,12 @@ def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # 3600 s when a ends: a wait of 3590 s. c, arriving later but just as big, queues behind.
     # computegrid's CriticalHeadroom (low jobs keep 2 % of the cluster's 16 GPUs = 0.32):
     # a and b each start on an idle cluster (allowed); c after b would leave 16 − 8 − 8 = 0
-    # GPUs, 0 % < 2 %, so it waits for b to end: starts at 7200 s, ends at 10800 s.
+    # GPUs, 0 % < 2 %, so it waits for b to end: starts at 7200 s, ends at 10800 s (the
+    # time-aware computegrid too: the same filters; these jobs have no window).
     jobs = [gpu_job("a", 0, 2), gpu_job("b", 10, 1), gpu_job("c", 20, 1)]
     state = FleetState([TIANFU.snapshot()], LATENCY)
-    run = replay(jobs, state, make_placer(policy), TIANFU_CURVES)
-    c_start = 7200.0 if policy == "computegrid" else 3600.0
+    run = replay(jobs, state, make_placer(policy, curves=TIANFU_CURVES), TIANFU_CURVES)
+    c_start = 7200.0 if policy.startswith("computegrid") else 3600.0
     np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, c_start])
     np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, c_start + 3600.0])
     assert run.overcommits == 0
@@ -88,11 +89,12 @@ def west(state: FleetState) -> np.ndarray:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), count=st.integers(5, 80), scale=st.integers(1, 3))
 def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scale):
-    jobs = synthetic_trace(count, FLEET.clusters, LATENCY, seed=seed, days=0.5)
+    jobs = with_windows(synthetic_trace(count, FLEET.clusters, LATENCY, seed=seed, days=0.5),
+                        seed=seed)  # fmt: skip
     arrays = JobArrays.of(jobs)
     for policy in POLICY_NAMES:
         state = FleetState(FLEET.snapshots(scale), LATENCY)
-        run = replay(jobs, state, make_placer(policy, seed=seed), CURVES)
+        run = replay(jobs, state, make_placer(policy, seed=seed, curves=CURVES), CURVES)
         assert run.overcommits == 0
         # The trace ends and the fleet empties: a job still queued fits no allowed cluster
         # even when idle (at scale 1, 4 pods × 8 GPUs exceed every cluster's 16-24 GPUs).
@@ -113,21 +115,42 @@ def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scal
             assert (used <= cpu_cap + 1e-6).all()
         if policy in BUDGETED:
             assert (run.latency_ms[placed] <= arrays.budget_ms[placed] + 1e-9).all()
+        # Time-shifting: a windowed job never starts after deadline − duration unless it had
+        # to queue (a late start is then counted as a miss, not hidden).
+        if policy == "computegrid-timed":
+            windowed = placed & np.isfinite(arrays.deadline_s)
+            latest = arrays.deadline_s - arrays.duration_s
+            assert (run.start_s[windowed] <= latest[windowed] + 1e-6).all()
+
+
+def starts_allowed(job: SimJob, start: float) -> bool:
+    """Started on arrival, or a windowed job at one of the starts the bound offers it."""
+    if start == job.arrival_s:
+        return True
+    if job.deadline_s is None:
+        return False
+    w = window_for(job.request.sensitivity, job.arrival_s, deadline_s=job.deadline_s,
+                   duration_s=job.duration_s)  # fmt: skip
+    return bool(np.isclose(w.starts(job.request.sensitivity), start).any())
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), count=st.integers(5, 60))
 def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
-    # Ample capacity (scale 4): every budgeted policy starts each job on arrival, so each
-    # schedule is a feasible point of the LP and its carbon is ≥ the LP optimum.
-    jobs = synthetic_trace(count, FLEET.clusters, LATENCY, seed=seed, days=0.5)
+    # Ample capacity (scale 4): every budgeted policy starts each job on arrival, or (the
+    # time-aware one) a windowed job at one of its candidate starts, so each schedule is a
+    # feasible point of the time-expanded LP and its carbon is ≥ the LP optimum.
+    jobs = with_windows(synthetic_trace(count, FLEET.clusters, LATENCY, seed=seed, days=0.5),
+                        seed=seed)  # fmt: skip
     arrays = JobArrays.of(jobs)
     idle = FleetState(FLEET.snapshots(4), LATENCY)
     carbon = {}
     for policy in BUDGETED:
         state = FleetState(FLEET.snapshots(4), LATENCY)
-        run = replay(jobs, state, make_placer(policy, seed=seed), CURVES)
-        if (run.start_s > arrays.arrival_s).any():
+        run = replay(jobs, state, make_placer(policy, seed=seed, curves=CURVES), CURVES)
+        if not all(
+            starts_allowed(job, start) for job, start in zip(jobs, run.start_s, strict=True)
+        ):
             continue
         carbon[policy] = policy_metrics(run, arrays, idle, CURVES)["carbon_t"]
     bound = lower_bound(jobs, arrays, idle, CURVES.window(curve_hours(arrays)))
@@ -137,3 +160,22 @@ def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
         assert bound.carbon_t <= value * (1 + 1e-7), policy
     if bound.milp_carbon_t is not None:
         assert bound.carbon_t <= bound.milp_carbon_t * (1 + 1e-7)
+
+
+def test_the_time_aware_policy_defers_a_windowed_job_into_the_valley():
+    # One 2 h analytics job from Chengdu at replay hour 0 (00:00 Beijing, 3 April), due by
+    # 14:00: the planner looks at every start 00:00…12:00 on every cluster; the engine holds
+    # the job and starts it at the planned hour, where the curve is no higher than now.
+    request = JobRequest("a/j", "chengdu", {"cpu": 8.0, "memory": 32.0 * 2**30},
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    job = SimJob(request, 0.0, 7200.0, "analytics", deadline_s=14 * 3600.0)
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    placer = make_placer("computegrid-timed", curves=CURVES)
+    run = replay([job], state, placer, CURVES)
+    assert run.deferred == 1 and run.placed.all()
+    start, c = float(run.start_s[0]), int(run.cluster[0])
+    assert 0 < start <= 12 * 3600 and start % 3600 == 0
+    window = CURVES.window(16)["carbon"][:, c]
+    then = window[int(start // 3600)] + window[int(start // 3600) + 1]
+    assert then <= window[0] + window[1]  # two hours from the start vs from now
+    assert placer.book is not None and len(placer.book) == 0  # the promise was released

@@ -19,7 +19,7 @@ from computegrid.api.common import ComputeType, Region
 from computegrid.cli import main
 from computegrid.fleet_data.fleet_file import load_fleet_clusters, load_fleet_file
 from computegrid.fleet_data.inputs import InputError
-from computegrid.sim.power import MODEL_PROVINCES
+from computegrid.fleet_data.power import MODEL_PROVINCES
 from computegrid.sim.study import SeedRun, StudyConfig, curves_for, run_seed
 
 FLEET = """

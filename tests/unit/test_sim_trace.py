@@ -12,6 +12,7 @@ from computegrid.sim.trace import (
     load_alibaba_v2023,
     origin_region,
     synthetic_trace,
+    with_windows,
     write_alibaba_sample,
 )
 
@@ -124,3 +125,24 @@ def test_alibaba_loader_rejects_other_files(tmp_path, text, message):
 def test_alibaba_loader_names_a_missing_file(tmp_path):
     with pytest.raises(TraceError, match=r"nope\.csv"):
         load_alibaba_v2023(tmp_path / "nope.csv", FLEET, LATENCY)
+
+
+def test_windows_go_to_a_share_of_low_and_medium_jobs_only():
+    jobs = synthetic_trace(4000, FLEET, LATENCY, seed=7)
+    windowed = with_windows(jobs, share=0.5, seed=7)
+    # The same jobs, in the same order: windows come from a separate stream.
+    assert [(j.request, j.arrival_s, j.duration_s) for j in windowed] == [
+        (j.request, j.arrival_s, j.duration_s) for j in jobs
+    ]
+    eligible = [j for j in windowed if j.request.sensitivity is not LatencySensitivity.HIGH]
+    with_deadline = [j for j in eligible if j.deadline_s is not None]
+    assert all(
+        j.deadline_s is None for j in windowed if j.request.sensitivity is LatencySensitivity.HIGH
+    )
+    assert 0.45 < len(with_deadline) / len(eligible) < 0.55  # binomial, n ≈ 3,000
+    slack_h = [(j.deadline_s - j.arrival_s - j.duration_s) / 3600 for j in with_deadline]  # type: ignore[operator]
+    assert min(slack_h) >= 2.0 and max(slack_h) <= 24.0
+    assert with_windows(jobs, share=0.5, seed=7) == windowed  # seeded
+    assert all(j.deadline_s is None for j in with_windows(jobs, share=0.0, seed=7))
+    with pytest.raises(ValueError, match="window share"):
+        with_windows(jobs, share=1.5)

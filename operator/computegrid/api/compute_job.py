@@ -22,6 +22,7 @@ from computegrid.api.common import (
 )
 from computegrid.api.member_cluster import ObjectMeta
 from computegrid.api.quantities import Quantity, parse_quantity
+from computegrid.api.timing import Timing
 
 MAX_PARALLELISM = 10_000
 # Resource names a pod may ask for. Also bounds the CEL rules' cost: at 32 the API server
@@ -129,6 +130,10 @@ class ComputeJobSpec(ApiModel):
     )
     failover: Failover = Field(
         default_factory=Failover, description="Whether and when the job moves off a lost member."
+    )
+    # Time-shifting (issue 9): a window lets latency-tolerant work start at a greener hour.
+    timing: Timing | None = Field(
+        default=None, description="Deadline and expected duration (optional): may start later."
     )
 
     @field_validator("resources")

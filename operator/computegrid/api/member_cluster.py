@@ -13,6 +13,7 @@ from computegrid.api.common import (
     Region,
     Taint,
 )
+from computegrid.api.forecast import ForecastSource, ForecastStatus
 from computegrid.api.quantities import Quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -51,6 +52,10 @@ class MemberClusterSpec(ApiModel):
     taints: list[Taint] = Field(
         default_factory=list, max_length=32, description="ComputeJobs must tolerate these."
     )
+    # Time-shifting (issue 9): where the hourly power forecast comes from; Flat when absent.
+    forecast_source: ForecastSource | None = Field(
+        default=None, description="Hourly power forecast: Flat (default), Builtin or ConfigMap."
+    )
 
 
 class PowerStatus(ApiModel):
@@ -81,6 +86,10 @@ class MemberClusterStatus(ApiModel):
     last_probe_time: str | None = Field(default=None, description="RFC 3339 time of last probe.")
     consecutive_failures: int | None = Field(
         default=None, ge=0, description="Failed probes in a row."
+    )
+    # Time-shifting (issue 9): the forecast planned on; condition ForecastCurrent says whose.
+    forecast: ForecastStatus | None = Field(
+        default=None, description="Hourly power forecast the operator plans on."
     )
 
 

@@ -7,6 +7,7 @@ documents) or a folder of them; ``--fleet`` the built-in national fleet or a fle
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -17,21 +18,29 @@ from pydantic import ValidationError
 from computegrid.api.common import ANN_ORIGIN
 from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
 from computegrid.api.quantities import format_quantity
+from computegrid.api.timing import parse_time
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
 from computegrid.fleet_data import resolve_city as resolve
-from computegrid.fleet_data.fleet_file import load_fleet_file
+from computegrid.fleet_data.fleet_file import load_fleet_clusters, load_fleet_file
 from computegrid.fleet_data.inputs import InputError, read_documents
+from computegrid.fleet_data.national import FleetCluster
+from computegrid.fleet_data.power import MODEL_PROVINCES, builtin_forecast, contracted_green_share
 from computegrid.scheduling import (
     ClusterSnapshot,
     Decision,
+    FleetForecast,
     FleetState,
     JobError,
     Result,
     Scheduler,
+    TimedDecision,
+    TimeScheduler,
     placement_status,
     to_request,
+    to_window,
 )
+from computegrid.scheduling.forecast import HOUR_S, rfc3339
 
 SHORT = {
     "CarbonIntensity": "CARBON",
@@ -50,6 +59,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-f", "--filename", required=True, type=Path, help="job YAML or a folder")
     parser.add_argument("--fleet", default="national", help="'national' or a fleet YAML file")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    parser.add_argument(
+        "--now",
+        type=parse_now,
+        default=None,
+        help="RFC 3339 time to plan windowed jobs from (default: the current time)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -88,6 +103,13 @@ def parse_job(doc: Any, source: str) -> ComputeJob:
         raise UsageError(f"{source}: {where}: {message}") from None
 
 
+def parse_now(text: str) -> dt.datetime:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def load_fleet(spec: str) -> list[ClusterSnapshot]:
     if spec == "national":
         return load_national_fleet().snapshots()
@@ -97,7 +119,34 @@ def load_fleet(spec: str) -> list[ClusterSnapshot]:
         raise UsageError(str(exc)) from None
 
 
-def decide(source: str, job: ComputeJob, state: FleetState, scheduler: Scheduler) -> Result:
+def load_fleet_power(spec: str) -> list[FleetCluster]:
+    """The clusters with their provinces, for the Builtin forecast (none: flat)."""
+    if spec == "national":
+        return list(load_national_fleet().clusters)
+    try:
+        return load_fleet_clusters(Path(spec), MODEL_PROVINCES)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def fleet_forecast(clusters: list[FleetCluster], now: dt.datetime) -> FleetForecast:
+    """The Builtin source for every cluster (flat where the model has no province)."""
+    ordered = sorted(clusters, key=lambda c: c.name)
+    forecasts = [
+        builtin_forecast(c.province, c.region, c.location, c.power, now, hours=48,
+                         green_share=contracted_green_share(c))
+        for c in ordered
+    ]  # fmt: skip
+    return FleetForecast.of(forecasts, now.timestamp(), hours=48)
+
+
+def decide(
+    source: str,
+    job: ComputeJob,
+    state: FleetState,
+    scheduler: Scheduler,
+    timed: tuple[TimeScheduler, FleetForecast, float] | None = None,
+) -> Result | TimedDecision:
     try:
         origin = resolve(origin_city(job)).key
     except AnnotationError as exc:
@@ -105,7 +154,11 @@ def decide(source: str, job: ComputeJob, state: FleetState, scheduler: Scheduler
     except UnknownCityError as exc:
         raise UsageError(f"{source}: metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
     try:
-        return scheduler.schedule(to_request(job, origin), state)
+        request = to_request(job, origin)
+        if job.spec.timing is not None and timed is not None:
+            planner, forecast, now_s = timed
+            return planner.plan(request, state, to_window(job, now_s), forecast)
+        return scheduler.schedule(request, state)
     except JobError as exc:
         raise UsageError(f"{source}: {exc}") from None
 
@@ -115,11 +168,16 @@ def run(args: argparse.Namespace) -> int:
     snapshots = load_fleet(args.fleet)
     latency = load_latency_model()
     scheduler = Scheduler()
+    timed = None
+    if any(job.spec.timing is not None for _, job in jobs):
+        now = args.now or dt.datetime.now(dt.UTC)
+        power = load_fleet_power(args.fleet)
+        timed = (TimeScheduler(), fleet_forecast(power, now), now.timestamp())
     reports = []
     for source, job in jobs:
         # Each job is judged on the fleet as it is now, not after the others: a dry run.
         state = FleetState(snapshots, latency)
-        reports.append(report(source, job, decide(source, job, state, scheduler)))
+        reports.append(report(source, job, decide(source, job, state, scheduler, timed)))
     if args.output == "json":
         print(
             json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, ensure_ascii=False)
@@ -131,8 +189,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(source: str, job: ComputeJob, result: Result) -> dict[str, Any]:
+def timing_report(timed: TimedDecision) -> dict[str, Any]:
+    """The start time, its reasons and one row per candidate start (the best cluster then)."""
+    window = timed.window
+    return {
+        "startAt": rfc3339(timed.start_s),
+        "deferred": timed.deferred,
+        "late": timed.late,
+        "deadline": None if window.deadline_s is None else rfc3339(window.deadline_s),
+        "expectedDurationHours": timed.duration_s / HOUR_S,
+        "reasons": timed.reasons(),
+        "carbonSavedG": round(timed.saved_g(), 1),
+        "hours": [
+            {**row, "startAt": rfc3339(float(str(row["start_s"])))} if "start_s" in row else row
+            for row in timed.hour_by_hour()
+        ],
+    }
+
+
+def as_decision(timed: TimedDecision) -> Decision:
+    """The chosen cluster as a plain Decision, for status.placement's shape."""
+    return Decision(timed.evaluation, timed.index, timed.score, 3)
+
+
+def report(source: str, job: ComputeJob, outcome: Result | TimedDecision) -> dict[str, Any]:
     """One JSON-able object: the placement (status.placement's shape) and every cluster."""
+    timing = None
+    if isinstance(outcome, TimedDecision):
+        timing = timing_report(outcome)
+        result: Result = as_decision(outcome)
+    else:
+        result = outcome
     request = result.job
     verdicts = result.evaluation.verdicts()
     state = result.evaluation.state
@@ -171,6 +258,7 @@ def report(source: str, job: ComputeJob, result: Result) -> dict[str, Any]:
         "computeType": request.compute_type.value,
         "phase": "Scheduled" if placement else "Pending",
         "placement": placement,
+        "timing": timing,
         "diagnosis": None if placement else result.summary(),  # type: ignore[union-attr]
         "clusters": clusters,
     }
@@ -196,6 +284,8 @@ def render(r: dict[str, Any]) -> str:
             )
     else:
         lines.append(f"→ Pending: {r['diagnosis']}")
+    if r.get("timing"):
+        lines.extend(render_timing(r["timing"]))
     names = list(SHORT)
     header = f"  {'CLUSTER':<28} {'VERDICT':<8} {'SCORE':>5} " + " ".join(
         f"{SHORT[n]:>6}" for n in names
@@ -213,3 +303,26 @@ def render(r: dict[str, Any]) -> str:
             f"{c['freeGpu']:>4}  {reason}"
         )
     return "\n".join(lines)
+
+
+def render_timing(t: dict[str, Any]) -> list[str]:
+    """The start time and the hour-by-hour comparison (times in Beijing, UTC+8)."""
+    lines = [f"  {reason}" for reason in t["reasons"]]
+    lines.append(
+        f"  window: {t['expectedDurationHours']:g} h run, due {t['deadline']}; "
+        "each candidate start, its best cluster, mean power over the run (Builtin forecast):"
+    )
+    lines.append(
+        f"    {'START':<11} {'BEST CLUSTER':<28} {'SCORE':>5} {'gCO2/kWh':>8} {'CNY/kWh':>7} "
+        f"{'gCO2e':>7}"
+    )
+    for row in t["hours"]:
+        if row.get("cluster") is None:
+            lines.append(f"    {row['start']:<11} (no cluster has room)")
+            continue
+        mark = "  <- chosen" if row["chosen"] else ""
+        lines.append(
+            f"    {row['start']:<11} {row['cluster']:<28} {row['score']:>5.1f} "
+            f"{row['carbon']:>8.0f} {row['price']:>7.3f} {row['gco2e']:>7}{mark}"
+        )
+    return lines

@@ -8,7 +8,7 @@ from computegrid.scheduling.framework import Scheduler, schedule_many
 from computegrid.scheduling.latency import LatencyModel, estimated_rtt_ms, great_circle_km
 from computegrid.scheduling.policy import DEFAULT_POLICY, DEFAULT_WEIGHTS, Policy
 from computegrid.scheduling.report import placement_status
-from computegrid.scheduling.request import JobError, to_request
+from computegrid.scheduling.request import JobError, to_request, to_window
 from computegrid.scheduling.result import Decision, Diagnosis, Result, Verdict
 from computegrid.scheduling.snapshot import (
     LATENCY_BUDGET_MS,
@@ -22,6 +22,15 @@ from computegrid.scheduling.snapshot import (
     SelectorRequirement,
 )
 from computegrid.scheduling.state import FleetState
+from computegrid.scheduling.timeshift import (
+    FleetForecast,
+    Reservation,
+    ReservationBook,
+    TimedDecision,
+    TimeScheduler,
+    Window,
+    window_for,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -32,6 +41,7 @@ __all__ = [
     "ClusterTaint",
     "Decision",
     "Diagnosis",
+    "FleetForecast",
     "FleetState",
     "JobError",
     "JobRequest",
@@ -40,13 +50,20 @@ __all__ = [
     "NodeCapacity",
     "Policy",
     "PowerMix",
+    "Reservation",
+    "ReservationBook",
     "Result",
     "Scheduler",
     "SelectorRequirement",
+    "TimeScheduler",
+    "TimedDecision",
     "Verdict",
+    "Window",
     "estimated_rtt_ms",
     "great_circle_km",
     "placement_status",
     "schedule_many",
     "to_request",
+    "to_window",
+    "window_for",
 ]

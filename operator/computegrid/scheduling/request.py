@@ -21,6 +21,7 @@ from computegrid.scheduling.snapshot import (
     JobToleration,
     SelectorRequirement,
 )
+from computegrid.scheduling.timeshift import Window, window_for
 
 
 class JobError(ValueError):
@@ -91,4 +92,22 @@ def to_request(
         tolerations=tuple(
             JobToleration(t.key, t.operator, t.value, t.effect) for t in placement.tolerations
         ),
+    )
+
+
+def to_window(job: ComputeJob, now_s: float) -> Window:
+    """The job's window at ``now_s``: from ``spec.timing`` (none: start now; high class: now)."""
+    try:
+        sensitivity = latency_sensitivity(job)
+    except AnnotationError as exc:
+        raise JobError(str(exc)) from None
+    timing = job.spec.timing
+    if timing is None:
+        return Window(now_s)
+    return window_for(
+        sensitivity,
+        now_s,
+        deadline_s=timing.deadline_s,
+        duration_s=timing.duration_s,
+        not_before_s=timing.not_before_s,
     )

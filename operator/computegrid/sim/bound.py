@@ -9,8 +9,11 @@
                0 ≤ x_jc ≤ 1  (x_jc ∈ {0, 1} for the MILP)
 
 ``cost_jc`` is the job's location-based carbon if it ran on ``c`` from its arrival for its
-duration (facility power × ∫ hourly intensity). Each job runs at its trace times: the bound
-is over spatial placements, like every policy compared (none defers work on purpose). The
+duration (facility power × ∫ hourly intensity). A job without a window runs at its trace
+times. **Time-expanded** (issue 9): a job with a deadline has one variable per (cluster,
+start) for every start the time-aware policy may choose (``Window.starts``: its arrival, then
+each whole hour up to deadline − duration, within 48 h), so ``j`` ranges over (job, start)
+choices and "placed once" sums over both. The
 capacity rows hold on average over each bucket (of ``w`` hours), which any schedule that
 respects capacity at every instant satisfies, and ignore how pods pack onto nodes: both
 relax, so the optimum is ≤ the carbon of every schedule that starts each job on arrival and
@@ -30,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse
 
-from computegrid.scheduling import FleetState
+from computegrid.scheduling import FleetState, window_for
 from computegrid.scheduling.energy import PUE
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.metrics import JobArrays, hourly_integral
@@ -77,6 +80,7 @@ def lower_bound(
     bucket_hours: float | None = None,
     milp_max_vars: int = 2000,
     time_limit_s: float = 300.0,
+    time_expanded: bool = True,
 ) -> Bound:
     """Solve the bound on an idle ``state`` (its node inventory gives the capacities)."""
     started = time.perf_counter()
@@ -85,21 +89,29 @@ def lower_bound(
     if bucket_hours is None:  # ~1 h; coarser for long traces so the LP stays tractable
         mean_h = float(arrays.duration_s.mean()) / 3600.0 if n else 1.0
         bucket_hours = 1.0 if n * (mean_h + 1) <= 200_000 else 2.0
-    cache: dict[Hashable, npt.NDArray[np.bool_]] = {}
-    job_idx: list[int] = []
-    clu_idx: list[int] = []
+    cache: dict[Hashable, npt.NDArray[np.int64]] = {}
+    job_parts: list[npt.NDArray[np.int64]] = []
+    clu_parts: list[npt.NDArray[np.int64]] = []
+    start_parts: list[FloatArray] = []
     for j, job in enumerate(jobs):
         r = job.request
         key = (r.compute_type, tuple(sorted(r.pod_resources.items())), r.origin,
                r.latency_budget_ms)  # fmt: skip
         if key not in cache:
-            cache[key] = allowed_clusters(job, state)
-        for c in np.flatnonzero(cache[key]):
-            job_idx.append(j)
-            clu_idx.append(int(c))
-    jv = np.array(job_idx, dtype=np.int64)
-    cv = np.array(clu_idx, dtype=np.int64)
-    start, end = arrays.arrival_s[jv], arrays.arrival_s[jv] + arrays.duration_s[jv]
+            cache[key] = np.flatnonzero(allowed_clusters(job, state))
+        allowed = cache[key]
+        starts = np.array([job.arrival_s])
+        if time_expanded and job.deadline_s is not None:
+            job_window = window_for(r.sensitivity, job.arrival_s, deadline_s=job.deadline_s,
+                                    duration_s=job.duration_s)  # fmt: skip
+            starts = job_window.starts(r.sensitivity)
+        job_parts.append(np.full(len(allowed) * len(starts), j, dtype=np.int64))
+        clu_parts.append(np.tile(allowed, len(starts)))
+        start_parts.append(np.repeat(starts, len(allowed)))
+    jv = np.concatenate(job_parts) if job_parts else np.zeros(0, dtype=np.int64)
+    cv = np.concatenate(clu_parts) if clu_parts else np.zeros(0, dtype=np.int64)
+    start = np.concatenate(start_parts) if start_parts else np.zeros(0)
+    end = start + arrays.duration_s[jv]
     cost = arrays.it_kw[jv] * pue[cv] * hourly_integral(window["carbon"][:, cv], start, end)
     cost_kg = cost / 1e3
     nv = len(jv)
@@ -175,7 +187,7 @@ def lower_bound(
     slack = x[nv:]
     carbon_t = float(cost_kg @ x[:nv] + cheapest @ slack) / 1e3
     placement = np.zeros((n, state.size))
-    np.add.at(placement, (jv, cv), x[:nv])
+    np.add.at(placement, (jv, cv), x[:nv])  # summed over each job's starts
     milp_t = None
     method = "lp"
     if nv + n <= milp_max_vars:

@@ -10,10 +10,17 @@ exactly like one that just failed is not retried (it would fail the same way).
 The placer decides on the live state; the engine reserves the capacity with
 ``FleetState.reserve`` and counts an overcommit if any node's free amount then goes below
 zero (checked on the whole node array, independent of the reserve logic).
+
+A time-aware placer (one with ``plan``, see ``sim/timed.py``) may answer a later start: the
+job is then held (a deferred-start event) and at its start time the placer releases its
+promise and the job starts on the planned cluster if its pods fit there, else it is planned
+again from that moment (and queues if nothing fits). Deferred starts are processed after
+completions and the hour's power figures, before arrivals.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable, Hashable, Sequence
@@ -22,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import FleetState, JobRequest
-from computegrid.sim.placers import Placer
-from computegrid.sim.power import PowerCurves
+from computegrid.sim.placers import Placer, TimedPlacer
 from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]
@@ -42,6 +49,7 @@ class Replay:
     latency_ms: FloatArray
     overcommits: int
     decisions: int
+    deferred: int = 0  # jobs a time-aware placer held for a later start (at least once)
 
     @property
     def placed(self) -> npt.NDArray[np.bool_]:
@@ -75,6 +83,9 @@ def replay(
     end = np.full(n, np.nan)
     rtt = np.full(n, np.nan)
     running: list[tuple[float, int, dict[str, int]]] = []
+    held: list[tuple[float, int, int]] = []  # (planned start, job, cluster)
+    was_held: set[int] = set()
+    planner = placer if isinstance(placer, TimedPlacer) else None
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -83,13 +94,9 @@ def replay(
     done = 0
     step = max(n // 20, 1)
 
-    def attempt(i: int, now: float) -> bool:
-        nonlocal overcommits, decisions, done
+    def start_job(i: int, choice: int, now: float) -> None:
+        nonlocal overcommits, done
         job = jobs[i].request
-        decisions += 1
-        choice = placer.choose(job, state)
-        if choice is None:
-            return False
         placed = state.reserve(choice, job)
         if bool((state.node_free < -1e-6).any()):
             overcommits += 1
@@ -98,15 +105,38 @@ def replay(
         end[i] = now + jobs[i].duration_s
         rtt[i] = state.latency_from(job.origin)[choice]
         heapq.heappush(running, (end[i], i, placed))
+        if planner is not None:
+            planner.started(i, jobs[i], state, choice, float(end[i]))
         done += 1
         if progress is not None and done % step == 0:
             progress(done, n)
+
+    def attempt(i: int, now: float) -> bool:
+        nonlocal decisions
+        job = jobs[i].request
+        decisions += 1
+        if planner is not None:
+            planned = planner.plan(i, jobs[i], state, now)
+            if planned is None:
+                return False
+            choice, at = planned
+            if at > now + 1e-6:
+                heapq.heappush(held, (at, i, choice))
+                was_held.add(i)
+                return True
+        else:
+            picked = placer.choose(job, state)
+            if picked is None:
+                return False
+            choice = picked
+        start_job(i, choice, now)
         return True
 
-    while next_arrival < n or running:
+    while next_arrival < n or running or held:
         t_arrival = jobs[next_arrival].arrival_s if next_arrival < n else math.inf
         t_done = running[0][0] if running else math.inf
-        now = min(t_arrival, t_done)
+        t_held = held[0][0] if held else math.inf
+        now = min(t_arrival, t_done, t_held)
         h = int(now // 3600)
         if h != hour:
             state.update_power(*curves.at(h))
@@ -115,6 +145,8 @@ def replay(
         while running and running[0][0] <= now:
             _, i, placed = heapq.heappop(running)
             state.release(placed, jobs[i].request)
+            if planner is not None:
+                planner.finished(i)
             freed = True
         if freed and queue:
             failed: set[Hashable] = set()
@@ -125,6 +157,15 @@ def replay(
                     failed.add(sig)
                     still.append(i)
             queue = still
+        while held and held[0][0] <= now:
+            _, i, choice = heapq.heappop(held)
+            assert planner is not None
+            planner.release(i)
+            fits = state.pods_fitting_per_cluster(jobs[i].request)[choice]
+            if fits >= jobs[i].request.parallelism:
+                start_job(i, choice, now)
+            elif not attempt(i, now):
+                bisect.insort(queue, i)  # arrival order
         while next_arrival < n and jobs[next_arrival].arrival_s <= now:
             i = next_arrival
             next_arrival += 1
@@ -132,4 +173,6 @@ def replay(
                 queue.append(i)  # shaped like the last waiting job: it would wait too
             elif not attempt(i, now):
                 queue.append(i)
-    return Replay(placer.name, cluster, start, end, rtt, overcommits, decisions)
+    return Replay(
+        placer.name, cluster, start, end, rtt, overcommits, decisions, deferred=len(was_held)
+    )

@@ -3,7 +3,7 @@
 Carbon and cost are accounted over each job's actual run: facility power (IT power of
 ``scheduling.energy.it_power_kw`` × the cluster's PUE) times the integral of the hourly curve
 from start to end, partial hours pro rata. Location-based carbon uses the grid curve,
-market-based the curve net of the contracted green share (``sim.power``).
+market-based the curve net of the contracted green share (``fleet_data.power``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy.typing as npt
 from scipy import stats
 
 from computegrid.api.common import GPU, LatencySensitivity, Region
+from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import FleetState
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.sim.engine import Replay
-from computegrid.sim.power import PowerCurves
 from computegrid.sim.trace import SimJob, origin_region
 
 FloatArray = npt.NDArray[np.float64]
@@ -39,6 +39,7 @@ class JobArrays:
     budget_ms: FloatArray  # inf for the low class
     sensitivity: tuple[LatencySensitivity, ...]
     east_origin: npt.NDArray[np.bool_]
+    deadline_s: FloatArray  # inf for a job without a window
 
     @classmethod
     def of(cls, jobs: Sequence[SimJob]) -> JobArrays:
@@ -67,6 +68,9 @@ class JobArrays:
             ),
             sensitivity=tuple(j.request.sensitivity for j in jobs),
             east_origin=np.array(east, dtype=bool),
+            deadline_s=np.array(
+                [math.inf if j.deadline_s is None else j.deadline_s for j in jobs], dtype=float
+            ),
         )
 
 
@@ -93,6 +97,9 @@ def hourly_integral(curve: FloatArray, t0_s: FloatArray, t1_s: FloatArray) -> Fl
 def curve_hours(jobs: JobArrays, replays: Sequence[Replay] = ()) -> int:
     """Hours of curve needed to cover every job's run (waits included) with a day to spare."""
     last = float((jobs.arrival_s + jobs.duration_s).max(initial=0.0))
+    windowed = np.isfinite(jobs.deadline_s)
+    if windowed.any():  # the time-expanded bound may run a job up to its deadline
+        last = max(last, float(jobs.deadline_s[windowed].max()))
     for r in replays:
         if r.placed.any():
             last = max(last, float(np.nanmax(r.end_s)))
@@ -126,6 +133,11 @@ def policy_metrics(
     placed = replay.placed
     wait = np.where(placed, replay.start_s - jobs.arrival_s, np.nan)
     violations = placed & (replay.latency_ms > jobs.budget_ms + 1e-9)
+    windowed = np.isfinite(jobs.deadline_s)
+    # A windowed job misses its deadline if it ends after it, or never ran at all.
+    ends = np.where(placed, replay.end_s, np.inf)
+    misses = windowed & (ends > jobs.deadline_s + 1e-6)
+    deferral = np.where(placed & windowed, replay.start_s - jobs.arrival_s, np.nan)
     west = np.array([c.region is Region.WEST for c in state.clusters])
     to_west = placed & west[np.where(placed, replay.cluster, 0)]
     east_kwh = cost["kwh"][jobs.east_origin].sum()
@@ -160,6 +172,10 @@ def policy_metrics(
         "cost_cny": float(cost["cny"].sum()),
         "energy_mwh": float(cost["kwh"].sum() / 1e3),
         "latency_violations": int(violations.sum()),
+        "deadline_misses": int(misses.sum()),
+        "windowed_jobs": int(windowed.sum()),
+        "deferred_jobs": int(replay.deferred),
+        "mean_windowed_wait_h": _mean(deferral) / 3600.0,
         "mean_rtt_ms": _mean(np.where(placed, replay.latency_ms, np.nan)),
         "overcommits": int(replay.overcommits),
         "unplaced": int((~placed).sum()),

@@ -18,12 +18,15 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   it waits when no west cluster has room.
 - ``greedy-carbon``: the lowest grid carbon intensity at decision time among clusters that
   have room and meet the budget (ties by name). Never violates.
+- ``computegrid-timed``: the operator's time-aware core (``TimeScheduler``, sim/timed.py):
+  the same policy's score over each windowed job's run, at its best start within its window;
+  jobs without a window (and every high-class job) start now, as with ``computegrid``.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,8 +35,13 @@ from computegrid.scheduling import DEFAULT_POLICY, Decision, FleetState, JobRequ
 from computegrid.scheduling import Scheduler as CoreScheduler
 from computegrid.scheduling.state import BoolArray
 
+if TYPE_CHECKING:
+    from computegrid.fleet_data.power import PowerCurves
+    from computegrid.sim.trace import SimJob
+
 POLICY_NAMES = (
     "computegrid",
+    "computegrid-timed",
     "nearest",
     "round-robin",
     "random",
@@ -47,6 +55,24 @@ class Placer(Protocol):
     name: str
 
     def choose(self, job: JobRequest, state: FleetState) -> int | None: ...
+
+
+@runtime_checkable
+class TimedPlacer(Protocol):
+    """A placer that may answer a later start (the engine holds the job until then)."""
+
+    name: str
+
+    def plan(
+        self, key: int, job: SimJob, state: FleetState, now_s: float
+    ) -> tuple[int, float] | None: ...
+
+    def release(self, key: int) -> None: ...
+
+    def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
+        """A job runs on ``cluster`` until ``end_s`` (its expected end, when it declares one)."""
+
+    def finished(self, key: int) -> None: ...
 
 
 def has_room(job: JobRequest, state: FleetState) -> BoolArray:
@@ -155,10 +181,18 @@ class GreedyCarbon:
         return int(np.argmin(np.where(ok, state.carbon, np.inf)))
 
 
-def make_placer(name: str, *, seed: int = 0, policy: Policy | None = None) -> Placer:
+def make_placer(
+    name: str, *, seed: int = 0, policy: Policy | None = None, curves: PowerCurves | None = None
+) -> Placer:
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
+    if name == "computegrid-timed":
+        from computegrid.sim.timed import ComputegridTimed
+
+        if curves is None:
+            raise ValueError("computegrid-timed needs the power curves (its forecast)")
+        return ComputegridTimed(curves, policy or DEFAULT_POLICY)
     placers: dict[str, type] = {
         "nearest": Nearest,
         "round-robin": RoundRobin,

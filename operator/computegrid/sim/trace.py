@@ -70,6 +70,11 @@ class SimJob:
     arrival_s: float
     duration_s: float
     category: str
+    deadline_s: float | None = None  # spec.timing.deadline; None: no window (start now)
+
+    @property
+    def latest_start_s(self) -> float | None:
+        return None if self.deadline_s is None else self.deadline_s - self.duration_s
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,43 @@ def synthetic_trace(
         jobs.append(SimJob(request, round(arrival, 3), round(duration, 3), cat.name))
     jobs.sort(key=lambda j: (j.arrival_s, j.request.name))
     return jobs
+
+
+# -- deadline windows (issue 9) --------------------------------------------------------------
+
+#: Share of low- and medium-class jobs that declare a window (``spec.timing``), and the slack
+#: a window leaves beyond the run, uniform in hours: "a few hours to a day". Estimated (our
+#: assumption): batch work with a next-morning or end-of-day deadline, as in CarbonScaler's
+#: and Google's carbon-intelligent computing's latency-tolerant workloads.
+WINDOW_SHARE = 0.5
+WINDOW_SLACK_H = (2.0, 24.0)
+
+
+def with_windows(
+    jobs: Sequence[SimJob],
+    *,
+    share: float = WINDOW_SHARE,
+    slack_h: tuple[float, float] = WINDOW_SLACK_H,
+    seed: int = 0,
+) -> list[SimJob]:
+    """The trace with ``share`` of its low and medium jobs given a deadline.
+
+    ``deadline = arrival + duration + slack``; the job declares its exact run time as
+    ``expectedDuration`` (the simulator's windowed jobs know how long they run). High-class
+    jobs never get one. A separate seeded stream, so the jobs themselves are the same trace
+    with or without windows.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"window share must be in [0, 1], got {share}")
+    rng = random.Random(f"windows-{seed}")
+    out = []
+    for job in jobs:
+        draw, slack = rng.random(), rng.uniform(*slack_h) * H
+        if job.request.sensitivity is not HIGH and draw < share:
+            job = SimJob(job.request, job.arrival_s, job.duration_s, job.category,
+                         round(job.arrival_s + job.duration_s + slack, 3))  # fmt: skip
+        out.append(job)
+    return out
 
 
 # -- the Alibaba GPU trace v2023 (cluster-trace-gpu-v2023, openb_pod_list_*.csv) ------------

@@ -37,6 +37,7 @@ there, and the per-province split of clean supply below, are our assumptions:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,10 @@ import numpy as np
 import numpy.typing as npt
 
 from computegrid.api.common import Region
-from computegrid.fleet_data import FleetCluster, load_cities
+from computegrid.fleet_data.cities import load_cities
+from computegrid.fleet_data.national import FleetCluster
+from computegrid.scheduling.forecast import Forecast
+from computegrid.scheduling.snapshot import PowerMix
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -224,6 +228,22 @@ class PowerCurves:
         row = (self.start_hour + sim_hour) % HOURS
         return self.carbon[row], self.renewable[row], self.price[row]
 
+    def forecast(self, cluster: int, sim_hour: int, hours: int) -> Forecast:
+        """The curves of one cluster for replay hours ``sim_hour ..`` as a Forecast.
+
+        The simulator's forecasts are the curves themselves (a perfect forecast): what the
+        operator's ``Builtin`` source publishes for the same cluster and hours.
+        """
+        rows = (self.start_hour + sim_hour + np.arange(hours)) % HOURS
+        return Forecast(
+            start_s=sim_hour * 3600.0,
+            carbon=self.carbon[rows, cluster],
+            carbon_market=self.carbon_market[rows, cluster],
+            renewable=self.renewable[rows, cluster],
+            price=self.price[rows, cluster],
+            source="Flat" if self.names[cluster] in self.flat else "Builtin",
+        )
+
     def window(self, hours: int) -> dict[str, FloatArray]:
         """The curves over replay hours ``0..hours-1`` (wrapping the year)."""
         rows = (self.start_hour + np.arange(hours)) % HOURS
@@ -233,6 +253,76 @@ class PowerCurves:
             "price": self.price[rows],
             "renewable": self.renewable[rows],
         }
+
+
+@dataclass(frozen=True)
+class ClusterCurves:
+    """One cluster's four hourly series for the model year (8760 values each)."""
+
+    carbon: FloatArray
+    carbon_market: FloatArray
+    renewable: FloatArray
+    price: FloatArray
+    green_share: float
+    modelled: bool
+
+
+def cluster_curves(
+    province: str,
+    region: Region,
+    longitude: float,
+    mix: PowerMix,
+    *,
+    green_share: float = 0.0,
+    scenario: str = "base",
+) -> ClusterCurves:
+    """The model's year for one cluster (flat at ``mix`` if the model does not cover it).
+
+    The one implementation behind the simulator's curves and the operator's ``Builtin``
+    forecast: ``mix`` gives the annual carbon factor and the flat price, ``green_share`` the
+    cluster's own contracted green supply (0 unless it reported one).
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    if province not in CLEAN_SPLIT:
+        flat = np.full(HOURS, mix.carbon_intensity)
+        return ClusterCurves(
+            carbon=flat,
+            carbon_market=flat,
+            renewable=np.full(HOURS, mix.renewable_share),
+            price=np.full(HOURS, mix.price_per_kwh),
+            green_share=0.0,
+            modelled=False,
+        )
+    month, hour = hour_calendar()
+    split, shapes = clean_shapes(province, longitude, month, hour)
+    clean = sum((w * s for w, s in zip(split, shapes, strict=True)), np.zeros(HOURS))
+    annual = mix.carbon_intensity / FOSSIL_FACTOR
+    fossil = fossil_share_curve(annual, clean)
+    if scenario == "sichuan-drought-2022" and province == "Sichuan":
+        # Same α as the base year, hydro halved in Jul-Aug: more fossil in those months.
+        floor = fossil_floor(annual)
+        alpha = solve_alpha(annual, clean, floor)
+        hydro = np.where(np.isin(month, (7, 8)), 0.5, 1.0) * shapes[1]
+        dry = clean - split[1] * shapes[1] + split[1] * hydro
+        fossil = np.asarray(np.clip(1.0 - alpha * dry, floor, 1.0), dtype=float)
+    g = green_share
+    carbon = FOSSIL_FACTOR * fossil
+    tou = tou_multipliers(province, region, month, hour)
+    return ClusterCurves(
+        carbon=carbon,
+        carbon_market=(1 - g) * carbon,
+        renewable=g + (1 - g) * (1 - fossil),
+        price=mix.price_per_kwh * (g + (1 - g) * tou / tou.mean()),
+        green_share=g,
+        modelled=True,
+    )
+
+
+def longitude_of(location: str) -> float:
+    """The city's longitude for solar noon; 110° E (central China) for an unknown city."""
+    cities = load_cities()
+    return cities[location].lon if location in cities else 110.0
 
 
 def build_curves(
@@ -245,52 +335,76 @@ def build_curves(
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     ordered = sorted(clusters, key=lambda c: c.name)
-    month, hour = hour_calendar()
-    cities = load_cities()
-    cols: dict[str, list[FloatArray]] = {"c": [], "cm": [], "r": [], "p": []}
-    greens = []
-    flat: list[str] = []
-    for cluster in ordered:
-        if cluster.province not in CLEAN_SPLIT:
-            power = cluster.power
-            cols["c"].append(np.full(HOURS, power.carbon_intensity))
-            cols["cm"].append(np.full(HOURS, power.carbon_intensity))
-            cols["r"].append(np.full(HOURS, power.renewable_share))
-            cols["p"].append(np.full(HOURS, power.price_per_kwh))
-            greens.append(0.0)
-            flat.append(cluster.name)
-            continue
-        lon = cities[cluster.location].lon if cluster.location in cities else 110.0
-        split, shapes = clean_shapes(cluster.province, lon, month, hour)
-        clean = sum((w * s for w, s in zip(split, shapes, strict=True)), np.zeros(HOURS))
-        annual = cluster.power.carbon_intensity / FOSSIL_FACTOR
-        fossil = fossil_share_curve(annual, clean)
-        if scenario == "sichuan-drought-2022" and cluster.province == "Sichuan":
-            # Same α as the base year, hydro halved in Jul-Aug: more fossil in those months.
-            floor = fossil_floor(annual)
-            alpha = solve_alpha(annual, clean, floor)
-            hydro = np.where(np.isin(month, (7, 8)), 0.5, 1.0) * shapes[1]
-            dry = clean - split[1] * shapes[1] + split[1] * hydro
-            fossil = np.asarray(np.clip(1.0 - alpha * dry, floor, 1.0), dtype=float)
-        g = contracted_green_share(cluster)
-        carbon = FOSSIL_FACTOR * fossil
-        tou = tou_multipliers(cluster.province, cluster.region, month, hour)
-        price = cluster.power.price_per_kwh * (g + (1 - g) * tou / tou.mean())
-        cols["c"].append(carbon)
-        cols["cm"].append((1 - g) * carbon)
-        cols["r"].append(g + (1 - g) * (1 - fossil))
-        cols["p"].append(price)
-        greens.append(g)
+    each = [
+        cluster_curves(
+            c.province,
+            c.region,
+            longitude_of(c.location),
+            c.power,
+            green_share=contracted_green_share(c) if c.province in CLEAN_SPLIT else 0.0,
+            scenario=scenario,
+        )
+        for c in ordered
+    ]
     start = start or dt.datetime(YEAR, 4, 3)
-    start_hour = int((start - dt.datetime(start.year, 1, 1)).total_seconds() // 3600) % HOURS
     return PowerCurves(
         names=tuple(c.name for c in ordered),
-        carbon=np.column_stack(cols["c"]),
-        carbon_market=np.column_stack(cols["cm"]),
-        renewable=np.column_stack(cols["r"]),
-        price=np.column_stack(cols["p"]),
-        green_share=np.array(greens),
-        start_hour=start_hour,
+        carbon=np.column_stack([e.carbon for e in each]),
+        carbon_market=np.column_stack([e.carbon_market for e in each]),
+        renewable=np.column_stack([e.renewable for e in each]),
+        price=np.column_stack([e.price for e in each]),
+        green_share=np.array([e.green_share for e in each]),
+        start_hour=hour_of_year(start),
         scenario=scenario,
-        flat=tuple(flat),
+        flat=tuple(c.name for c, e in zip(ordered, each, strict=True) if not e.modelled),
     )
+
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def hour_of_year(when: dt.datetime) -> int:
+    """Row of the model year for ``when``: Beijing wall-clock time (naive = Beijing)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(BEIJING).replace(tzinfo=None)
+    return int((when - dt.datetime(when.year, 1, 1)).total_seconds() // 3600) % HOURS
+
+
+def builtin_forecast(
+    province: str,
+    region: Region,
+    location: str,
+    mix: PowerMix,
+    now: dt.datetime,
+    *,
+    hours: int = 48,
+    green_share: float = 0.0,
+) -> Forecast:
+    """The model's next ``hours`` from the hour containing ``now`` (an aware datetime).
+
+    The operator's ``Builtin`` source: the same curves the simulator replays, read for the
+    calendar hours ahead (the model year's month and hour of day; the year itself is the
+    model's 2023). ``mix`` is the member's flat figures (its node labels): annual factor
+    and flat price.
+    """
+    if now.tzinfo is None:
+        raise ValueError("builtin_forecast needs an aware datetime (UTC)")
+    curves = _cached_curves(province, region, longitude_of(location), mix, green_share)
+    hour_start = now.replace(minute=0, second=0, microsecond=0)
+    rows = (hour_of_year(hour_start) + np.arange(hours)) % HOURS
+    return Forecast(
+        start_s=hour_start.timestamp(),
+        carbon=curves.carbon[rows],
+        carbon_market=curves.carbon_market[rows],
+        renewable=curves.renewable[rows],
+        price=curves.price[rows],
+        source="Builtin" if curves.modelled else "Flat",
+        published_s=hour_start.timestamp(),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_curves(
+    province: str, region: Region, longitude: float, mix: PowerMix, green_share: float
+) -> ClusterCurves:
+    return cluster_curves(province, region, longitude, mix, green_share=green_share)

@@ -1,4 +1,4 @@
-"""The hourly power model of computegrid.sim.power (power-profiles.md, "A simple model")."""
+"""The hourly power model of computegrid.fleet_data.power (power-profiles.md, "A simple model")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from computegrid.api.common import Region
 from computegrid.fleet_data import load_national_fleet
-from computegrid.sim.power import (
+from computegrid.fleet_data.power import (
     FOSSIL_FACTOR,
     HOURS,
     build_curves,

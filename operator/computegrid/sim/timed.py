@@ -1,0 +1,121 @@
+"""``computegrid-timed``: the operator's time-aware core (``TimeScheduler``) in the replay.
+
+Each decision plans (cluster, start) with the Builtin forecast, which in the simulator *is*
+the power curve the metrics integrate (a perfect forecast: the figures are an upper bound on
+what a real forecast's errors would allow). A job with a window (``SimJob.deadline_s``)
+declares its exact run time, so the planner also knows when its capacity comes back (a
+release in the book); a job without one starts now, its duration unknown to the planner: it
+honours promises over its first hour and holds its capacity for all the planner knows. A
+deferred job's
+capacity goes into the ``ReservationBook`` until its start, when the engine releases it and
+starts the job on the planned cluster (or, if the exact per-node fit fails there, plans it
+again from that moment).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from computegrid.fleet_data.power import HOURS, PowerCurves
+from computegrid.scheduling import (
+    DEFAULT_POLICY,
+    FleetForecast,
+    FleetState,
+    JobRequest,
+    Policy,
+    Reservation,
+    ReservationBook,
+    TimedDecision,
+    TimeScheduler,
+    window_for,
+)
+from computegrid.scheduling.forecast import HOUR_S
+from computegrid.scheduling.state import TYPE_CODES
+from computegrid.sim.trace import SimJob
+
+FORECAST_HOURS = 96  # the 48 h planning horizon plus the longest run (24 h), with room
+
+
+class ComputegridTimed:
+    """Plans (cluster, start); ``choose`` is its start-now answer (for the queue)."""
+
+    name = "computegrid-timed"
+
+    def __init__(self, curves: PowerCurves, policy: Policy = DEFAULT_POLICY) -> None:
+        self.curves = curves
+        self.planner = TimeScheduler(policy)
+        self.book: ReservationBook | None = None
+        self._forecast: tuple[int, FleetForecast] | None = None
+        self.deferred = 0
+
+    def forecast(self, now_s: float) -> FleetForecast:
+        """The curves from the current replay hour, as the operator's forecast would be."""
+        hour = int(now_s // HOUR_S)
+        if self._forecast is None or self._forecast[0] != hour:
+            rows = (self.curves.start_hour + hour + np.arange(FORECAST_HOURS)) % HOURS
+            self._forecast = (
+                hour,
+                FleetForecast(
+                    hour * HOUR_S,
+                    self.curves.carbon[rows],
+                    self.curves.carbon_market[rows],
+                    self.curves.renewable[rows],
+                    self.curves.price[rows],
+                ),
+            )
+        return self._forecast[1]
+
+    def plan(
+        self, key: int, job: SimJob, state: FleetState, now_s: float
+    ) -> tuple[int, float] | None:
+        """(cluster, start) or None (wait); a start after now is a promise in the book."""
+        if self.book is None:
+            self.book = ReservationBook(state.size, len(state.resources))
+        request = job.request
+        windowed = job.deadline_s is not None
+        window = window_for(
+            request.sensitivity,
+            now_s,
+            deadline_s=job.deadline_s,
+            duration_s=job.duration_s if windowed else None,
+        )
+        result = self.planner.plan(request, state, window, self.forecast(now_s), self.book)
+        if not isinstance(result, TimedDecision):
+            return None
+        if result.deferred:
+            self.promise(key, request, state, result.index, result.start_s, job.duration_s)
+        return result.index, result.start_s
+
+    def promise(
+        self, key: int, job: JobRequest, state: FleetState, cluster: int, start: float, run: float
+    ) -> None:
+        assert self.book is not None
+        vector = state.request_vector(job)
+        assert vector is not None
+        self.book.add(
+            Reservation(str(key), cluster, TYPE_CODES[job.compute_type], start, start + run,
+                        job.parallelism * vector)
+        )  # fmt: skip
+        self.deferred += 1
+
+    def release(self, key: int) -> None:
+        if self.book is not None:
+            self.book.remove(str(key))
+
+    def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
+        """A windowed job's capacity is expected back at its end (it declared its duration);
+        a job without a window holds its capacity for all the planner knows."""
+        if self.book is None or job.deadline_s is None:
+            return
+        vector = state.request_vector(job.request)
+        assert vector is not None
+        code = TYPE_CODES[job.request.compute_type]
+        amounts = job.request.parallelism * vector
+        self.book.add_release(Reservation(str(key), cluster, code, end_s, end_s, amounts))
+
+    def finished(self, key: int) -> None:
+        if self.book is not None:
+            self.book.remove_release(str(key))
+
+    def choose(self, job: JobRequest, state: FleetState) -> int | None:
+        raise NotImplementedError("the engine calls plan() on a time-aware placer")
