@@ -33,12 +33,15 @@ lock: $(UV) ## Re-resolve uv.lock after changing pyproject.toml
 ##@ Generated files
 
 .PHONY: generate
-generate: install ## Regenerate crds/ and the chart's CRDs from the API types
+generate: install ## Regenerate crds/ and the chart's CRDs from the API types; copy pyproject's version to the chart
 	$(BIN)/computegrid crds --out crds/
 	$(BIN)/computegrid crds --out charts/computegrid/crds/
+	$(BIN)/python deploy/release/sync_version.py
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail on any difference from what is committed
+	@git diff --exit-code -- charts/computegrid/Chart.yaml operator/computegrid/__init__.py || \
+	  { echo "verify: the chart or __version__ drifted from pyproject's version: run 'make generate' and commit"; exit 1; }
 	@git diff --exit-code -- crds/ charts/computegrid/crds/ || \
 	  { echo "verify: generated files drifted from the API types: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- crds/ charts/computegrid/crds/)" || \
