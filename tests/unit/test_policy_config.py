@@ -119,5 +119,7 @@ def test_policy_file(tmp_path: Path) -> None:
     good = tmp_path / "policy.yaml"
     good.write_text("alternatives: 1\n", encoding="utf-8")
     assert read_policy_file(good).alternatives == 1
-    with pytest.raises(PolicyError, match="^" + re.escape(f"{tmp_path / 'missing.yaml'}: cannot read")):
+    with pytest.raises(
+        PolicyError, match="^" + re.escape(f"{tmp_path / 'missing.yaml'}: cannot read")
+    ):
         read_policy_file(tmp_path / "missing.yaml")

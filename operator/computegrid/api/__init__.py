@@ -45,6 +45,7 @@ from computegrid.api.member_cluster import (
     ObjectMeta,
     PowerStatus,
     SecretKeyRef,
+    TypeCapacity,
 )
 from computegrid.api.pod_security import pod_policy_violations
 from computegrid.api.quantities import Quantity, QuantityError, format_quantity, parse_quantity
@@ -89,6 +90,7 @@ __all__ = [
     "SecretKeyRef",
     "Taint",
     "Toleration",
+    "TypeCapacity",
     "format_quantity",
     "latency_sensitivity",
     "max_latency_ms",

@@ -208,8 +208,15 @@ def render(r: dict[str, Any]) -> str:
         score = f"{c['score']:>5.1f}" if c["score"] is not None else f"{'-':>5}"
         reason = f"{c['filter']}: {c['reason']}" if c["filter"] else ""
         lines.append(
-            f"  {c['cluster']:<28} {c['verdict']:<8} {score} {parts} {c['latencyMs']:>5.1f} "
-            f"{c['carbonIntensity']:>5.0f} {c['pricePerKWh']:>5.2f} {c['freeCpu']:>5} "
-            f"{c['freeGpu']:>4}  {reason}"
+            f"  {c['cluster']:<28} {c['verdict']:<8} {score} {parts} "
+            f"{_cell(c['latencyMs'], 5, '.1f')} {_cell(c['carbonIntensity'], 5, '.0f')} "
+            f"{_cell(c['pricePerKWh'], 5, '.2f')} {_cell(c['freeCpu'], 5)} "
+            f"{_cell(c['freeGpu'], 4)}  {reason}"
         )
     return "\n".join(lines)
+
+
+def _cell(value: Any, width: int, spec: str = "") -> str:
+    """A right-aligned cell; "-" where the figure is unknown (``kubectl computegrid why``
+    knows a runner-up's score, not its RTT or power)."""
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
