@@ -50,11 +50,16 @@ verify: generate ## Regenerate everything and fail on any difference from what i
 ##@ Checks and tests
 
 .PHONY: lint
-lint: install ## ruff, mypy --strict and the import-linter contracts
+lint: install ## ruff, mypy --strict, the import-linter contracts; actionlint on .github/workflows when built
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@bash deploy/ci/actionlint.sh run
+
+.PHONY: actionlint-build
+actionlint-build: ## Build actionlint from the Go module proxy into the cache (make test does)
+	@bash deploy/ci/actionlint.sh build
 
 .PHONY: test-unit
 test-unit: install ## Unit tests of the pure core and the API types (seconds)
@@ -69,7 +74,7 @@ test-e2e: install ## End-to-end tests on kind (needs a Docker engine; skips with
 	$(BIN)/pytest -m e2e tests
 
 .PHONY: test
-test: lint verify testbed-build ## Everything CI runs: lint, verify, unit and integration tests
+test: actionlint-build lint verify testbed-build ## Everything CI runs: lint (with actionlint), verify, unit and integration tests
 	$(BIN)/pytest tests
 
 ##@ Running

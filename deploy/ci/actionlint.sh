@@ -30,6 +30,6 @@ case "${1:-run}" in
       echo "actionlint: not built, workflows not linted (run 'deploy/ci/actionlint.sh build')"
       exit 0
     fi
-    cd "$root" && "$bin/actionlint" -no-color -oneline ;;
+    cd "$root" && "$bin/actionlint" -no-color -oneline && echo "actionlint: .github/workflows clean" ;;
   *) echo "usage: $0 build|run" >&2; exit 2 ;;
 esac
