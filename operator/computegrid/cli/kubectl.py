@@ -38,24 +38,45 @@ NOTE = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+def _hub_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+        "--kubeconfig",
+        default=default,
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
     )
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument("--context", default=default, help="kubeconfig context (default: current)")
+    parser.add_argument(
+        "-l", "--selector", default=default, help="only MemberClusters with these labels"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="The live computegrid fleet, dry runs against it, and decisions."
+    )
+    _hub_options(parser, None)
+    # The same options after the command too (``kubectl computegrid fleet --context x``);
+    # suppressed defaults so they do not overwrite ones given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _hub_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fleet = sub.add_parser("fleet", help="each member: readiness, free capacity, power, jobs")
+    fleet = sub.add_parser(
+        "fleet", parents=[common], help="each member: readiness, free capacity, power, jobs"
+    )
     fleet.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     fleet.set_defaults(func=run_fleet)
 
-    dry = sub.add_parser("explain", help="dry run of job manifests against the live fleet")
+    dry = sub.add_parser(
+        "explain", parents=[common], help="dry run of job manifests against the live fleet"
+    )
     dry.add_argument("-f", "--filename", required=True, type=Path, help="job YAML or a folder")
     dry.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     dry.set_defaults(func=run_explain)
 
-    why = sub.add_parser("why", help="the recorded decision of an existing ComputeJob")
+    why = sub.add_parser(
+        "why", parents=[common], help="the recorded decision of an existing ComputeJob"
+    )
     why.add_argument("name", help="ComputeJob name")
     why.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
     why.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
@@ -139,7 +160,7 @@ def render_fleet(rows: list[dict[str, Any]]) -> str:
 
 
 def run_fleet(args: argparse.Namespace, hub: HubReader) -> int:
-    rows = fleet_rows(hub.member_clusters(), hub.compute_jobs())
+    rows = fleet_rows(hub.member_clusters(args.selector or ""), hub.compute_jobs())
     emit(rows, args.output, render_fleet(rows))
     return 0
 
@@ -149,7 +170,7 @@ def run_fleet(args: argparse.Namespace, hub: HubReader) -> int:
 
 def run_explain(args: argparse.Namespace, hub: HubReader) -> int:
     jobs = explain.load_jobs(args.filename)
-    snapshots = live_snapshots(hub.member_clusters())
+    snapshots = live_snapshots(hub.member_clusters(args.selector or ""))
     if not snapshots:
         raise UsageError("no MemberClusters on this hub: nothing to place on")
     latency = load_latency_model()

@@ -47,10 +47,15 @@ class HubReader:
         self.timeout = timeout
         self._custom: Any = client.CustomObjectsApi(self.api)
 
-    def _call(self, what: str, method: Any, *args: Any) -> Body:
+    def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Body:
         try:
             response = method(
-                GROUP, VERSION, *args, _request_timeout=self.timeout, _preload_content=False
+                GROUP,
+                VERSION,
+                *args,
+                _request_timeout=self.timeout,
+                _preload_content=False,
+                **kwargs,
             )
         except ApiException as exc:
             reason = exc.reason or ""
@@ -62,9 +67,10 @@ class HubReader:
         data: Body = json.loads(response.data)
         return data
 
-    def member_clusters(self) -> list[Body]:
+    def member_clusters(self, selector: str = "") -> list[Body]:
+        """MemberClusters, those matching a label selector when one is given."""
         body = self._call("list memberclusters", self._custom.list_cluster_custom_object,
-                          "memberclusters")  # fmt: skip
+                          "memberclusters", label_selector=selector)  # fmt: skip
         items: list[Body] = body["items"]
         return items
 
