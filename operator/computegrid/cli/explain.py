@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from computegrid.api.common import ANN_ORIGIN
 from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
 from computegrid.api.quantities import format_quantity
+from computegrid.api.validation import first_error
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
 from computegrid.fleet_data import resolve_city as resolve
@@ -82,9 +83,7 @@ def parse_job(doc: Any, source: str) -> ComputeJob:
     try:
         return ComputeJob.model_validate(doc)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(document)"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        where, message = first_error(exc)
         raise UsageError(f"{source}: {where}: {message}") from None
 
 

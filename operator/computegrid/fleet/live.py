@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from computegrid.api import ComputeType, MemberClusterSpec, Phase
+from computegrid.api.validation import first_error
 from computegrid.fleet.snapshot import UNKNOWN_POWER, quantities
 from computegrid.fleet.status import find_condition
 from computegrid.scheduling import ClusterSnapshot, ClusterTaint, NodeCapacity, PowerMix
@@ -87,9 +88,8 @@ def snapshot_from_status(member: Body) -> ClusterSnapshot:
     try:
         spec = MemberClusterSpec.model_validate(member.get("spec") or {})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise StatusError(f"MemberCluster {name}: spec.{where}: {error['msg']}") from None
+        where, message = first_error(exc)
+        raise StatusError(f"MemberCluster {name}: spec.{where}: {message}") from None
     status: Body = member.get("status") or {}
     ready, why = ready_reason(status)
     return ClusterSnapshot(

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from computegrid.api.common import LatencySensitivity
+from computegrid.api.validation import first_error
 from computegrid.scheduling.plugins import FILTERS, SCORES, build_filter, build_score
 from computegrid.scheduling.policy import DEFAULT_WEIGHTS, Policy
 
@@ -102,9 +103,7 @@ def policy_from_mapping(data: Mapping[str, Any] | None, source: str = "policy") 
     try:
         return Policy.model_validate(fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(document)"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        where, message = first_error(exc)
         if message.startswith(f"{where}."):  # the validator already names the full path
             raise PolicyError(f"{source}: {message}") from None
         raise PolicyError(f"{source}: {where}: {message}") from None
