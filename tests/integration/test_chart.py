@@ -183,8 +183,22 @@ def test_render_rbac_is_bound_to_the_service_account() -> None:
     [binding] = by_kind(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [subject]
-    [secrets_role] = by_kind(objects, "Role")
-    [secrets_binding] = by_kind(objects, "RoleBinding")
+    roles = {o["metadata"]["name"]: o for o in by_kind(objects, "Role")}
+    bindings = {o["metadata"]["name"]: o for o in by_kind(objects, "RoleBinding")}
+    assert set(roles) == set(bindings) == {"cg-member-secrets", "cg-policy"}
+    secrets_role, secrets_binding = roles["cg-member-secrets"], bindings["cg-member-secrets"]
+    policy_role, policy_binding = roles["cg-policy"], bindings["cg-policy"]
+    assert (
+        policy_role["metadata"]["namespace"]
+        == policy_binding["metadata"]["namespace"]
+        == "cg-system"
+    )
+    assert policy_role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    ]
+    assert policy_binding["roleRef"]["name"] == "cg-policy" and policy_binding["subjects"] == [
+        subject
+    ]
     assert secrets_role["metadata"]["namespace"] == SECRET_NS
     assert secrets_binding["metadata"]["namespace"] == SECRET_NS
     assert secrets_binding["roleRef"]["name"] == secrets_role["metadata"]["name"]
@@ -305,6 +319,9 @@ def test_install_creates_what_the_operator_needs(installed: Release) -> None:
     kubectl(hub, "get", "clusterrolebinding", f"{name}-operator")
     kubectl(hub, "-n", SECRET_NS, "get", "role,rolebinding", f"{name}-member-secrets")
     kubectl(hub, "-n", ns, "get", "poddisruptionbudget", name)
+    for verb in ("get", "list", "watch"):
+        assert can_i(installed, verb, "configmaps", "-n", ns)
+        assert not can_i(installed, verb, "configmaps", "-n", "kube-system")
     policy = yaml.safe_load(
         kubectl(hub, "-n", ns, "get", "configmap", f"{name}-policy", "-o", "yaml")
     )
@@ -334,6 +351,8 @@ def test_uninstall_cleans_up_and_another_release_installs(installed: Release) ->
         ("-n", SECRET_NS, "role", f"{name}-member-secrets"),
         ("-n", SECRET_NS, "rolebinding", f"{name}-member-secrets"),
         ("-n", ns, "configmap", f"{name}-policy"),
+        ("-n", ns, "role", f"{name}-policy"),
+        ("-n", ns, "rolebinding", f"{name}-policy"),
         ("-n", ns, "poddisruptionbudget", name),
         ("clusterkopfpeering", PEERING),  # a hook object: the pre-delete hook removes it
     ]
