@@ -86,9 +86,12 @@ class MemberClusterStatus(ApiModel):
     compute_types: list[ComputeType] = Field(
         default_factory=list, description="Compute types its nodes offer."
     )
-    by_compute_type: dict[ComputeType, TypeCapacity] = Field(
+    # Keyed by str, not ComputeType: a CRD schema cannot constrain map keys (no propertyNames
+    # in Kubernetes' structural schemas); the operator writes ComputeType values only.
+    by_compute_type: dict[str, TypeCapacity] = Field(
         default_factory=dict,
-        description="Capacity per compute type, so a reader can tell GPU room from CPU room.",
+        description="Capacity per compute type (general, intelligent, supercomputing), so a "
+        "reader can tell GPU room from CPU room.",
     )
     power: PowerStatus | None = Field(default=None, description="Power mix.")
     node_count: int | None = Field(default=None, ge=0, description="Ready nodes seen.")
