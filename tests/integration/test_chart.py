@@ -422,20 +422,26 @@ def test_schema_leaves_room_for_admission_and_tenancy_values() -> None:
     assert len(by_kind(objects, "Deployment")) == 2
 
 
-def test_notes_say_what_to_do_next() -> None:
-    notes = run(helm_binary(), "install", "cg", CHART, "--namespace", "cg-system",
-                "--dry-run=client", "--set", "metrics.serviceMonitor.create=always")  # fmt: skip
-    notes = notes[notes.index("NOTES:") :]
-    assert f"-n {SECRET_NS} create secret generic" in notes  # register a member
-    assert "kind: MemberCluster" in notes and f"namespace: {SECRET_NS}" in notes
-    assert "kubectl apply -f deploy/samples/" in notes  # submit a sample
-    assert "kubectl computegrid why" in notes
-    assert "svc/cg-metrics 8080" in notes and "/metrics" in notes  # where the metrics are
-    assert 'ServiceMonitor "cg"' in notes
-    assert "cg-policy" in notes
-    quiet = run(helm_binary(), "install", "cg", CHART, "--namespace", "cg-system",
-                "--dry-run=client", "--set", "metrics.service.enabled=false")  # fmt: skip
-    assert "port 8080 on each operator pod" in quiet and "ServiceMonitor" not in quiet
+def notes(hub: Path, *values: str) -> str:
+    """The NOTES helm prints after an install (a client-side dry run still asks the hub)."""
+    out = run(helm_binary(), "install", "cg", CHART, "--namespace", "cg-system",
+              "--dry-run=client", *values, kubeconfig=hub)  # fmt: skip
+    return out[out.index("NOTES:") :]
+
+
+def test_notes_say_what_to_do_next(fleet: testbed.FleetInfo) -> None:
+    hub = Path(fleet.hub.kubeconfig)
+    text = notes(hub)
+    assert f"-n {SECRET_NS} create secret generic" in text  # register a member
+    assert "kind: MemberCluster" in text and f"namespace: {SECRET_NS}" in text
+    assert "kubectl apply -f deploy/samples/" in text  # submit a sample
+    assert "kubectl computegrid why" in text
+    assert "svc/cg-metrics 8080" in text and "/metrics" in text  # where the metrics are
+    assert "cg-policy" in text
+    assert "ServiceMonitor" not in text  # the hub has no prometheus-operator
+    quiet = notes(hub, "--set", "metrics.service.enabled=false")
+    assert "port 8080 on each operator pod" in quiet and "svc/cg-metrics" not in quiet
+    assert "cg-dashboard" in notes(hub, "--set", "dashboard.enabled=true")
 
 
 def test_pod_disruption_budget_covers_every_replica() -> None:
@@ -485,11 +491,40 @@ def test_service_monitor_render_rules(args: tuple[str, ...], rendered: bool) -> 
         }
 
 
-def test_service_monitor_on_a_hub_without_the_api(fleet: testbed.FleetInfo) -> None:
-    """auto asks the real API server: the test bed's hub serves no monitoring.coreos.com."""
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+
+
+def test_service_monitor_follows_the_hub_api(fleet: testbed.FleetInfo) -> None:
+    """auto asks the real API server: no ServiceMonitor until its CRD is served, then one."""
     hub = Path(fleet.hub.kubeconfig)
-    out = run(helm_binary(), "template", "cg", CHART, "--validate", kubeconfig=hub)
-    assert "kind: ServiceMonitor" not in out
+    # --validate takes the capabilities from the hub (installCRDs=false: the Kopf CRDs are
+    # another release's by now, and validation would refuse to adopt them).
+    validate = ("template", "cg", CHART, "--validate", "--set", "peering.installCRDs=false")
+    out = run(helm_binary(), *validate, kubeconfig=hub)
+    assert "kind: Deployment" in out and "kind: ServiceMonitor" not in out
+    crd = Path(fleet.workdir) / "servicemonitor-crd.yaml"
+    crd.write_text(yaml.safe_dump(SERVICE_MONITOR_CRD), encoding="utf-8")
+    kubectl(hub, "apply", "-f", str(crd))
+    try:
+        kubectl(hub, "wait", "--for=condition=Established", "--timeout=30s",
+                "crd/servicemonitors.monitoring.coreos.com")  # fmt: skip
+        out = run(helm_binary(), *validate, kubeconfig=hub)
+        [monitor] = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "ServiceMonitor"]
+        assert monitor["metadata"]["name"] == "cg"
+        assert 'ServiceMonitor "cg"' in notes(hub)
+    finally:
+        kubectl(hub, "delete", "-f", str(crd), "--wait=false")
 
 
 def test_restricted_security_context_admitted_by_pod_security(fleet: testbed.FleetInfo) -> None:
