@@ -11,6 +11,7 @@ import contextlib
 import json
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -62,8 +63,9 @@ class HubReader:
             with contextlib.suppress(ValueError):
                 reason = json.loads(exc.body or "{}").get("message") or reason
             raise HubError(f"{what}: {exc.status} {reason}".strip()) from None
-        except OSError as exc:  # urllib3 errors derive from it: refused, timed out, TLS
-            raise HubError(f"{what}: the hub did not answer: {exc}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, timed out, TLS
+            cause = getattr(exc, "reason", None) or exc
+            raise HubError(f"{what}: the hub did not answer: {cause}") from None
         data: Body = json.loads(response.data)
         return data
 
