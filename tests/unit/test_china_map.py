@@ -56,3 +56,28 @@ def test_demo_map_on_the_national_fleet(tmp_path: Path) -> None:
     reds = ((image[:, :, 0] > 150) & (image[:, :, 1] < 60) & (image[:, :, 2] < 60)).sum()
     greens = ((image[:, :, 1] > 120) & (image[:, :, 0] < 120) & (image[:, :, 2] < 120)).sum()
     assert reds > 200 and greens > 200
+
+
+def test_demo_draws_its_map_from_the_hub_s_jobs(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from computegrid.cli.demo import _draw_map
+
+    fleet = load_national_fleet()
+    info = SimpleNamespace(members=[
+        SimpleNamespace(name=c.name, location=c.location, region=c.region.value)
+        for c in fleet.clusters
+    ])  # fmt: skip
+
+    def job(name: str, origin: str, status: dict[str, object]) -> dict[str, object]:
+        return {"metadata": {"name": name, "annotations": {"computegrid.io/origin": origin}},
+                "status": status}  # fmt: skip
+
+    jobs = [
+        job("render", "广州", {"phase": "Running", "placement": {"cluster": "gansu-qingyang"}}),
+        job("imaging", "urumqi", {"phase": "Pending", "message": "0/10 clusters can take the job"}),
+        job("lost", "atlantis", {}),  # an origin the map cannot place is left out, not fatal
+    ]
+    path = tmp_path / "demo.png"
+    _draw_map(info, jobs, path)
+    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 50_000
