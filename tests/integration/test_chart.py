@@ -605,3 +605,16 @@ def test_one_version_from_pyproject() -> None:
     for deployment in by_kind(render(), "Deployment"):
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         assert image == f"{VALUES['image']['repository']}:{version}"
+
+
+@pytest.mark.parametrize(
+    ("replicas", "error"),
+    [
+        ('[{"name":"a","priority":5},{"name":"b","priority":5}]', "peering priorities must differ"),
+        ('[{"name":"a","priority":5},{"name":"a","priority":6}]', "names must differ"),
+    ],
+)
+def test_replicas_need_distinct_priorities_and_names(replicas: str, error: str) -> None:
+    assert error in helm_refuses("template", "cg", CHART, "--set-json", f"replicas={replicas}")
+    one = render("--set-json", 'replicas=[{"name":"solo","priority":1}]')
+    assert [d["metadata"]["name"] for d in by_kind(one, "Deployment")] == ["cg-solo"]
