@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from computegrid.api.common import LatencySensitivity
-from computegrid.fleet_data.policy_file import load_policy, read_policy_file
+from computegrid.fleet_data.policy_file import (
+    PolicyKeeper,
+    PolicyOutcome,
+    load_policy,
+    read_policy_file,
+)
 from computegrid.scheduling import DEFAULT_WEIGHTS, Policy, Scheduler
 from computegrid.scheduling.plugins.headroom import CriticalHeadroom
 from computegrid.scheduling.policy_config import PolicyError, policy_from_mapping
@@ -123,3 +128,17 @@ def test_policy_file(tmp_path: Path) -> None:
         PolicyError, match="^" + re.escape(f"{tmp_path / 'missing.yaml'}: cannot read")
     ):
         read_policy_file(tmp_path / "missing.yaml")
+
+
+def test_keeper_swaps_on_a_good_policy_and_keeps_the_old_on_a_bad_one() -> None:
+    keeper = PolicyKeeper()
+    assert keeper.offer("{}") == PolicyOutcome(Policy(), changed=False)
+    good = keeper.offer("alternatives: 7\n", "cg-system/cg-policy")
+    assert good.changed and good.error is None and keeper.policy.alternatives == 7
+    bad = keeper.offer("pluginArgs: {CriticalHeadroom: {reserve: 2}}", "cg-system/cg-policy")
+    assert not bad.changed and keeper.policy.alternatives == 7 and bad.policy is keeper.policy
+    assert bad.error is not None
+    assert bad.error.startswith("cg-system/cg-policy: pluginArgs.CriticalHeadroom: ")
+    assert not keeper.offer("alternatives: 7\n").changed  # the same again: no change
+    gone = keeper.offer(None)  # the ConfigMap was deleted: the built-in policy
+    assert gone.changed and keeper.policy == Policy()

@@ -7,6 +7,7 @@ naming the source, so a caller keeps its old policy on any of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from computegrid.fleet_data.inputs import InputError, parse_documents
@@ -37,3 +38,35 @@ def read_policy_file(path: Path) -> Policy:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: cannot read: {exc.__class__.__name__}") from None
     return load_policy(text, str(path))
+
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """What offering a policy text did: the policy now in force, and whether it changed."""
+
+    policy: Policy
+    changed: bool
+    error: str | None = None  # the refusal, naming source, plugin and field; old policy kept
+
+
+class PolicyKeeper:
+    """The policy in force: a new text replaces it only when it loads; a bad one is refused
+    and the old one stays. The operator offers the ConfigMap's text at start and on change.
+
+    >>> keeper = PolicyKeeper()
+    >>> keeper.offer("weights: {low: {Carbon: 1}}", "cg-system/cg-policy").error
+    'cg-system/cg-policy: weights.low.Carbon: unknown score plugin; known: CarbonIntensity, ...'
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+
+    def offer(self, text: str | None, source: str = POLICY_KEY) -> PolicyOutcome:
+        """``text`` None (no ConfigMap, or no policy.yaml key in it): the built-in policy."""
+        try:
+            new = Policy() if text is None else load_policy(text, source)
+        except PolicyError as exc:
+            return PolicyOutcome(self.policy, False, str(exc))
+        changed = new != self.policy
+        self.policy = new
+        return PolicyOutcome(new, changed)
