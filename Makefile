@@ -33,15 +33,18 @@ lock: $(UV) ## Re-resolve uv.lock after changing pyproject.toml
 ##@ Generated files
 
 .PHONY: generate
-generate: install ## Regenerate crds/ and the chart's CRDs from the API types
+generate: install ## Regenerate crds/ and the chart's CRDs from the API types; copy pyproject's version to the chart
 	$(BIN)/computegrid crds --out crds/
 	$(BIN)/computegrid crds --out charts/computegrid/crds/ \
 	  --admission-policy charts/computegrid/templates/admission-policy.yaml
+	$(BIN)/python deploy/release/sync_version.py
 
 ADMISSION_POLICY := charts/computegrid/templates/admission-policy.yaml
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail on any difference from what is committed
+	@git diff --exit-code -- charts/computegrid/Chart.yaml operator/computegrid/__init__.py || \
+	  { echo "verify: the chart or __version__ drifted from pyproject's version: run 'make generate' and commit"; exit 1; }
 	@git diff --exit-code -- crds/ charts/computegrid/crds/ $(ADMISSION_POLICY) || \
 	  { echo "verify: generated files drifted from the API types: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- crds/ charts/computegrid/crds/ $(ADMISSION_POLICY))" || \
@@ -50,11 +53,16 @@ verify: generate ## Regenerate everything and fail on any difference from what i
 ##@ Checks and tests
 
 .PHONY: lint
-lint: install ## ruff, mypy --strict and the import-linter contracts
+lint: install ## ruff, mypy --strict, the import-linter contracts; actionlint on .github/workflows when built
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@bash deploy/ci/actionlint.sh run
+
+.PHONY: actionlint-build
+actionlint-build: ## Build actionlint from the Go module proxy into the cache (make test does)
+	@bash deploy/ci/actionlint.sh build
 
 .PHONY: test-unit
 test-unit: install ## Unit tests of the pure core and the API types (seconds)
@@ -69,7 +77,7 @@ test-e2e: install ## End-to-end tests on kind (needs a Docker engine; skips with
 	$(BIN)/pytest -m e2e tests
 
 .PHONY: test
-test: lint verify testbed-build ## Everything CI runs: lint, verify, unit and integration tests
+test: actionlint-build lint verify testbed-build ## Everything CI runs: lint (with actionlint), verify, unit and integration tests
 	$(BIN)/pytest tests
 
 ##@ Running

@@ -50,6 +50,7 @@ from computegrid.api.member_cluster import (
     ObjectMeta,
     PowerStatus,
     SecretKeyRef,
+    TypeCapacity,
 )
 from computegrid.api.pod_policy import NamespacePodPolicy, PodPolicy, PodSecurityLevel
 from computegrid.api.pod_security import (
@@ -108,6 +109,7 @@ __all__ = [
     "StaleCopy",
     "Taint",
     "Toleration",
+    "TypeCapacity",
     "Violation",
     "check_template",
     "format_quantity",

@@ -68,6 +68,18 @@ class PowerStatus(ApiModel):
     )
 
 
+class TypeCapacity(ApiModel):
+    """The capacity of a member's nodes of one compute type."""
+
+    allocatable: dict[str, Quantity] = Field(
+        default_factory=dict, description="Sum of the allocatable of its nodes of this type."
+    )
+    available: dict[str, Quantity] = Field(
+        default_factory=dict, description="That minus the requests of their non-terminal pods."
+    )
+    node_count: int = Field(default=0, ge=0, description="Ready nodes of this type.")
+
+
 class MemberClusterStatus(ApiModel):
     """Written by the operator's probes."""
 
@@ -80,6 +92,13 @@ class MemberClusterStatus(ApiModel):
     )
     compute_types: list[ComputeType] = Field(
         default_factory=list, description="Compute types its nodes offer."
+    )
+    # Keyed by str, not ComputeType: a CRD schema cannot constrain map keys (no propertyNames
+    # in Kubernetes' structural schemas); the operator writes ComputeType values only.
+    by_compute_type: dict[str, TypeCapacity] = Field(
+        default_factory=dict,
+        description="Capacity per compute type (general, intelligent, supercomputing), so a "
+        "reader can tell GPU room from CPU room.",
     )
     power: PowerStatus | None = Field(default=None, description="Power mix.")
     node_count: int | None = Field(default=None, ge=0, description="Ready nodes seen.")

@@ -168,53 +168,32 @@ def _table(jobs: list[dict[str, Any]]) -> str:
 
 
 def _draw_map(info: Any, jobs: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    """Members on the province map coloured by carbon intensity, each job from its origin
+    to its cluster, Pending ones marked with the operator's reason."""
+    from computegrid.fleet_data import load_national_fleet, resolve_city
+    from computegrid.sim.china_map import MapCluster, MapJob, draw_fleet_map
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from computegrid.fleet_data import resolve_city
-
-    fig, ax = plt.subplots(figsize=(10, 7))
-    spots = {}
+    fleet = load_national_fleet()
+    clusters = []
     for member in info.members:
         city = resolve_city(member.location)
-        spots[member.name] = (city.lon, city.lat)
-        colour = {"east": "tab:blue", "central": "tab:orange", "west": "tab:green"}.get(
-            member.region, "grey"
-        )
-        ax.scatter(city.lon, city.lat, s=160, c=colour, marker="s", zorder=3)
-        ax.annotate(member.name, (city.lon, city.lat), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")  # fmt: skip
+        try:
+            carbon = fleet.by_name(member.name).power.carbon_intensity
+        except KeyError:  # not a national-fleet member: its power is not known here
+            continue
+        clusters.append(MapCluster(member.name, city.lon, city.lat, carbon))
+    drawn = []
     for job in jobs:
         status = job.get("status") or {}
-        cluster = (status.get("placement") or {}).get("cluster")
         try:
             origin = resolve_city(job["metadata"]["annotations"]["computegrid.io/origin"])
-        except Exception:  # a sample with an unknown origin has no line to draw
+        except Exception:  # a sample with an unknown origin has no place on the map
             continue
-        ax.scatter(origin.lon, origin.lat, s=40, c="black", marker="o", zorder=4)
-        label = job["metadata"]["name"]
-        if cluster in spots:
-            x, y = spots[cluster]
-            arrow = {"arrowstyle": "->", "color": "tab:red", "alpha": 0.7}
-            ax.annotate("", xy=(x, y), xytext=(origin.lon, origin.lat), arrowprops=arrow)
-        else:
-            label += f" ({status.get('phase') or 'New'})"
-        ax.annotate(label, (origin.lon, origin.lat), fontsize=6, xytext=(3, -9),
-                    textcoords="offset points")  # fmt: skip
-    for region, colour in (("east", "tab:blue"), ("central", "tab:orange"), ("west", "tab:green")):
-        ax.scatter([], [], c=colour, marker="s", label=f"{region} member cluster")
-    ax.scatter([], [], c="black", marker="o", label="job origin")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title("computegrid demo: sample ComputeJobs (origin → member cluster)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        cluster = (status.get("placement") or {}).get("cluster")
+        reason = status.get("message") or status.get("phase") or "not decided yet"
+        drawn.append(MapJob(job["metadata"]["name"], origin.lon, origin.lat, cluster, reason))
+    draw_fleet_map(path, "computegrid demo: sample ComputeJobs (origin → member cluster)",
+                   clusters, drawn)  # fmt: skip
 
 
 def _pid_file(info: Any) -> Path:

@@ -19,6 +19,7 @@ from computegrid.api.common import ANN_ORIGIN
 from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
 from computegrid.api.quantities import format_quantity
 from computegrid.api.timing import parse_time
+from computegrid.api.validation import first_error
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
 from computegrid.fleet_data import resolve_city as resolve
@@ -97,9 +98,7 @@ def parse_job(doc: Any, source: str) -> ComputeJob:
     try:
         return ComputeJob.model_validate(doc)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(document)"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        where, message = first_error(exc)
         raise UsageError(f"{source}: {where}: {message}") from None
 
 
@@ -298,9 +297,10 @@ def render(r: dict[str, Any]) -> str:
         score = f"{c['score']:>5.1f}" if c["score"] is not None else f"{'-':>5}"
         reason = f"{c['filter']}: {c['reason']}" if c["filter"] else ""
         lines.append(
-            f"  {c['cluster']:<28} {c['verdict']:<8} {score} {parts} {c['latencyMs']:>5.1f} "
-            f"{c['carbonIntensity']:>5.0f} {c['pricePerKWh']:>5.2f} {c['freeCpu']:>5} "
-            f"{c['freeGpu']:>4}  {reason}"
+            f"  {c['cluster']:<28} {c['verdict']:<8} {score} {parts} "
+            f"{_cell(c['latencyMs'], 5, '.1f')} {_cell(c['carbonIntensity'], 5, '.0f')} "
+            f"{_cell(c['pricePerKWh'], 5, '.2f')} {_cell(c['freeCpu'], 5)} "
+            f"{_cell(c['freeGpu'], 4)}  {reason}"
         )
     return "\n".join(lines)
 
@@ -326,3 +326,9 @@ def render_timing(t: dict[str, Any]) -> list[str]:
             f"{row['carbon']:>8.0f} {row['price']:>7.3f} {row['gco2e']:>7}{mark}"
         )
     return lines
+
+
+def _cell(value: Any, width: int, spec: str = "") -> str:
+    """A right-aligned cell; "-" where the figure is unknown (``kubectl computegrid why``
+    knows a runner-up's score, not its RTT or power)."""
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"

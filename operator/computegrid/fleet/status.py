@@ -7,6 +7,7 @@ says since when a member is down, and the operator's grace period is measured fr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from computegrid.api import ComputeType, format_quantity
@@ -20,6 +21,22 @@ from computegrid.scheduling import ClusterSnapshot
 
 def _render(amounts: Mapping[str, float]) -> dict[str, str]:
     return {r: format_quantity(a, r) for r, a in sorted(amounts.items())}
+
+
+def by_compute_type(snapshot: ClusterSnapshot) -> dict[str, dict[str, Any]]:
+    """Allocatable, available and node count per compute type (status.byComputeType)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in ComputeType:
+        nodes = tuple(n for n in snapshot.nodes if n.compute_type == kind)
+        if not nodes:
+            continue
+        allocatable, available = totals(replace(snapshot, nodes=nodes))
+        out[kind.value] = {
+            "allocatable": _render(allocatable),
+            "available": _render(available),
+            "nodeCount": len(nodes),
+        }
+    return out
 
 
 def ready_status(
@@ -41,6 +58,7 @@ def ready_status(
         "allocatable": _render(allocatable),
         "available": _render(available),
         "computeTypes": [t.value for t in types],
+        "byComputeType": by_compute_type(snapshot),
         "power": {
             "renewableShare": round(snapshot.power.renewable_share, 4),
             "carbonIntensity": round(snapshot.power.carbon_intensity, 2),

@@ -16,9 +16,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import Normalize
 
 from computegrid.fleet_data import FleetCluster, load_cities, load_national_fleet
 from computegrid.scheduling.energy import PUE
+from computegrid.sim.china_map import CMAP, draw_outlines, place_labels
 from computegrid.sim.metrics import curve_hours
 from computegrid.sim.study import SeedRun, StudyConfig, curve_notes, curves_for
 from computegrid.sim.trace import ORIGINS
@@ -136,26 +138,38 @@ def plot_carbon(path: Path, summary: dict[str, Any]) -> None:
 
 
 def plot_map(path: Path, summary: dict[str, Any], clusters: Sequence[FleetCluster]) -> None:
+    """Each policy's busiest-pool utilisation per cluster (marker size) on the province map,
+    clusters coloured by carbon intensity, the main job origins in blue by weight."""
     cities = load_cities()
     shown = [n for n in ("nearest", "computegrid") if n in summary["policies"]]
-    fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(7.5 * len(shown), 5.5), squeeze=False)
+    norm = Normalize(vmin=0, vmax=max([800.0, *(c.power.carbon_intensity for c in clusters)]))
+    points = None
     for ax, name in zip(axes[0], shown, strict=True):
+        draw_outlines(ax)
         util = summary["policies"][name]["utilisation"]
         for o, w in ORIGINS:
             c = cities[o]
-            ax.scatter(c.lon, c.lat, s=w * 6, color="tab:blue", alpha=0.3)
-        for cl in clusters:
-            c = cities[cl.location]
-            u = util[cl.name]
-            share = max(v for v in (u["cpu"], u["gpu"]) if v is not None)
-            ax.scatter(c.lon, c.lat, s=30 + 900 * share, color="tab:green" if cl.region.value
-                       == "west" else "tab:orange", alpha=0.6, edgecolor="k")  # fmt: skip
-            ax.annotate(f"{cl.name.split('-')[-1]} {share:.0%}", (c.lon, c.lat), fontsize=7)
-        ax.set_title(f"{name}: busiest-pool utilisation (west green, east orange)")
+            ax.scatter(c.lon, c.lat, s=w * 6, color="tab:blue", alpha=0.3, zorder=2)
+        spots = [cities[cl.location] for cl in clusters]
+        shares = [max(v for v in (util[cl.name]["cpu"], util[cl.name]["gpu"]) if v is not None)
+                  for cl in clusters]  # fmt: skip
+        points = ax.scatter([c.lon for c in spots], [c.lat for c in spots],
+                            s=[30 + 900 * s for s in shares],
+                            c=[cl.power.carbon_intensity for cl in clusters], cmap=CMAP,
+                            norm=norm, alpha=0.8, edgecolor="k", zorder=3)  # fmt: skip
+        fig.canvas.draw()
+        labels = [
+            (f"{cl.name.split('-')[-1]} {s:.0%}", c.lon, c.lat, {"fontsize": 7})
+            for cl, c, s in zip(clusters, spots, shares, strict=True)
+        ]
+        place_labels(ax, labels, [])
+        ax.set_title(f"{name}: busiest-pool utilisation (size)")
         ax.set_xlabel("longitude")
         ax.set_ylabel("latitude")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if points is not None:
+        fig.colorbar(points, ax=list(axes[0]), shrink=0.7, label="carbon intensity (gCO2e/kWh)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
