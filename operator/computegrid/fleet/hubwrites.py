@@ -88,6 +88,9 @@ class HubWriter:
         self.posted: dict[tuple[str, str], str] = {}
         self.writes = 0
         self.events_dropped = 0
+        # Told of every write by kind, and of every dropped Event (the operator's metrics).
+        self.on_write: Callable[[str], None] = lambda kind: None
+        self.on_drop: Callable[[], None] = lambda: None
         self.event_senders = event_senders
         self._tasks: list[asyncio.Task[None]] = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -107,14 +110,15 @@ class HubWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    async def call(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def call(self, func: Callable[..., Any], *args: Any, kind: str = "other") -> Any:
         """Any other hub call, within the same bound (MemberCluster status, reads)."""
-        return await self._call(func, *args)
+        return await self._call(func, *args, kind=kind)
 
-    async def _call(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def _call(self, func: Callable[..., Any], *args: Any, kind: str) -> Any:
         loop = asyncio.get_running_loop()
         async with self.slots:
             self.writes += 1
+            self.on_write(kind)
             return await loop.run_in_executor(self.pool, func, *args)
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -144,7 +148,12 @@ class HubWriter:
         try:
             body: Body = await self._retrying(
                 lambda: self._call(
-                    self.hub.patch_computejob_status, namespace, name, patch, resource_version
+                    self.hub.patch_computejob_status,
+                    namespace,
+                    name,
+                    patch,
+                    resource_version,
+                    kind="status-conditional",
                 )
             )
             return body
@@ -209,7 +218,11 @@ class HubWriter:
         try:
             result = await self._retrying(
                 lambda: self._call(
-                    self.hub.patch_computejob_status, item.namespace, item.name, item.patch
+                    self.hub.patch_computejob_status,
+                    item.namespace,
+                    item.name,
+                    item.patch,
+                    kind="status",
                 )
             )
         except ApiException as exc:
@@ -251,6 +264,7 @@ class HubWriter:
             self.events.put_nowait((job, kind, reason, message[:1000]))
         except asyncio.QueueFull:
             self.events_dropped += 1
+            self.on_drop()
 
     def forget(self, uid: str) -> None:
         for key in [k for k in self.posted if k[0] == uid]:
@@ -279,6 +293,6 @@ class HubWriter:
                 "count": 1,
             }
             try:
-                await self._call(self.hub.create_event, job.namespace, body)
+                await self._call(self.hub.create_event, job.namespace, body, kind="event")
             except Exception as exc:  # best effort: an Event never blocks or retries forever
                 log.debug("event %s on %s/%s not posted: %s", reason, job.namespace, job.name, exc)

@@ -144,7 +144,7 @@ async def _write_status(rt: Runtime, name: str, status: dict[str, Any]) -> None:
     if hub is None or not status:
         return
     try:
-        await rt.writer.call(hub.patch_membercluster_status, name, status)
+        await rt.writer.call(hub.patch_membercluster_status, name, status, kind="member-status")
     except Exception as exc:  # the next probe writes again
         log.warning("status of MemberCluster %s not written: %s", name, exc)
 

@@ -34,7 +34,10 @@ RESCHEDULES = Counter(
     "computegrid_reschedules_total", "Jobs moved off a lost member.", ["from_cluster"]
 )
 HUB_WRITES = Counter(
-    "computegrid_hub_writes_total", "Writes the operator sent to the hub, by kind.", ["kind"]
+    "computegrid_hub_writes_total",
+    "Calls the operator sent to the hub through its bounded writer, by kind (status, "
+    "status-conditional, event, member-status, read).",
+    ["kind"],
 )
 EVENTS_DROPPED = Counter(
     "computegrid_events_dropped_total", "Events not posted because the hub was too slow."

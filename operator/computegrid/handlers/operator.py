@@ -64,15 +64,20 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     latency = load_latency_model()
     capacity = Capacity(latency)
     writer = HubWriter(hub)
+    writer.on_write = lambda kind: metrics.HUB_WRITES.labels(kind=kind).inc()
+    writer.on_drop = metrics.EVENTS_DROPPED.inc
     controller = Controller(OPTIONS, fleet, capacity, writer)
     placer = Placer(controller, Scheduler(DEFAULT_POLICY))
     try:
         placer.expected = {
-            str(mc["metadata"]["name"]) for mc in await writer.call(hub.list_memberclusters)
+            str(mc["metadata"]["name"])
+            for mc in await writer.call(hub.list_memberclusters, kind="read")
         }
     except Exception as exc:  # placement then waits the startup bound for the daemons
         logger.warning("could not list MemberClusters at start: %s", exc)
     runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer)
+    metrics.QUEUE_DEPTH.set_function(lambda: len(controller.queue))
+    metrics.WAITING.set_function(lambda: len(placer.waiting))
     writer.start()
     controller.start()
     placer.start()
