@@ -327,7 +327,7 @@ def test_the_member_token_works_through_the_strict_reader(member: Path) -> None:
     try:
         assert client.list_nodes()
         with pytest.raises(ApiException) as denied:
-            client._core.list_secret_for_all_namespaces(_request_timeout=10)
+            client.rest.request("GET", "/api/v1/secrets")
         assert denied.value.status == 403
     finally:
         client.close()

@@ -222,8 +222,7 @@ def run_up(args: argparse.Namespace) -> int:
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "computegrid.cli", "run", "--hub-kubeconfig",
-             info.hub.kubeconfig, "--metrics-port", "0", "--probe-interval", "2",
-             "--sync-interval", "2"],
+             info.hub.kubeconfig, "--metrics-port", "0", "--probe-interval", "2"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     _pid_file(info).write_text(str(proc.pid), encoding="utf-8")

@@ -220,6 +220,17 @@ class HubClient:
             "PATCH", self._cj(namespace, name), body=patch, content_type=MERGE_PATCH
         )
 
+    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's data; None when it does not exist."""
+        path = path_of("api", "v1", "namespaces", namespace, "configmaps", name)
+        try:
+            body = self.rest.request("GET", path)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {str(k): str(v) for k, v in (body.get("data") or {}).items()}
+
     def list_computejobs(self) -> tuple[list[Body], str]:
         return self.rest.list_all(path_of("apis", GROUP, VERSION, "computejobs"))
 

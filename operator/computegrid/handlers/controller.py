@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from computegrid.api import PodPolicy
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, build_job_spec, create_or_adopt
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
@@ -66,6 +67,7 @@ class Controller:
     failures: dict[str, int] = field(default_factory=dict)
     orphans: dict[tuple[str, str], Copy] = field(default_factory=dict)
     placer: Any = None  # set by the placer itself (it needs the controller)
+    pod_policy: PodPolicy | None = None  # from its ConfigMap (handlers/policies.py)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     # -- inputs ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity
+from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity, PodPolicy
 from computegrid.handlers.placement import InvalidJob, parse_job, to_request
 from computegrid.lifecycle import FINISHED
 from computegrid.scheduling import JobRequest
@@ -116,10 +116,15 @@ class Entry:
             self._job = parse_job({"metadata": self.meta, "spec": self.spec})
         return self._job
 
-    def request(self) -> JobRequest:
+    def request(self, pod_policy: PodPolicy | None = None) -> JobRequest:
+        """The core's request under the pod policy in force (restricted when None)."""
         if self._request is None:
-            self._request = to_request(self.job())
+            self._request = to_request(self.job(), pod_policy)
         return self._request
+
+    def forget_request(self) -> None:
+        """The pod policy changed: check the job again, and let it be placed again."""
+        self._request, self.blocked = None, None
 
     def failover(self, default_grace: float) -> tuple[FailoverPolicy, float]:
         """The job's failover policy and grace period (the operator's default when unset)."""

@@ -13,6 +13,7 @@ confirms by name first), like Kubernetes' own garbage collector does for owner r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -27,6 +28,7 @@ from computegrid.handlers.controller import Controller
 from computegrid.handlers.members import handle_delete_membercluster, run_member
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placer import Placer
+from computegrid.handlers.policies import PolicyFollower
 from computegrid.handlers.runtime import Runtime, get_runtime, set_runtime
 from computegrid.scheduling import DEFAULT_POLICY, Scheduler
 
@@ -81,6 +83,12 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     writer.start()
     controller.start()
     placer.start()
+    follower = PolicyFollower(runtime)
+    try:
+        await follower.once()  # the policies in force before the first placement
+    except Exception as exc:  # the built-in ones until the hub answers
+        logger.warning("policies not read at start: %s", exc)
+    controller.tasks.append(asyncio.create_task(follower.run(), name="policies"))
     set_runtime(runtime)
     metrics.serve(OPTIONS.metrics_port)
     logger.info("computegrid operator started with %s", OPTIONS)

@@ -114,7 +114,7 @@ class Placer:
                 continue
             tried += 1
             try:
-                request = entry.request()
+                request = entry.request(controller.pod_policy)
             except InvalidJob as exc:
                 self._refuse(entry, "InvalidSpec", str(exc), outcome="invalid")
                 continue
