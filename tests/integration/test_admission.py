@@ -76,7 +76,9 @@ def admission(
     hub = Path(fleet.hub.kubeconfig)
     suffix = uuid.uuid4().hex[:6]
     adm = Admission(
-        hub, "cgadm", f"cgadm-{suffix}", f"tenant-{suffix}", f"trusted-{suffix}",
+        # A release of its own per module: a previous module's cluster-scoped policy and
+        # binding may still be going away when this one installs.
+        hub, f"cgadm-{suffix}", f"cgadm-{suffix}", f"tenant-{suffix}", f"trusted-{suffix}",
         tmp_path_factory.mktemp("admission"),
     )  # fmt: skip
     values = {"admission": {"namespaces": {adm.trusted: {"level": "baseline"}},
@@ -88,7 +90,7 @@ def admission(
         kubectl(hub, "create", "namespace", ns)
     try:
         # The API server compiles a new policy and binding asynchronously: wait until it bites.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # minutes on a loaded machine
         probe = _with(hostNetwork=True)
         while "(rule hostNamespaces)" not in adm.create(f"probe-{uuid.uuid4().hex[:6]}", probe):
             assert time.monotonic() < deadline, "the admission policy never took effect"

@@ -185,7 +185,11 @@ def test_render_rbac_is_bound_to_the_service_account() -> None:
     assert binding["subjects"] == [subject]
     roles = {o["metadata"]["name"]: o for o in by_kind(objects, "Role")}
     bindings = {o["metadata"]["name"]: o for o in by_kind(objects, "RoleBinding")}
-    assert set(roles) == set(bindings) == {"cg-member-secrets", "cg-policy"}
+    assert set(roles) == set(bindings) == {"cg-member-secrets", "cg-policy", "cg-pod-policy"}
+    assert roles["cg-pod-policy"]["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["cg-pod-policy"],
+         "verbs": ["get"]}
+    ]  # fmt: skip
     secrets_role, secrets_binding = roles["cg-member-secrets"], bindings["cg-member-secrets"]
     policy_role, policy_binding = roles["cg-policy"], bindings["cg-policy"]
     assert (

@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client
 
 from computegrid import testbed
-from computegrid.api import GROUP, VERSION, ComputeJob, MemberClusterSpec
+from computegrid.api import GROUP, VERSION, ComputeJob, MemberClusterSpec, restricted_template
 from computegrid.fleet import build_snapshot, failed_status, ready_status
 from computegrid.fleet.live import snapshot_from_status
 from computegrid.fleet_data import load_latency_model
@@ -127,8 +127,7 @@ def job_doc(name: str, origin: str, sensitivity: str, compute_type: str, resourc
         metadata["namespace"] = namespace
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ComputeJob", "metadata": metadata,
             "spec": {"computeType": compute_type, "parallelism": 1, "resources": resources,
-                     "template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "main", "image": "busybox"}]}}}}  # fmt: skip
+                     "template": restricted_template("busybox", restartPolicy="Never")}}  # fmt: skip
 
 
 def test_fleet_shows_readiness_room_power_and_jobs(

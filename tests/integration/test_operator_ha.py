@@ -12,13 +12,12 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import yaml
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from operator_fixtures import (
+    PEERING,
     Hub,
     OperatorProcess,
     computejob,
+    install_peering,
     jobs_with_uid,
     ready_members,
     wait_for,
@@ -27,44 +26,6 @@ from operator_fixtures import (
 from computegrid import testbed
 
 pytest_plugins = ["operator_fixtures"]
-PEERING = "cgtest-ha"
-CHART_PEERING = Path(__file__).resolve().parents[2] / "charts/computegrid/templates/peering.yaml"
-
-
-def peering_crds() -> list[dict[str, Any]]:
-    """The Kopf peering CRDs exactly as the chart installs them (its only templated lines
-    are the ``{{ ... }}`` guards around them)."""
-    text = CHART_PEERING.read_text(encoding="utf-8")
-    body = text.split("{{- if .Values.peering.installCRDs }}", 1)[1].split("{{- end }}", 1)[0]
-    assert "{{" not in body
-    return [d for d in yaml.safe_load_all(body) if d]
-
-
-def install_peering(hub_api: Any) -> None:
-    ext = client.ApiextensionsV1Api(hub_api)
-    for crd in peering_crds():
-        try:
-            ext.create_custom_resource_definition(crd)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-    custom = client.CustomObjectsApi(hub_api)
-
-    def create_peering() -> bool:
-        try:
-            custom.create_cluster_custom_object(
-                "kopf.dev", "v1", "clusterkopfpeerings",
-                {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-                 "metadata": {"name": PEERING}},
-            )  # fmt: skip
-        except ApiException as exc:
-            if exc.status == 404:  # the CRD is not served yet
-                return False
-            if exc.status != 409:
-                raise
-        return True
-
-    wait_for(create_peering, "the ClusterKopfPeering created")
 
 
 def total_copies(member_apis: dict[str, Any], uid: str) -> int:

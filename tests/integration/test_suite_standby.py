@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from operator_fixtures import (
+    PEERING,
     CreationLog,
     Hub,
     OperatorProcess,
     computejob,
     hub_jobs,
+    install_peering,
     ready_members,
     suite_size,
     wait_for,
     write_summary,
 )
-from test_operator_ha import PEERING, install_peering
 
 from computegrid import testbed
 

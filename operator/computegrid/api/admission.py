@@ -54,14 +54,35 @@ _OPEN_OBJECT: dict[str, JsonValue] = {
     "type": "object",
     "x-kubernetes-preserve-unknown-fields": True,
 }
+# The fields the admission policy's CEL walks are typed here, so a wrong type (``volumes:
+# "x"``) is refused by the schema naming the field, instead of failing the CEL expression.
+_CONTAINER: dict[str, JsonValue] = {
+    **_OPEN_OBJECT,
+    "properties": {
+        "securityContext": _OPEN_OBJECT,
+        "ports": {"type": "array", "items": _OPEN_OBJECT},
+    },
+}
 TEMPLATE_SCHEMA: dict[str, JsonValue] = {
     "required": ["spec"],
     "properties": {
+        "metadata": {
+            **_OPEN_OBJECT,
+            "properties": {
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+        },
         "spec": {
             **_OPEN_OBJECT,
             "required": ["containers"],
-            "properties": {"containers": {"type": "array", "minItems": 1, "items": _OPEN_OBJECT}},
-        }
+            "properties": {
+                "containers": {"type": "array", "minItems": 1, "items": _CONTAINER},
+                "initContainers": {"type": "array", "items": _CONTAINER},
+                "ephemeralContainers": {"type": "array", "items": _CONTAINER},
+                "volumes": {"type": "array", "items": _OPEN_OBJECT},
+                "securityContext": _OPEN_OBJECT,
+            },
+        },
     },
 }
 

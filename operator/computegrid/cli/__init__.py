@@ -18,13 +18,17 @@ from computegrid.cli.errors import UsageError
 COMMANDS: tuple[str, ...] = ("explain", "crds", "bench", "testbed", "sim", "run", "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a command, only that command's module is imported
+    (``computegrid run`` must not pay for scipy, which the simulator's module loads)."""
     parser = argparse.ArgumentParser(
         prog="computegrid",
         description="Green, latency-aware scheduling across Kubernetes clusters of compute hubs.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    named = [first] if first in COMMANDS else []
+    for name in named or COMMANDS:
         try:
             module = importlib.import_module(f"computegrid.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -36,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(given)
+    args = parser.parse_args(given)
     try:
         code: int = args.func(args)
     except UsageError as exc:

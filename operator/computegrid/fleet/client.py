@@ -61,7 +61,7 @@ class KubeMemberClient:
         its KubeconfigError (a ValueError) names the field and never quotes the Secret.
         """
         configuration = read_kubeconfig(kubeconfig).configuration()
-        return cls(name, Rest(configuration, timeout=timeout, pool_size=8))
+        return cls(name, Rest(configuration, timeout=timeout, pool_size=32))
 
     def list_nodes(self) -> list[Body]:
         return self.rest.list_all("/api/v1/nodes")[0]
@@ -180,7 +180,7 @@ class HubClient:
         self.rest = rest
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 8) -> HubClient:
+    def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 24) -> HubClient:
         return cls(Rest(hub_configuration(kubeconfig_path), pool_size=pool_size))
 
     def read_secret(self, namespace: str, name: str, key: str) -> str:

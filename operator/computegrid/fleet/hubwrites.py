@@ -70,7 +70,7 @@ class HubWriter:
         self,
         hub: HubClient,
         *,
-        in_flight: int = 8,
+        in_flight: int = 16,
         linger: float = 0.5,
         attempts: int = 6,
         event_backlog: int = 5000,

@@ -56,7 +56,7 @@ class Fleet:
         hub_name: str,
         client_factory: ClientFactory | None = None,
         threshold: int = 3,
-        max_workers: int = 16,
+        max_workers: int = 32,
     ) -> None:
         self.hub = hub
         self.hub_name = hub_name

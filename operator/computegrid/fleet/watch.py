@@ -52,9 +52,10 @@ class JobWatch:
         self.server_timeout = server_timeout
         self.read_timeout = read_timeout
         self.stopped = threading.Event()
+        self._poked = threading.Event()  # cuts a backoff short: the member answers again
         self.thread = threading.Thread(target=self._run, name=f"watch-{member}", daemon=True)
         self.relists = 0
-        self.wait = wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=1.0)
+        self.wait = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=1.0)
 
     def start(self) -> None:
         self.thread.start()
@@ -62,6 +63,11 @@ class JobWatch:
     def stop(self) -> None:
         """Ask the thread to end; it notices at the next event or when the watch ends."""
         self.stopped.set()
+        self._poked.set()
+
+    def poke(self) -> None:
+        """The member answers again (a probe said so): relist now, not after the backoff."""
+        self._poked.set()
 
     def _run(self) -> None:
         failures = 0
@@ -82,7 +88,8 @@ class JobWatch:
                 self.on_error(status_message(exc))
                 delay = self.wait(_Attempt(failures))  # type: ignore[arg-type]
                 log.debug("watch of %s failed (%s); relist in %.1fs", self.member, exc, delay)
-                self.stopped.wait(delay)
+                self._poked.clear()
+                self._poked.wait(delay)
 
     def _follow(self, member: Any, version: str) -> None:
         while not self.stopped.is_set():

@@ -42,7 +42,7 @@ from computegrid.lifecycle import (
 
 log = logging.getLogger("computegrid.jobs")
 FINAL_STATUSES = (400, 403, 404, 409, 422)
-WORKERS = 16
+WORKERS = 64  # jobs worked on at once: most of a job's time is API latency, not CPU
 PROGRESS_LINGER_S = 5.0
 
 

@@ -77,6 +77,8 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             await _write_status(rt, name, result.status)
             if was != state.ready:
                 _report(rt, name, state.ready, result.error)
+                if state.ready and state.watch is not None:
+                    state.watch.poke()
             rt.controller.member_changed(name, health=was != state.ready, capacity=result.changed)
             await stopped.wait(rt.options.probe_interval)
     finally:
@@ -93,8 +95,13 @@ def _start_watch(rt: Runtime, name: str) -> JobWatch:
     fleet, controller = rt.fleet, rt.controller
 
     def reset(items: list[Any]) -> None:
-        for uid in fleet.reset_copies(name, items):
+        # A (re)list: every job with a copy here, or recorded here, is looked at again (what
+        # waited for this member while its watch was down, e.g. a stale copy to fence).
+        changed = fleet.reset_copies(name, items)
+        state = fleet.members.get(name)
+        for uid in changed | set(state.copies if state else ()):
             controller.copy_changed(name, uid)
+        controller.member_changed(name, health=True, capacity=False)
 
     def changed(kind: str, job: Any) -> None:
         uid = fleet.update_copy(name, kind, job)
