@@ -60,6 +60,11 @@ def proxied(
         mine = OperatorProcess(fleet.hub.kubeconfig, tmp_path / "faults.log")
         try:
             mine.start()
+            wait_for(
+                lambda: mine.log_path.exists() and "following member" in mine.log_path.read_text(),
+                "the operator following its members",
+                120,
+            )
             wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
             yield proxy, mine
         finally:

@@ -54,7 +54,16 @@ def test_a_slow_hub_converges_with_few_writes(
         slow = OperatorProcess(str(config), tmp_path / "slow-hub.log")
         slow.start()
         try:
-            wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
+            # Active through the proxy: its ComputeJob watch is open there (the MemberClusters'
+            # Ready conditions may still be the paused session operator's).
+            wait_for(
+                lambda: (
+                    proxy.requests_seen("WATCH computejobs") >= 1
+                    and "following member" in slow.log_path.read_text()
+                ),
+                "the operator watching the hub through the proxy",
+                120,
+            )
             with CreationLog(member_apis, namespace) as log:
                 # The slow phase: every call 0.5 s late, 30 status writes answered 504.
                 proxy.delay(0.5)
@@ -73,6 +82,12 @@ def test_a_slow_hub_converges_with_few_writes(
                     time.sleep(3.0)
                     proxy.reset_watches()
                 submitter.join(timeout=600)
+                # Slow until the 504s have all been served (or two minutes): a real outage.
+                wait_for(
+                    lambda: proxy.summary()["faults"].get("status_504", 0) >= 30,
+                    "the 504s served",
+                    120,
+                )
                 recovered = time.monotonic()
                 proxy.clear()  # the hub recovers
                 submit(second)  # placed only through a re-established ComputeJob watch
