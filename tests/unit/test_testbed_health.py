@@ -11,8 +11,10 @@ import http.server
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -24,7 +26,7 @@ KWOK = health.BY_NAME["kwok-controller"]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    replies: dict[str, tuple[int, str]] = {}
+    replies: ClassVar[dict[str, tuple[int, str]]] = {}
 
     def do_GET(self) -> None:
         code, body = self.replies.get(self.path, (404, "no"))
@@ -38,7 +40,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[int, dict[str, tuple[int, str]]]]:
-    replies: dict[str, tuple[int, str]] = {}
+    replies: ClassVar[dict[str, tuple[int, str]]] = {}
     handler = type("H", (_Handler,), {"replies": replies})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -73,6 +75,11 @@ def test_a_pid_counts_only_while_it_runs_the_components_binary(
     assert health.process_runs(fake_etcd.pid, "etcd")
     assert not health.process_runs(fake_etcd.pid, "kube-apiserver")  # a recycled pid
     fake_etcd.kill()
+    stat = Path(f"/proc/{fake_etcd.pid}/stat")
+    deadline = time.monotonic() + 5
+    while "Z" not in stat.read_text().rsplit(")", 1)[-1].split()[:1]:  # SIGKILL lands
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert not health.process_runs(fake_etcd.pid, "etcd")  # a zombie until reaped
     fake_etcd.wait()
     assert not health.process_runs(fake_etcd.pid, "etcd")

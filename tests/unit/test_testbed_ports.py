@@ -49,8 +49,8 @@ def test_fleets_reserving_at_the_same_moment_get_disjoint_ports(tmp_path: Path) 
     assert len(set(flat)) == len(flat), "two fleets were given the same port"
     low, high = ports.PORT_RANGE
     assert all(low <= port < high for port in flat)
-    for i, chosen in enumerate(got):
-        assert sorted(ports.reserved(tmp_path / f"fleet{i}")) in [sorted(c) for c in got]
+    recorded = [sorted(ports.reserved(tmp_path / f"fleet{i}")) for i in range(FLEETS)]
+    assert sorted(recorded) == sorted(sorted(chosen) for chosen in got)
 
 
 def test_reserved_ports_are_free_and_a_listener_is_skipped(tmp_path: Path) -> None:
@@ -86,9 +86,11 @@ def test_a_second_fleet_name_on_the_same_folder_is_refused(tmp_path: Path) -> No
 
 
 def test_fleet_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
-    with ports.fleet_lock("a", tmp_path):
-        with pytest.raises(ports.FleetBusyError, match=r"pid \d+ a"):
-            with ports.fleet_lock("a", tmp_path):
-                pass
+    with (
+        ports.fleet_lock("a", tmp_path),
+        pytest.raises(ports.FleetBusyError, match=r"pid \d+ a"),
+        ports.fleet_lock("a", tmp_path),
+    ):
+        pass
     with ports.fleet_lock("a", tmp_path):  # free again once released
         pass
