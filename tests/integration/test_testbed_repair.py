@@ -1,0 +1,151 @@
+"""The test bed tells the truth about each component and brings a dead one back.
+
+Why: a member whose kube-controller-manager (or scheduler, or kwok) has exited still answers
+every API request, but never runs a Job; the chaos and load suites and a user's first demo
+stand on this bed. Each component of a member is killed in turn (SIGKILL: a crash, not a
+clean stop): ``status`` must name it, ``repair`` must restart exactly what died, keep the
+cluster's etcd data, and the member must run a Job to Succeeded afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+from testbed_jobs import batch_job, wait_job
+
+from computegrid import testbed
+from computegrid.testbed import health
+
+MEMBER_COMPONENTS = [c.name for c in health.COMPONENTS]
+HUB_COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"]
+
+
+def _row(rows: list[testbed.ClusterStatus], name: str) -> testbed.ClusterStatus:
+    return next(row for row in rows if row.cluster.name == name)
+
+
+def _kill(fleet: testbed.FleetInfo, member: str, component: str) -> int:
+    """SIGKILL one component of a member; returns its pid once it is gone."""
+    row = _row(testbed.status(fleet.name, fleet.workdir), member)
+    (item,) = [c for c in row.components if c.name == component]
+    assert item.ok and item.pid is not None, item
+    os.kill(item.pid, signal.SIGKILL)
+    binary = health.BY_NAME[component].binary
+    deadline = time.monotonic() + 10
+    while health.process_runs(item.pid, binary):
+        assert time.monotonic() < deadline, f"{component} pid {item.pid} survived SIGKILL"
+        time.sleep(0.1)
+    return item.pid
+
+
+def test_every_cluster_reports_each_of_its_components_healthy(fleet: testbed.FleetInfo) -> None:
+    rows = testbed.status(fleet.name, fleet.workdir)
+    assert [row.cluster.name for row in rows] == [c.name for c in fleet.clusters]
+    for row in rows:
+        want = HUB_COMPONENTS if row.cluster.role == "hub" else MEMBER_COMPONENTS
+        assert [c.name for c in row.components] == want, row.cluster.name
+        assert row.healthy, [c.to_dict() for c in row.failing]
+        assert all(c.pid and c.running and c.detail == "ok" for c in row.components)
+
+
+@pytest.mark.parametrize("component", MEMBER_COMPONENTS)
+def test_a_killed_component_is_named_by_status_and_repaired_with_data_kept(
+    fleet: testbed.FleetInfo, member_apis: dict[str, Any], namespace: str, component: str
+) -> None:
+    member = fleet.members[1]
+    api = member_apis[member.name]
+    core: Any = client.CoreV1Api(api)
+    witness = {"metadata": {"name": "witness"}, "data": {"kept": component}}
+    core.create_namespaced_config_map(namespace, body=witness)
+
+    old_pid = _kill(fleet, member.name, component)
+
+    rows = testbed.status(fleet.name, fleet.workdir)
+    row = _row(rows, member.name)
+    failing = {c.name: c for c in row.failing}
+    assert component in failing, [c.to_dict() for c in row.components]
+    assert not failing[component].running
+    assert failing[component].detail == "process not running"
+    assert not row.healthy
+    assert all(r.healthy for r in rows if r is not row)  # the other clusters are unaffected
+
+    restarts = testbed.repair(fleet.name, fleet.workdir)
+    assert restarts and restarts[0].component == component
+    assert {r.cluster for r in restarts} == {member.kwok_cluster}
+    assert {r.component for r in restarts} == {component}  # nothing else needed a restart
+
+    row = _row(testbed.status(fleet.name, fleet.workdir), member.name)
+    assert row.healthy, [c.to_dict() for c in row.failing]
+    (item,) = [c for c in row.components if c.name == component]
+    assert item.pid != old_pid
+    # etcd kept its data: the object written before the kill and the nodes are still there
+    kept = core.read_namespaced_config_map("witness", namespace)
+    assert kept.data == {"kept": component}
+    assert sorted(n.metadata.name for n in core.list_node().items) == member.nodes
+    # and the member runs Jobs again: scheduler, controller-manager and kwok all at work
+    batch: Any = client.BatchV1Api(api)
+    batch.create_namespaced_job(namespace, body=batch_job("after-repair", 1))
+    job = wait_job(api, namespace, "after-repair", "Complete")
+    assert job.status.succeeded == 1
+
+
+def _cli(fleet: testbed.FleetInfo, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "computegrid.cli", "testbed", *args]
+    command += ["--name", fleet.name, "--workdir", fleet.workdir]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_cli_status_exits_nonzero_naming_the_dead_component_and_repair_fixes_it(
+    fleet: testbed.FleetInfo,
+) -> None:
+    member = fleet.members[1]
+    _kill(fleet, member.name, "kube-controller-manager")
+
+    got = _cli(fleet, "status", "--json")
+    assert got.returncode == 1, got.stderr
+    doc = json.loads(got.stdout)
+    assert doc["healthy"] is False
+    by_name = {c["name"]: c for c in doc["clusters"]}
+    assert by_name["hub"]["healthy"] is True
+    bad = [c for c in by_name[member.name]["components"] if not c["ok"]]
+    assert [(c["name"], c["running"]) for c in bad] == [("kube-controller-manager", False)]
+
+    table = _cli(fleet, "status")
+    assert table.returncode == 1
+    assert "DOWN: kube-controller-manager" in table.stdout
+    assert f"computegrid testbed repair --name {fleet.name}" in table.stdout
+
+    fixed = _cli(fleet, "repair")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "restarting kube-controller-manager" in fixed.stdout
+    again = _cli(fleet, "status", "--json")
+    assert again.returncode == 0, again.stdout
+    assert json.loads(again.stdout)["healthy"] is True
+
+
+def test_repair_brings_back_a_stopped_member_and_a_killed_hub_component(
+    fleet: testbed.FleetInfo, member_apis: dict[str, Any]
+) -> None:
+    member = fleet.members[1]
+    testbed.stop_member(member.name, fleet.name, fleet.workdir)
+    _kill(fleet, "hub", "kube-controller-manager")
+    rows = testbed.status(fleet.name, fleet.workdir)
+    assert [c.name for c in _row(rows, member.name).failing] == MEMBER_COMPONENTS
+    assert [c.name for c in _row(rows, "hub").failing] == ["kube-controller-manager"]
+
+    restarts = testbed.repair(fleet.name, fleet.workdir)
+    assert sorted((r.cluster, r.component) for r in restarts) == sorted(
+        [(member.kwok_cluster, c) for c in MEMBER_COMPONENTS]
+        + [(fleet.hub.kwok_cluster, "kube-controller-manager")]
+    )
+    assert all(row.healthy for row in testbed.status(fleet.name, fleet.workdir))
+    core: Any = client.CoreV1Api(member_apis[member.name])
+    assert sorted(n.metadata.name for n in core.list_node().items) == member.nodes
