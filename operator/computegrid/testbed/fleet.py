@@ -270,14 +270,15 @@ def up(
 
 
 def _check_owner(name: str, work: Path) -> None:
-    """Two fleets never share a folder: refuse a work dir holding another fleet's manifest."""
+    """Two fleets never share a folder: refuse one holding another fleet's manifest or ports."""
     manifest = work / MANIFEST
+    owner = ports.owner(work)
     if manifest.exists():
         owner = json.loads(manifest.read_text(encoding="utf-8")).get("name")
-        if owner != name:
-            raise ValueError(
-                f"workdir {work} holds fleet {owner!r}: take it down first or use another one"
-            )
+    if owner is not None and owner != name:
+        raise ValueError(
+            f"workdir {work} holds fleet {owner!r}: take it down first or use another one"
+        )
 
 
 def _start(

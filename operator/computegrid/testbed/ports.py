@@ -157,6 +157,15 @@ def reserve(name: str, workdir: Path, count: int) -> list[int]:
     return ports
 
 
+def owner(workdir: Path) -> str | None:
+    """The fleet name holding a reservation for ``workdir``, if any."""
+    path = registry_dir() / f"{fleet_key(workdir)}.ports.json"
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["name"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def reserved(workdir: Path) -> list[int]:
     """The ports recorded for the fleet in ``workdir`` (empty when none)."""
     path = registry_dir() / f"{fleet_key(workdir)}.ports.json"
