@@ -77,15 +77,25 @@ def run_up(args: argparse.Namespace) -> int:
         )
     except (testbed.BinariesMissingError, testbed.FleetBusyError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
-    info = result if args.fresh else result[0]
+    except (testbed.ComponentsUnhealthyError, testbed.KwokctlError, testbed.NotReadyError) as exc:
+        # What failed and the end of its log; the started clusters were removed, logs kept.
+        print(f"fleet {args.name}: start failed:\n{exc}", file=sys.stderr)
+        return 1
+    info, restarts = (result, None) if args.fresh else result
     rows = testbed.status(info.name, info.workdir)
     _print_status(rows)
-    print(f"\nstarted in {info.startup_seconds:.1f}s; manifest: {info.manifest_path}")
+    if restarts is None:
+        print(f"\nstarted in {info.startup_seconds:.1f}s; manifest: {info.manifest_path}")
+    else:
+        print(
+            f"\nkept the running fleet and its data ({len(restarts)} component(s) restarted; "
+            f"--fresh replaces it); manifest: {info.manifest_path}"
+        )
     print("next, try:")
     for line in testbed.kubectl_hints(info):
         print(f"  {line}")
-    print(f"  computegrid testbed status --name {info.name}")
-    print(f"  computegrid testbed down --name {info.name}")
+    print(f"  computegrid testbed status{_where(info)}")
+    print(f"  computegrid testbed down{_where(info)}")
     return 0 if all(row.healthy for row in rows) else 1
 
 
@@ -100,6 +110,13 @@ def run_down(args: argparse.Namespace) -> int:
     else:
         print(f"fleet {args.name}: nothing to remove")
     return 0
+
+
+def _where(info: Any) -> str:
+    """``--name N`` plus ``--workdir W`` when the fleet is not in its default folder."""
+    default = _testbed().workdir_for(info.name).resolve()
+    folder = "" if Path(info.workdir) == default else f" --workdir {info.workdir}"
+    return f" --name {info.name}{folder}"
 
 
 def _no_fleet(args: argparse.Namespace, exc: FileNotFoundError) -> UsageError:
@@ -129,7 +146,7 @@ def run_status(args: argparse.Namespace) -> int:
         for line in testbed.kubectl_hints(info):
             print(f"  {line}")
     else:
-        print(f"bring it back: computegrid testbed repair --name {info.name}")
+        print(f"bring it back: computegrid testbed repair{_where(info)}")
     return 0 if healthy else 1
 
 

@@ -45,17 +45,13 @@ def _env_of(info: FleetInfo) -> ToolEnv:
 
 
 def probe_cluster(info: FleetInfo, cluster: ClusterInfo, timeout: float = 3.0) -> ClusterStatus:
-    """One cluster: its API server's readiness and version, and every component."""
-    api = kube.api_client(Path(cluster.kubeconfig))
-    try:
-        ready = kube.is_ready(api, timeout)
-        version = kube.server_version(api, timeout) if ready else None
-    except Exception:  # any failure to answer is "not ready" for a status line
-        ready, version = False, None
-    finally:
-        api.close()
+    """One cluster: every component, and the API server's readiness and version."""
     folder = kwokctl.cluster_dir(_env_of(info), cluster.kwok_cluster)
-    components = health.probe(folder, cluster.ports, Path(cluster.kubeconfig), timeout)
+    kubeconfig = Path(cluster.kubeconfig)
+    components = health.probe(folder, cluster.ports, kubeconfig, timeout)
+    ready = any(c.name == "kube-apiserver" and c.ok for c in components)
+    port = cluster.ports["kubeApiserverPort"]
+    version = health.server_version(port, kubeconfig, timeout) if ready else None
     return ClusterStatus(cluster, ready, version, tuple(components))
 
 
@@ -68,16 +64,17 @@ def status(
         return list(pool.map(lambda c: probe_cluster(info, c, timeout), info.clusters))
 
 
-def _nodes_back(cluster: ClusterInfo, since: datetime, timeout: float) -> None:
-    """A member's nodes are Ready and their Leases renewed after ``since``: until the
-    (restarted) kwok-controller holds the Leases, pods bound to those nodes stay Pending."""
+def _nodes_back(cluster: ClusterInfo, since: datetime | None, timeout: float) -> None:
+    """A member's nodes are Ready again and, after kwok-controller restarted (``since``),
+    their Leases renewed by the new one: until it holds them, pods bound there stay Pending."""
     api = kube.api_client(Path(cluster.kubeconfig))
     try:
-        kube.wait_for(
-            lambda: kube.node_leases_renewed_since(api, since),
-            f"{cluster.name} node leases renewed by kwok-controller",
-            timeout,
-        )
+        if since is not None:
+            kube.wait_for(
+                lambda: kube.node_leases_renewed_since(api, since),
+                f"{cluster.name} node leases renewed by the restarted kwok-controller",
+                timeout,
+            )
         want = set(cluster.nodes)
         kube.wait_for(
             lambda: True if want <= kube.ready_nodes(api) else None,
@@ -102,7 +99,8 @@ def _bring_back(
         say=say,
     )
     if restarts and cluster.role == "member":
-        _nodes_back(cluster, since, NODES_BACK_SECONDS)
+        kwok_restarted = any(r.component == "kwok-controller" for r in restarts)
+        _nodes_back(cluster, since if kwok_restarted else None, NODES_BACK_SECONDS)
     return restarts
 
 
@@ -141,16 +139,17 @@ def up_or_repair(
     nodes_per_member: int = DEFAULT_NODES_PER_MEMBER,
     workdir: Path | str | None = None,
     log: Say | None = None,
-) -> tuple[FleetInfo, list[supervise.Restart]]:
+) -> tuple[FleetInfo, list[supervise.Restart] | None]:
     """``up`` again on the same name: a running fleet of the same shape is repaired in place
-    (its etcd data kept); a missing, different or unrepairable one is started afresh."""
+    (its etcd data kept; returns what was restarted); a missing, different or unrepairable
+    one is started afresh (returns None for the restarts)."""
     say = log or (lambda *_: None)
     work = workdir_for(name, workdir).resolve()
     fresh: dict[str, Any] = {"fleet": fleet, "nodes_per_member": nodes_per_member}
     try:
         info = load(name, work)
     except FileNotFoundError:
-        return up(name, members, workdir=work, log=log, **fresh), []
+        return up(name, members, workdir=work, log=log, **fresh), None
     wanted = [c.name for c in _select_members(members, fleet)]
     same = (
         info.name == name
@@ -159,13 +158,13 @@ def up_or_repair(
     )
     if not same:
         say(f"fleet {name}: a different fleet is in {work}; replacing it")
-        return up(name, members, workdir=work, log=log, **fresh), []
+        return up(name, members, workdir=work, log=log, **fresh), None
     say(f"fleet {name}: already in {work}; checking every component")
     try:
         restarts = repair(name, work, log=say)
     except RepairError as exc:
         say(f"{exc}\nfleet {name}: starting it afresh")
-        return up(name, members, workdir=work, log=log, **fresh), []
+        return up(name, members, workdir=work, log=log, **fresh), None
     return info, restarts
 
 

@@ -31,7 +31,7 @@ class Component:
     """How to find and probe one kind of component."""
 
     name: str  # kwokctl's component name, as in --disable
-    binary: str  # kwokctl names the pid and log files after the binary
+    binary: str  # the pid and log files are named after the program kwokctl runs
     port_key: str  # the KwokctlConfiguration option holding its port
     scheme: str
     path: str
@@ -49,7 +49,7 @@ COMPONENTS = (
         "/healthz",
     ),
     Component("kube-scheduler", "kube-scheduler", "kubeSchedulerPort", "https", "/healthz"),
-    Component("kwok-controller", "kwok", "kwokControllerPort", "http", "/healthz"),
+    Component("kwok-controller", "kwok-controller", "kwokControllerPort", "http", "/healthz"),
 )
 BY_NAME = {c.name: c for c in COMPONENTS}
 
@@ -132,9 +132,9 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def _tls_context(kubeconfig: Path | None) -> ssl.SSLContext:
-    """Loopback endpoints with kwokctl's self-signed certificates: no verification; the
-    API server's ``/readyz`` gets the cluster's client certificate, the others need none."""
-    context = ssl.create_default_context()
+    """Loopback endpoints with kwokctl's self-signed certificates: no verification (and no
+    system CA bundle to load); the API server gets the cluster's client certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     if kubeconfig is not None and kubeconfig.exists():
@@ -146,6 +146,20 @@ def _tls_context(kubeconfig: Path | None) -> ssl.SSLContext:
     return context
 
 
+def _get(url: str, context: ssl.SSLContext | None, timeout: float) -> str:
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        return str(response.read(4096).decode("utf-8", "replace").strip())
+
+
+def server_version(port: int, kubeconfig: Path, timeout: float = 3.0) -> str | None:
+    """The API server's ``/version`` gitVersion, or None when it does not answer."""
+    try:
+        body = _get(f"https://127.0.0.1:{port}/version", _tls_context(kubeconfig), timeout)
+        return str(json.loads(body)["gitVersion"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def probe_endpoint(
     component: Component, port: int, kubeconfig: Path | None, timeout: float
 ) -> tuple[bool, str]:
@@ -155,8 +169,7 @@ def probe_endpoint(
     if component.scheme == "https":
         context = _tls_context(kubeconfig if component.name == "kube-apiserver" else None)
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            body = response.read(4096).decode("utf-8", "replace").strip()
+        body = _get(url, context, timeout)
     except urllib.error.HTTPError as exc:
         text = exc.read(300).decode("utf-8", "replace").strip().splitlines()
         failing = [line for line in text if "failed" in line] or text[-1:]
