@@ -107,6 +107,11 @@ def settle(
                 restarts.append(restart)
                 if say is not None:
                     say(restart.describe())
+            for item, _ in to_start:
+                # kwokctl skips a component whose recorded pid still answers kill(pid, 0), as
+                # a zombie that init has not reaped yet does: forget that pid first.
+                pid_file = folder / "pids" / f"{health.BY_NAME[item.name].binary}.pid"
+                pid_file.unlink(missing_ok=True)
             kwokctl.start(env, cluster, log)
             deadline = max(deadline, time.monotonic() + timeout / 2)
             continue
