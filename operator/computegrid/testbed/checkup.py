@@ -86,21 +86,30 @@ def _nodes_back(cluster: ClusterInfo, since: datetime | None, timeout: float) ->
 
 
 def _bring_back(
-    info: FleetInfo, env: ToolEnv, cluster: ClusterInfo, say: Say | None, restart_hung: bool
+    info: FleetInfo,
+    env: ToolEnv,
+    cluster: ClusterInfo,
+    log: str,
+    *,
+    say: Say | None = None,
+    restart_hung: bool = False,
+    timeout: float = supervise.SETTLE_SECONDS,
 ) -> list[supervise.Restart]:
+    """Start what is not running, wait for every component's health, then for the nodes."""
     since = datetime.now(UTC)
     restarts = supervise.settle(
         env,
         cluster.kwok_cluster,
         cluster.ports,
         Path(cluster.kubeconfig),
-        Path(info.workdir) / "logs" / "repair.log",
+        Path(info.workdir) / "logs" / log,
+        timeout=timeout,
         restart_hung=restart_hung,
         say=say,
     )
     if restarts and cluster.role == "member":
         kwok_restarted = any(r.component == "kwok-controller" for r in restarts)
-        _nodes_back(cluster, since if kwok_restarted else None, NODES_BACK_SECONDS)
+        _nodes_back(cluster, since if kwok_restarted else None, max(timeout, NODES_BACK_SECONDS))
     return restarts
 
 
@@ -119,7 +128,7 @@ def repair(
 
         def fix(cluster: ClusterInfo) -> list[supervise.Restart] | Exception:
             try:
-                return _bring_back(info, env, cluster, log, restart_hung=True)
+                return _bring_back(info, env, cluster, "repair.log", say=log, restart_hung=True)
             except (supervise.ComponentsUnhealthyError, KwokctlError, kube.NotReadyError) as exc:
                 return exc
 
@@ -182,16 +191,6 @@ def start_member(
     """Start a stopped member again (same ports, same etcd data) and wait until every
     component is healthy and its kwok-controller manages the nodes again."""
     info = load(name, workdir)
-    cluster = info.member(member)
     env = _tool_env(Path(info.workdir))
-    since = datetime.now(UTC)
-    kwokctl.start(env, cluster.kwok_cluster, Path(info.workdir) / "logs" / "chaos.log")
-    supervise.settle(
-        env,
-        cluster.kwok_cluster,
-        cluster.ports,
-        Path(cluster.kubeconfig),
-        Path(info.workdir) / "logs" / "chaos.log",
-        timeout=timeout,
-    )
-    _nodes_back(cluster, since, timeout)
+    # Every component of a stopped member is "not running": settle starts them all.
+    _bring_back(info, env, info.member(member), "chaos.log", timeout=timeout)
