@@ -94,3 +94,4 @@ def test_fleet_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) 
         pass
     with ports.fleet_lock("a", tmp_path):  # free again once released
         pass
+    assert not list(ports.registry_dir().glob("*.lock"))  # and leaves no file behind

@@ -76,26 +76,38 @@ def _registry_lock() -> Iterator[IO[str]]:
 
 @contextmanager
 def fleet_lock(name: str, workdir: Path) -> Iterator[None]:
-    """Only one ``up``/``repair``/``down`` at a time per fleet; a second one fails at once."""
+    """Only one ``up``/``repair``/``down`` at a time per fleet; a second one fails at once.
+
+    The lock file is removed on release (no litter of one file per temp-dir fleet); a holder
+    that locked a file just removed sees that it is no longer the one at the path, and
+    takes the new one.
+    """
     path = registry_dir() / f"{fleet_key(workdir)}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise FleetBusyError(
-                f"fleet {name!r} ({workdir}) is being changed by pid {holder}; try again later"
-            ) from exc
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()} {name}\n")
-            handle.flush()
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    while True:
+        with path.open("a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise FleetBusyError(
+                    f"fleet {name!r} ({workdir}) is being changed by pid {holder}; try again later"
+                ) from exc
+            try:
+                if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+                    continue  # locked a file the previous holder just removed
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()} {name}\n")
+                handle.flush()
+                try:
+                    yield
+                finally:
+                    path.unlink(missing_ok=True)
+                return
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _records() -> dict[Path, dict[str, object]]:
