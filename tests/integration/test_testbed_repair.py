@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,8 @@ from kubernetes import client
 from testbed_jobs import batch_job, wait_job
 
 from computegrid import testbed
-from computegrid.testbed import health
+from computegrid.testbed import health, supervise
+from computegrid.testbed.paths import ToolEnv
 
 MEMBER_COMPONENTS = [c.name for c in health.COMPONENTS]
 HUB_COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"]
@@ -150,3 +153,40 @@ def test_repair_brings_back_a_stopped_member_and_a_killed_hub_component(
     assert all(row.healthy for row in testbed.status(fleet.name, fleet.workdir))
     core: Any = client.CoreV1Api(member_apis[member.name])
     assert sorted(n.metadata.name for n in core.list_node().items) == member.nodes
+
+
+def test_a_component_that_keeps_exiting_is_restarted_three_times_then_reported(
+    fleet: testbed.FleetInfo,
+) -> None:
+    """The start-up path of ``up``: restarts are bounded, each says why (the log tail), and
+    the final error carries the log. The scheduler's port is held by another listener, so
+    every restart exits at once ("address already in use")."""
+    member = fleet.members[1]
+    port = member.ports["kubeSchedulerPort"]
+    _kill(fleet, member.name, "kube-scheduler")
+    said: list[str] = []
+    env = ToolEnv(Path(fleet.bin_dir), Path(fleet.workdir) / "kwok")
+    log = Path(fleet.workdir) / "logs" / "test-supervise.log"
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", port))
+        squatter.listen()
+        with pytest.raises(supervise.ComponentsUnhealthyError) as caught:
+            supervise.settle(
+                env,
+                member.kwok_cluster,
+                member.ports,
+                Path(member.kubeconfig),
+                log,
+                say=said.append,
+            )
+    message = str(caught.value)
+    assert "still failing after 3 restarts" in message
+    assert "kube-scheduler" in message and "address already in use" in message
+    assert [line.splitlines()[0].strip() for line in said] == [
+        f"{member.kwok_cluster}: restarting kube-scheduler (attempt {n}/3; exited); its log ended:"
+        for n in (1, 2, 3)
+    ]
+    assert all("address already in use" in line for line in said[1:])  # the reason, shown
+    restarts = testbed.repair(fleet.name, fleet.workdir)  # the port is free again
+    assert [r.component for r in restarts] == ["kube-scheduler"]
+    assert all(row.healthy for row in testbed.status(fleet.name, fleet.workdir))
