@@ -9,6 +9,7 @@ cluster's etcd data, and the member must run a Job to Succeeded afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -168,6 +169,7 @@ def test_a_component_that_keeps_exiting_is_restarted_three_times_then_reported(
     env = ToolEnv(Path(fleet.bin_dir), Path(fleet.workdir) / "kwok")
     log = Path(fleet.workdir) / "logs" / "test-supervise.log"
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
         squatter.bind(("0.0.0.0", port))
         squatter.listen()
         with pytest.raises(supervise.ComponentsUnhealthyError) as caught:
@@ -189,4 +191,38 @@ def test_a_component_that_keeps_exiting_is_restarted_three_times_then_reported(
     assert all("address already in use" in line for line in said[1:])  # the reason, shown
     restarts = testbed.repair(fleet.name, fleet.workdir)  # the port is free again
     assert [r.component for r in restarts] == ["kube-scheduler"]
+    assert all(row.healthy for row in testbed.status(fleet.name, fleet.workdir))
+
+
+def test_a_hung_component_is_reported_running_but_unhealthy_and_restarted(
+    fleet: testbed.FleetInfo,
+) -> None:
+    """SIGSTOP: the process is there but answers nothing. ``status`` must say so; with
+    ``restart_hung`` (what ``repair`` uses, after 2 minutes; 5 s here) it is killed and
+    restarted."""
+    member = fleet.members[1]
+    row = _row(testbed.status(fleet.name, fleet.workdir), member.name)
+    (item,) = [c for c in row.components if c.name == "kube-scheduler"]
+    assert item.ok and item.pid is not None
+    os.kill(item.pid, signal.SIGSTOP)
+    try:
+        row = _row(testbed.status(fleet.name, fleet.workdir, timeout=1), member.name)
+        (hung,) = row.failing
+        assert (hung.name, hung.running, hung.healthy) == ("kube-scheduler", True, False)
+        assert "not answering" in hung.detail
+        env = ToolEnv(Path(fleet.bin_dir), Path(fleet.workdir) / "kwok")
+        restarts = supervise.settle(
+            env,
+            member.kwok_cluster,
+            member.ports,
+            Path(member.kubeconfig),
+            Path(fleet.workdir) / "logs" / "test-supervise.log",
+            timeout=5,
+            restart_hung=True,
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(item.pid, signal.SIGCONT)
+    assert [(r.component, r.reason.split(":")[0]) for r in restarts] == [("kube-scheduler", "hung")]
+    assert not health.process_runs(item.pid, "kube-scheduler")
     assert all(row.healthy for row in testbed.status(fleet.name, fleet.workdir))
