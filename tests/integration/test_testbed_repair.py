@@ -170,7 +170,14 @@ def test_a_component_that_keeps_exiting_is_restarted_three_times_then_reported(
     log = Path(fleet.workdir) / "logs" / "test-supervise.log"
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
-        squatter.bind(("0.0.0.0", port))
+        deadline = time.monotonic() + 10
+        while True:  # its leader thread is a zombie before the other threads let the port go
+            try:
+                squatter.bind(("0.0.0.0", port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"port {port} stays busy"
+                time.sleep(0.2)
         squatter.listen()
         with pytest.raises(supervise.ComponentsUnhealthyError) as caught:
             supervise.settle(

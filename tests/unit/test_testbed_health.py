@@ -59,6 +59,10 @@ def fake_etcd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     assert sleep is not None
     shutil.copy(sleep, exe)
     proc = subprocess.Popen([str(exe), "60"])
+    deadline = time.monotonic() + 5
+    while b"etcd" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # exec has happened
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     (tmp_path / "pids").mkdir()
     (tmp_path / "pids" / "etcd.pid").write_text(str(proc.pid))
     (tmp_path / "kwok.yaml").write_text(

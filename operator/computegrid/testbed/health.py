@@ -110,12 +110,23 @@ def process_runs(pid: int, binary: str) -> bool:
             return True
         return True
     try:
-        stat = (proc / "stat").read_text()
         argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        # A dying process has no cmdline left; its name (cut to 15 bytes) is still there.
+        comm = (proc / "comm").read_text().strip()
+        # Every thread: a killed Go program's main thread is a zombie a moment before the
+        # others are gone, and until then they still hold its listening port.
+        states = [_state(task / "stat") for task in (proc / "task").iterdir()]
     except OSError:
         return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and Path(argv0).name == binary
+    alive = any(state not in ("Z", "X", "") for state in states)
+    return alive and (Path(argv0).name == binary if argv0 else comm == binary[:15])
+
+
+def _state(stat: Path) -> str:
+    try:
+        return stat.read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
