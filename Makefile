@@ -117,7 +117,7 @@ TESTBED_MEMBERS ?= 3
 TESTBED_NAME ?= computegrid
 
 .PHONY: testbed-up
-testbed-up: install testbed-build ## Start a hub + N member clusters (TESTBED_MEMBERS=N, default 3; TESTBED_NAME=X)
+testbed-up: install testbed-build ## Start a hub + N member clusters, or repair a running one (TESTBED_MEMBERS=N, default 3; TESTBED_NAME=X)
 	$(BIN)/computegrid testbed up --members $(TESTBED_MEMBERS) --name $(TESTBED_NAME)
 
 .PHONY: testbed-down
@@ -125,8 +125,12 @@ testbed-down: install ## Stop and delete the local fleet (TESTBED_NAME=X)
 	$(BIN)/computegrid testbed down --name $(TESTBED_NAME)
 
 .PHONY: testbed-status
-testbed-status: install ## Each cluster of the local fleet, its API server, ready or not
+testbed-status: install ## Every component of every cluster: process and health endpoint (exit 1 if one is down)
 	$(BIN)/computegrid testbed status --name $(TESTBED_NAME)
+
+.PHONY: testbed-repair
+testbed-repair: install ## Restart the fleet's components that exited or hang (etcd data kept)
+	$(BIN)/computegrid testbed repair --name $(TESTBED_NAME)
 
 .PHONY: help
 help: ## This help

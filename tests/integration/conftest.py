@@ -8,6 +8,11 @@ is never touched, and every client is checked to point at this fleet before a te
 
 The fleet is skipped only when the control-plane binaries are absent (with the command that
 builds them); under CI (``CI=true``) missing binaries fail instead, since CI builds first.
+
+Before each test module that uses the fleet, every component of every cluster is checked
+(``testbed.status``); a dead or hung one is repaired (cheap: seconds, etcd data kept) and
+reported, and if that fails the module fails at once with the failing components' log
+tails, instead of its tests timing out far from the cause.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,8 +68,8 @@ def _check_is_test_fleet(info: testbed.FleetInfo) -> None:
 
 
 @pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testbed.FleetInfo]:
-    """Hub + 3 members started for this session (skipped only without the binaries)."""
+def testbed_binaries() -> None:
+    """Skip without the control-plane binaries (fail under CI, which builds them first)."""
     missing = testbed.missing_binaries()
     if missing:
         reason = (
@@ -73,6 +79,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testbed.FleetInf
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def fleet(
+    tmp_path_factory: pytest.TempPathFactory, testbed_binaries: None
+) -> Iterator[testbed.FleetInfo]:
+    """Hub + 3 members started for this session (skipped only without the binaries)."""
     workdir = tmp_path_factory.mktemp("fleet")
     info = testbed.up(FLEET_NAME, MEMBERS, workdir=workdir, nodes_per_member=3)
     try:
@@ -80,6 +93,44 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testbed.FleetInf
         yield info
     finally:
         testbed.down(FLEET_NAME, workdir)
+
+
+def describe_failing(rows: list[testbed.ClusterStatus]) -> str:
+    """Each failing component: what its probe said and the end of its log."""
+    lines = []
+    for row in rows:
+        if not row.components:
+            lines.append(f"{row.cluster.name}: no components found (its files are gone?)")
+        for item in row.failing:
+            state = "running" if item.running else "NOT RUNNING"
+            lines.append(f"{row.cluster.name}/{item.name} (pid {item.pid}, {state}): {item.detail}")
+            lines += [f"    | {line}" for line in testbed.log_tail(Path(item.log)).splitlines()]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bed_is_healthy(request: pytest.FixtureRequest) -> None:
+    """Every component of the fleet is healthy before a module's tests run (repaired if
+    cheap, else the module fails here with the log tails). Modules without the fleet skip it."""
+    mine = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    if not any("fleet" in getattr(item, "fixturenames", ()) for item in mine):
+        return
+    info: testbed.FleetInfo = request.getfixturevalue("fleet")
+    rows = testbed.status(info.name, info.workdir)
+    if all(row.healthy for row in rows):
+        return
+    before = describe_failing(rows)
+    where = f"before {request.module.__name__}"
+    try:
+        restarts = testbed.repair(info.name, info.workdir)
+    except (testbed.RepairError, testbed.KwokctlError) as exc:
+        pytest.fail(f"test bed unhealthy {where}:\n{before}\nrepair failed:\n{exc}", pytrace=False)
+    rows = testbed.status(info.name, info.workdir)
+    if not all(row.healthy for row in rows):
+        after = describe_failing(rows)
+        pytest.fail(f"test bed still unhealthy after repair {where}:\n{after}", pytrace=False)
+    names = ", ".join(f"{r.cluster}/{r.component}" for r in restarts)
+    warnings.warn(f"test bed repaired {where}: restarted {names}\n{before}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

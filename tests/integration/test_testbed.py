@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity as _parse_quantity
+from testbed_jobs import batch_job, job_pods, wait_job
 
 from computegrid import testbed
 from computegrid.api import restricted_template
@@ -130,56 +131,6 @@ def test_kubectl_short_name_resolves_to_computejobs(
     assert got.split() == ["computejob.computegrid.io/short"]
 
 
-def batch_job(name: str, run_seconds: float, fail: bool = False) -> dict[str, Any]:
-    annotations = {"computegrid.io/run-seconds": str(run_seconds)}
-    if fail:
-        annotations["computegrid.io/fail"] = "true"
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"annotations": annotations},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "busybox",
-                            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
-
-
-def wait_job(api: Any, namespace: str, name: str, condition: str) -> Any:
-    batch: Any = client.BatchV1Api(api)
-
-    def done() -> Any:
-        job = batch.read_namespaced_job(name, namespace)
-        conds = {c.type: c.status for c in (job.status.conditions or [])}
-        return job if conds.get(condition) == "True" else None
-
-    try:
-        return kube.wait_for(done, f"job {name} {condition}", timeout=60)
-    except kube.NotReadyError as exc:
-        pods = [
-            (p.metadata.name, p.status.phase, p.spec.node_name, p.status.conditions)
-            for p in job_pods(api, namespace, name)
-        ]
-        raise AssertionError(f"{exc}; pods: {pods}") from exc
-
-
-def job_pods(api: Any, namespace: str, name: str) -> list[Any]:
-    core: Any = client.CoreV1Api(api)
-    return list(core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items)
-
-
 def test_job_runs_to_succeeded_through_scheduler_and_kwok(
     fleet: testbed.FleetInfo, member_apis: dict[str, Any], namespace: str
 ) -> None:
@@ -253,6 +204,7 @@ def test_status_reports_every_cluster_ready(fleet: testbed.FleetInfo) -> None:
     rows = testbed.status(fleet.name, fleet.workdir)
     assert [r.cluster.name for r in rows] == [c.name for c in fleet.clusters]
     assert all(r.ready and r.version == fleet.kubernetes_version for r in rows)
+    assert all(r.healthy for r in rows), [c.to_dict() for r in rows for c in r.failing]
 
 
 def test_stopping_a_member_makes_it_unreachable_and_starting_restores_it(

@@ -18,14 +18,13 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from computegrid.fleet_data import FleetCluster, NodeSpec, load_national_fleet, node_labels
-from computegrid.testbed import kube, kwokctl
+from computegrid.testbed import health, kube, kwokctl, ports, supervise
 from computegrid.testbed.paths import (
     ToolEnv,
     fleets_root,
@@ -101,9 +100,34 @@ class FleetInfo:
 
 @dataclass(frozen=True)
 class ClusterStatus:
+    """One cluster now: its API server's answer and every component's process and health."""
+
     cluster: ClusterInfo
-    ready: bool
+    ready: bool  # the API server answers /readyz
     version: str | None
+    components: tuple[health.ComponentHealth, ...] = ()
+
+    @property
+    def failing(self) -> list[health.ComponentHealth]:
+        return [c for c in self.components if not c.ok]
+
+    @property
+    def healthy(self) -> bool:
+        return self.ready and bool(self.components) and not self.failing
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cluster
+        return {
+            "name": c.name,
+            "role": c.role,
+            "kwok_cluster": c.kwok_cluster,
+            "server": c.server,
+            "kubeconfig": c.kubeconfig,
+            "ready": self.ready,
+            "version": self.version,
+            "healthy": self.healthy,
+            "components": [item.to_dict() for item in self.components],
+        }
 
 
 def workdir_for(name: str, workdir: Path | str | None = None) -> Path:
@@ -213,8 +237,11 @@ def up(
     """Start a hub and ``members`` member clusters (or the whole ``fleet="national"``).
 
     An existing fleet of the same name and work dir is torn down first: kwokctl would reuse
-    a stale config otherwise. Returns the manifest, also written to ``<workdir>/fleet.json``.
-    ``log`` is an optional ``print``-like callable for progress lines.
+    a stale config otherwise (``checkup.up_or_repair`` keeps a matching one instead). Every
+    component is waited for, and one that exits during start-up is restarted (up to
+    ``supervise.START_ATTEMPTS`` times, its log tail printed). Returns the manifest, also
+    written to ``<workdir>/fleet.json``. ``log`` is an optional ``print``-like callable for
+    progress lines.
     """
     say = log or (lambda *_: None)
     if not _NAME.match(name):
@@ -226,18 +253,32 @@ def up(
     env = _tool_env(work)
     stages = _stages_yaml()
     crds = load_crds(crds_dir)
-    if (work / MANIFEST).exists() or (work / "kwok" / "clusters").exists():
-        say(f"fleet {name}: tearing down the previous one in {work}")
-        down(name, work)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        info = _start(name, chosen, work, env, stages, crds, nodes_per_member, parallel, say)
-    except BaseException:
-        say(f"fleet {name}: start failed; removing what was started (logs: {work / 'logs'})")
-        down(name, work, keep_logs=True)
-        raise
+    with ports.fleet_lock(name, work):
+        _check_owner(name, work)
+        if (work / MANIFEST).exists() or (work / "kwok" / "clusters").exists():
+            say(f"fleet {name}: tearing down the previous one in {work}")
+            _teardown(work)
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            info = _start(name, chosen, work, env, stages, crds, nodes_per_member, parallel, say)
+        except BaseException:
+            say(f"fleet {name}: start failed; removing what was started (logs: {work / 'logs'})")
+            _teardown(work, keep_logs=True)
+            raise
     say(f"fleet {name}: ready in {info.startup_seconds:.1f}s; manifest {info.manifest_path}")
     return info
+
+
+def _check_owner(name: str, work: Path) -> None:
+    """Two fleets never share a folder: refuse one holding another fleet's manifest or ports."""
+    manifest = work / MANIFEST
+    owner = ports.owner(work)
+    if manifest.exists():
+        owner = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+    if owner is not None and owner != name:
+        raise ValueError(
+            f"workdir {work} holds fleet {owner!r}: take it down first or use another one"
+        )
 
 
 def _start(
@@ -258,16 +299,22 @@ def _start(
         kwokctl.ClusterSpec(f"{name}-{HUB}", {}, kwokctl.HUB_DISABLED),
         *(kwokctl.ClusterSpec(f"{name}-{c.name}", {}) for c in chosen),
     ]
-    ports = kwokctl.port_sets(len(specs))
+    port_sets = kwokctl.port_sets(len(specs), name, work)
     specs = [
-        kwokctl.ClusterSpec(s.cluster, p, s.disabled) for s, p in zip(specs, ports, strict=True)
+        kwokctl.ClusterSpec(s.cluster, p, s.disabled) for s, p in zip(specs, port_sets, strict=True)
     ]
 
     def create(spec: kwokctl.ClusterSpec) -> float:
         config = work / "configs" / f"{spec.cluster}.yaml"
         kwokctl.write_config(config, spec, env.bin_dir, stages)
-        seconds = kwokctl.create(env, spec, config, work / "logs" / f"{spec.cluster}.log")
-        say(f"  {spec.cluster}: up in {seconds:.1f}s")
+        log = work / "logs" / f"{spec.cluster}.log"
+        began = time.monotonic()
+        kwokctl.create(env, spec, config, log)
+        kubeconfig = kwokctl.kubeconfig_path(env, spec.cluster)
+        restarts = supervise.settle(env, spec.cluster, spec.ports, kubeconfig, log, say=say)
+        seconds = time.monotonic() - began
+        again = f" ({len(restarts)} restarts)" if restarts else ""
+        say(f"  {spec.cluster}: every component healthy in {seconds:.1f}s{again}")
         return seconds
 
     say(f"fleet {name}: starting hub + {len(chosen)} members in {work}")
@@ -351,7 +398,7 @@ def _start(
     return info
 
 
-def _known_clusters(name: str, work: Path) -> list[str]:
+def _known_clusters(work: Path) -> list[str]:
     """kwok clusters of this fleet: from the manifest and from kwok's own work dir."""
     found: list[str] = []
     manifest = work / MANIFEST
@@ -369,10 +416,15 @@ def down(
     """Stop and delete every cluster of the fleet and its files; returns the clusters removed.
 
     Only the folders this module creates are removed, so a work dir given by a caller that
-    also holds other files keeps them.
+    also holds other files keeps them. The fleet's port reservation is released.
     """
     work = workdir_for(name, workdir).resolve()
-    clusters = _known_clusters(name, work)
+    with ports.fleet_lock(name, work):
+        return _teardown(work, keep_logs=keep_logs)
+
+
+def _teardown(work: Path, *, keep_logs: bool = False) -> list[str]:
+    clusters = _known_clusters(work)
     if clusters:
         env = _tool_env(work)
 
@@ -384,62 +436,10 @@ def down(
     for sub in ("kwok", "configs") if keep_logs else ("kwok", "configs", "logs"):
         shutil.rmtree(work / sub, ignore_errors=True)
     (work / MANIFEST).unlink(missing_ok=True)
+    ports.release(work)
     if work.is_dir() and not any(work.iterdir()):
         work.rmdir()
     return clusters
-
-
-def status(
-    name: str = DEFAULT_NAME, workdir: Path | str | None = None, timeout: float = 3.0
-) -> list[ClusterStatus]:
-    """Each cluster of the fleet with whether its API server answers ``/readyz`` now."""
-    info = load(name, workdir)
-
-    def probe(cluster: ClusterInfo) -> ClusterStatus:
-        api = kube.api_client(Path(cluster.kubeconfig))
-        try:
-            ready = kube.is_ready(api, timeout)
-            version = kube.server_version(api, timeout) if ready else None
-        except Exception:  # any failure to answer is "not ready" for a status line
-            ready, version = False, None
-        finally:
-            api.close()
-        return ClusterStatus(cluster=cluster, ready=ready, version=version)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(probe, info.clusters))
-
-
-def stop_member(member: str, name: str = DEFAULT_NAME, workdir: Path | str | None = None) -> None:
-    """Stop every component of one member (its API server becomes unreachable)."""
-    info = load(name, workdir)
-    cluster = info.member(member)
-    env = _tool_env(Path(info.workdir))
-    kwokctl.stop(env, cluster.kwok_cluster, Path(info.workdir) / "logs" / "chaos.log")
-
-
-def start_member(
-    member: str, name: str = DEFAULT_NAME, workdir: Path | str | None = None, timeout: float = 90
-) -> None:
-    """Start a stopped member again (same ports, same etcd data) and wait until it is ready
-    and its kwok-controller manages the nodes again."""
-    info = load(name, workdir)
-    cluster = info.member(member)
-    env = _tool_env(Path(info.workdir))
-    since = datetime.now(UTC)
-    kwokctl.start(env, cluster.kwok_cluster, Path(info.workdir) / "logs" / "chaos.log")
-    api = kube.api_client(Path(cluster.kubeconfig))
-    try:
-        kube.wait_for(lambda: True if kube.is_ready(api) else None, f"{member} ready", timeout)
-        # Ready API server is not enough: until the new kwok-controller holds the node
-        # Leases, pods bound to those nodes would stay Pending.
-        kube.wait_for(
-            lambda: kube.node_leases_renewed_since(api, since),
-            f"{member} node leases taken over by the restarted kwok-controller",
-            timeout,
-        )
-    finally:
-        api.close()
 
 
 def kubectl_hints(info: FleetInfo, limit: Iterable[ClusterInfo] | None = None) -> list[str]:

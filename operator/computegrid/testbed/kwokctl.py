@@ -1,26 +1,26 @@
 """Thin wrapper over the ``kwokctl`` binary (binary runtime, built binaries, own ports).
 
 Why a wrapper: kwokctl picks the ports of a new cluster by scanning down from 32767 in each
-process, so clusters created in parallel would collide. Every port is therefore chosen here
-(from the kernel's ephemeral range, which that scan never reaches) and written into a
-per-cluster KwokctlConfiguration next to the Stages. ``--kubeconfig ""`` keeps kwokctl from
-touching ``~/.kube/config``.
+process, so clusters created in parallel would collide. Every port is therefore reserved
+here (``ports.reserve``: one machine-wide registry, so two fleets never share one) and
+written into a per-cluster KwokctlConfiguration next to the Stages. ``--kubeconfig ""``
+keeps kwokctl from touching ``~/.kube/config``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from computegrid.testbed import ports
 from computegrid.testbed.paths import ToolEnv
 
 PORT_KEYS = (
@@ -50,20 +50,9 @@ class ClusterSpec:
     disabled: tuple[str, ...] = ()
 
 
-def allocate_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, all held until every one is chosen."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-    return ports
-
-
-def port_sets(count: int) -> list[dict[str, int]]:
-    """One dict of component ports per cluster, all distinct."""
-    flat = allocate_ports(count * len(PORT_KEYS))
+def port_sets(count: int, fleet: str, workdir: Path) -> list[dict[str, int]]:
+    """One dict of component ports per cluster, all distinct and reserved for this fleet."""
+    flat = ports.reserve(fleet, workdir, count * len(PORT_KEYS))
     return [
         dict(zip(PORT_KEYS, flat[i * len(PORT_KEYS) : (i + 1) * len(PORT_KEYS)], strict=True))
         for i in range(count)
@@ -114,14 +103,28 @@ def run(env: ToolEnv, args: list[str], log: Path, timeout: float = 300.0) -> flo
 
 
 def create(env: ToolEnv, spec: ClusterSpec, config: Path, log: Path) -> float:
-    """Create and start one cluster; returns the seconds it took."""
+    """Create and start one cluster; returns the seconds it took.
+
+    ``--wait 0s``: kwokctl's own wait only logs a timeout (after 3 minutes) and succeeds
+    anyway, so the caller waits instead, on every component's health (``supervise``).
+    """
     args = ["--name", spec.cluster, "-c", str(config), "create", "cluster"]
-    args += ["--runtime", "binary", "--kubeconfig", "", "--wait", "3m"]
+    args += ["--runtime", "binary", "--kubeconfig", "", "--wait", "0s"]
     # kwok-controller holds one Lease per node; a restarted one has a new identity and must
     # wait out the old lease before it manages the nodes (and their pods) again. kwokctl's
     # default (40 s x heartbeat factor 5 = 200 s) would leave a restarted member's pods
     # Pending for minutes; 10 s leases renewed every 2.5 s cost nothing at this size.
     args += ["--heartbeat-factor", "1", "--node-lease-duration-seconds", str(NODE_LEASE_SECONDS)]
+    # Each cluster runs exactly one kube-controller-manager and one kube-scheduler, so leader
+    # election protects against nothing here, while its deadlines (renew within 10 s of a
+    # 15 s lease) are what killed them on a loaded machine: a lease update that took longer
+    # than 10 s made the component exit with "leaderelection lost". Longer deadlines would
+    # only move that line; without election there is no lease to lose. (Their other start-up
+    # exit, "failed to wait for apiserver being healthy", is a fixed 10 s wait in
+    # kube-controller-manager with no flag: ``supervise`` restarts it once the API answers.)
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        if component not in spec.disabled:
+            args += ["--extra-args", f"{component}=leader-elect=false"]
     for component in spec.disabled:
         args += ["--disable", component]
     return run(env, args, log)
@@ -145,12 +148,17 @@ def kill_by_pid_files(folder: Path) -> None:
             pids.append(int(pid_file.read_text().strip()))
         except (OSError, ValueError):
             continue
+    kill(pids)
+
+
+def kill(pids: list[int], grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds for those still there."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
-        if sig == signal.SIGTERM:
-            time.sleep(2)
+        if sig == signal.SIGTERM and pids:
+            time.sleep(grace)
 
 
 def stop(env: ToolEnv, cluster: str, log: Path) -> None:
@@ -158,7 +166,9 @@ def stop(env: ToolEnv, cluster: str, log: Path) -> None:
 
 
 def start(env: ToolEnv, cluster: str, log: Path) -> None:
-    run(env, ["--name", cluster, "start", "cluster", "--wait", "2m"], log, timeout=240)
+    """Start every component of the cluster that is not running (running ones are kept)."""
+    # No --wait: like create's, it would only log a timeout; the caller probes health.
+    run(env, ["--name", cluster, "start", "cluster"], log, timeout=240)
 
 
 def kubeconfig_path(env: ToolEnv, cluster: str) -> Path:
