@@ -83,6 +83,7 @@ def admission(
     )  # fmt: skip
     values = {"admission": {"namespaces": {adm.trusted: {"level": "baseline"}},
                             "allowedPriorityClasses": ["batch-low"]}}  # fmt: skip
+    _drop_earlier_policies(hub)
     run(helm_binary(), "install", adm.release, CHART, "--namespace", adm.namespace,
         "--create-namespace", "--set-json", f"admission={json.dumps(values['admission'])}",
         kubeconfig=hub)  # fmt: skip
@@ -97,10 +98,22 @@ def admission(
             time.sleep(1)
         yield adm
     finally:
-        run(helm_binary(), "uninstall", adm.release, "--namespace", adm.namespace,
+        run(helm_binary(), "uninstall", adm.release, "--namespace", adm.namespace, "--wait",
             kubeconfig=hub, check=False)  # fmt: skip
+        _drop_earlier_policies(hub)
         for ns in (adm.tenant, adm.trusted, adm.namespace):
             kubectl(hub, "delete", "namespace", ns, "--wait=false", "--ignore-not-found")
+
+
+def _drop_earlier_policies(hub: Path) -> None:
+    """Another module's release may have left its cluster-scoped policy and binding (their
+    params namespace gone, they deny every ComputeJob): remove them before and after."""
+    kinds = "validatingadmissionpolicybindings,validatingadmissionpolicies"
+    names = kubectl(hub, "get", kinds, "-o", "name").split()
+    ours = [n for n in names if n.split("/", 1)[1].startswith("cgadm-")]
+    if ours:
+        kubectl(hub, "delete", *ours, "--ignore-not-found", "--wait=true")
+        time.sleep(2.0)  # the API server's admission plugin drops them from its cache
 
 
 def _with(**pod: Any) -> dict[str, Any]:
