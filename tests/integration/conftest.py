@@ -34,7 +34,7 @@ from computegrid import testbed
 
 # Test modules import helpers from operator_fixtures as well as loading it as a plugin:
 # register it for assertion rewriting before the first import, so both see one module.
-pytest.register_assert_rewrite("operator_fixtures")
+pytest.register_assert_rewrite("operator_fixtures", "admission_fixtures")
 
 # Override to run two test sessions side by side (e.g. two worktrees): each its own fleet.
 FLEET_NAME = os.environ.get("COMPUTEGRID_TEST_FLEET", "cgtest")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+from admission_fixtures import Admission
 from hypothesis import HealthCheck, given, settings
-from test_admission import Admission, admission  # noqa: F401 - the fixture, shared
 
 from bad_manifests import apply_edit, base_job, computejob_manifests
 from computegrid.api.pod_security import ALL_RULES, TEMPLATE, check_template
@@ -30,6 +30,8 @@ JOBS = yaml.safe_load((DATA / "computejobs.yaml").read_text(encoding="utf-8"))
 MEMBERS = yaml.safe_load((DATA / "memberclusters.yaml").read_text(encoding="utf-8"))
 SUMMARY: dict[str, int] = {}
 
+pytest_plugins = ["admission_fixtures"]
+
 
 def count(key: str) -> None:
     SUMMARY[key] = SUMMARY.get(key, 0) + 1
@@ -37,7 +39,7 @@ def count(key: str) -> None:
 
 @pytest.mark.parametrize("row", JOBS, ids=lambda r: r["why"])
 def test_bad_computejobs_are_refused_naming_the_field(
-    admission: Admission,  # noqa: F811
+    admission: Admission,
     row: dict[str, Any],
 ) -> None:
     name = row.get("name", f"bad-{uuid.uuid4().hex[:8]}")
@@ -77,7 +79,7 @@ def member_cluster(**edits: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("row", MEMBERS, ids=lambda r: r["why"])
 def test_bad_memberclusters_are_refused_naming_the_field(
-    admission: Admission,  # noqa: F811
+    admission: Admission,
     row: dict[str, Any],
 ) -> None:
     error = admission.apply(member_cluster(**row["edits"]))
@@ -95,7 +97,7 @@ def rules_in(error: str) -> set[str]:
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(manifest=computejob_manifests())
 def test_the_hub_and_the_operator_agree_on_generated_manifests(
-    admission: Admission,  # noqa: F811
+    admission: Admission,
     manifest: dict[str, Any],
 ) -> None:
     manifest["metadata"]["namespace"] = admission.tenant
