@@ -96,6 +96,6 @@ else
   built=$((built + 1))
   echo "  [done  ] helm in $((SECONDS - t0))s (elapsed $((SECONDS - start))s)"
 fi
-"$bin/kubectl" version --client 2>/dev/null | head -1 | sed 's/^/testbed-build: kubectl /'
+"$bin/kubectl" version --client 2>/dev/null | sed -n "1s/^/testbed-build: kubectl /p"  # sed reads it all: no SIGPIPE under pipefail
 echo "testbed-build: ${built} built, $(( ${#targets[@]} + 1 - built )) cached, $((SECONDS - start))s"
 echo "testbed-build: put it first on PATH: export PATH=\"$bin:\$PATH\""
