@@ -457,6 +457,7 @@ class KueueRun:
         self.summary: dict[str, Any] = {}
         self.hub_objects: list[dict[str, Any]] = []
         self.member_objects: list[dict[str, Any]] = []
+        self.names: set[str] = set()
 
     # ---- set up
 
@@ -532,25 +533,47 @@ class KueueRun:
                     label_selector=LABEL_JOB_UID,
                 )
             )
-        hub = testbed.api_client(Path(self.info.hub.kubeconfig))
+        hub = client.CustomObjectsApi(testbed.api_client(Path(self.info.hub.kubeconfig)))
         self.watchers.append(
             Watcher(
                 "hub",
-                client.BatchV1Api(hub).list_namespaced_job,
+                hub.list_namespaced_custom_object,
                 self.finished_on_hub,
+                group=KUEUE,
+                version=KUEUE_API,
                 namespace=self.ns,
-                label_selector=LABEL_JOB_UID,
+                plural="workloads",
             )
         )
         for watcher in self.watchers:
             watcher.start()
 
-    def finished_on_hub(self, kind: str, job: dict[str, Any], now: float) -> None:
-        phase = job_finished(job)
-        key = job["metadata"]["name"]
+    def finished_on_hub(self, kind: str, workload: dict[str, Any], now: float) -> None:
+        """A hub Workload's Finished condition, keyed by its Job's name.
+
+        Why the Workload and not the Job: under load MultiKueue can copy a worker's Finished
+        onto the hub Workload before the hub Job is unsuspended, and then never syncs the
+        Job's status (the Job stays suspended with no conditions); ``hub_jobs_not_complete``
+        counts those.
+        """
+        owners = workload["metadata"].get("ownerReferences") or []
+        job = next((o["name"] for o in owners if o.get("kind") == "Job"), None)
+        conds = (workload.get("status") or {}).get("conditions") or []
+        done = next((c for c in conds if c.get("type") == "Finished"), None)
+        if job is None or done is None or done.get("status") != "True":
+            return
+        phase = "Succeeded" if done.get("reason") == "Succeeded" else "Failed"
         with self.obs.lock:
-            if phase and key not in self.obs.finished:
-                self.obs.finished[key] = (phase, now)
+            if job not in self.obs.finished:
+                self.obs.finished[job] = (phase, now)
+
+    def hub_jobs_not_complete(self, names: set[str]) -> int:
+        jobs = list_dicts(client.BatchV1Api(self.hub).list_namespaced_job, namespace=self.ns)
+        return sum(
+            1
+            for job in jobs["items"]
+            if job["metadata"]["name"] in names and job_finished(job) is None
+        )
 
     def create(self, api: Any, name: str) -> tuple[float, float]:
         sent = time.time()
@@ -603,7 +626,7 @@ class KueueRun:
         cpu_by_proc0 = {n: p.sampler.cpu() for n, p in self.procs.items() if p.sampler}
         begin = time.monotonic()
         times = self.submit()
-        names = set(times)
+        names = self.names = set(times)
 
         def done() -> bool:
             for proc in self.procs.values():
@@ -668,6 +691,7 @@ class KueueRun:
         cpu1, elapsed = self.cpu(), time.monotonic() - t0
         after = {name: request_totals(api) for name, api in apis.items()}
         self.summary["cpu_idle_pct"] = _r(100 * (cpu1 - cpu0) / elapsed, 2)
+        self.summary["hub_jobs_not_complete_after_idle"] = self.hub_jobs_not_complete(self.names)
         self.summary["idle_window_s"] = _r(elapsed, 1)
         self.summary["idle_requests"] = {
             name: requests_by_resource(before[name], after[name]) for name in apis
