@@ -811,18 +811,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp"))
 
 
-def config_from(args: argparse.Namespace) -> KueueRunConfig:
-    return KueueRunConfig(
-        fleet=args.fleet,
-        jobs=args.jobs,
-        home=args.kueue_home,
-        cpu=args.cpu,
-        run_seconds=args.run_seconds,
-        submitters=args.submitters,
-        idle_seconds=args.idle_seconds,
-        timeout=args.timeout,
-        log_dir=args.log_dir,
+def shared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options kueuerun and loadrun take alike, so that both sides run the same load."""
+    names = (
+        "fleet",
+        "jobs",
+        "cpu",
+        "run_seconds",
+        "submitters",
+        "idle_seconds",
+        "timeout",
+        "log_dir",
     )
+    return {name: getattr(args, name) for name in names}
+
+
+def config_from(args: argparse.Namespace) -> KueueRunConfig:
+    return KueueRunConfig(home=args.kueue_home, **shared_options(args))
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -20,7 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.tools.kueuerun import KueueRun, add_arguments, check_arguments, config_from
+from tests.tools.kueuerun import (
+    KueueRun,
+    add_arguments,
+    check_arguments,
+    config_from,
+    shared_options,
+)
 from tests.tools.loadrun import LoadRun, RunConfig
 
 
@@ -91,17 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_computegrid:
         load = load_average()
         out["computegrid"] = LoadRun(
-            RunConfig(
-                fleet=args.fleet,
-                jobs=args.jobs,
-                operator_cwd=args.operator_cwd.resolve(),
-                cpu=args.cpu,
-                run_seconds=args.run_seconds,
-                submitters=args.submitters,
-                idle_seconds=args.idle_seconds,
-                timeout=args.timeout,
-                log_dir=args.log_dir,
-            )
+            RunConfig(operator_cwd=args.operator_cwd.resolve(), **shared_options(args))
         ).execute()
         out["computegrid"]["load_average"] = {"start": load, "end": load_average()}
     if "kueue" in out and "computegrid" in out:
