@@ -207,7 +207,11 @@ class Controller:
     async def reconcile(self, uid: str) -> None:
         gone = self.gone.pop(uid, None)
         if gone is not None:
-            await self._remove_copies(gone)
+            try:
+                await self._remove_copies(gone)
+            except Exception:
+                self.gone[uid] = gone  # tried again after the worker's backoff
+                raise
             self.writer.forget(uid)
             self.capacity.release(uid)
             self.decided.pop(uid, None)
