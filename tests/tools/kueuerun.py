@@ -49,6 +49,7 @@ from tests.tools.loadrun import (
     Sampler,
     Watcher,
     _r,
+    delete_namespace_everywhere,
     list_dicts,
     percentile,
     request_totals,
@@ -737,13 +738,7 @@ class KueueRun:
             note = "Kueue finalizers removed by the harness"
             for body in bodies:
                 forget(api, body)
-        for api in [self.hub, *self.members.values()]:
-            try:
-                client.CoreV1Api(api).delete_namespace(self.ns, _request_timeout=30)
-            except ApiException as exc:
-                if exc.status != 404:
-                    note = f"deleting namespace: {exc.status} {exc.reason}"
-        return note
+        return delete_namespace_everywhere([self.hub, *self.members.values()], self.ns) or note
 
     def execute(self) -> dict[str, Any]:
         cfg = self.cfg

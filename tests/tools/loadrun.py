@@ -387,6 +387,18 @@ def ensure_member_clusters(hub: Any, info: testbed.FleetInfo) -> None:
                 raise
 
 
+def delete_namespace_everywhere(apis: list[Any], namespace: str) -> str | None:
+    """Delete the run's namespace on every cluster; what went wrong, if anything."""
+    note = None
+    for api in apis:
+        try:
+            client.CoreV1Api(api).delete_namespace(namespace, _request_timeout=30)
+        except ApiException as exc:
+            if exc.status != 404:
+                note = f"deleting namespace: {exc.status} {exc.reason}"
+    return note
+
+
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -623,13 +635,7 @@ class LoadRun:
             except ApiException as exc:
                 if exc.status != 404:
                     raise
-        for api in [self.hub, *self.members.values()]:
-            try:
-                client.CoreV1Api(api).delete_namespace(self.ns, _request_timeout=30)
-            except ApiException as exc:
-                if exc.status != 404:
-                    note = f"deleting namespace: {exc.status} {exc.reason}"
-        return note
+        return delete_namespace_everywhere([self.hub, *self.members.values()], self.ns) or note
 
     # ---- the whole run
 
