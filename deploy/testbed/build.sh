@@ -29,7 +29,9 @@ flags=(-mod=readonly)
 [[ "${COMPUTEGRID_TRIMPATH:-0}" == 1 ]] && flags+=(-trimpath)
 [[ -n "${COMPUTEGRID_BUILD_P:-}" ]] && flags+=(-p "$COMPUTEGRID_BUILD_P")
 
-sum_hash="$(sha256sum "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-16)"
+# Contents only: sha256sum of the files would also hash their paths, so every checkout
+# (a CI clone, a worktree) would rebuild everything.
+sum_hash="$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-16)"
 key="k8s=${K8S_VERSION} etcd=${ETCD_VERSION} kwok=${KWOK_VERSION} go=${go_version} mods=${sum_hash} trimpath=${COMPUTEGRID_TRIMPATH:-0}"
 
 # k8s "v1.36.3" -> major "1", minor "36"
