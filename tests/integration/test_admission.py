@@ -154,11 +154,11 @@ def tenant_users(admission: Admission) -> dict[str, str]:
         kubectl(admission.hub, "-n", admission.tenant, "create", "rolebinding", user,
                 f"--clusterrole={role}", f"--user={user}")  # fmt: skip
         users[role] = user
-    # The clusterrole-aggregation controller folds computegrid-edit/view in asynchronously.
+    # The clusterrole-aggregation controller folds <release>-tenant-edit/view in asynchronously.
     deadline = time.monotonic() + 60
     while not can_i(admission.hub, users["view"], "list", "computejobs.computegrid.io",
                     "-n", admission.tenant):  # fmt: skip
-        assert time.monotonic() < deadline, "computegrid-view was never aggregated into view"
+        assert time.monotonic() < deadline, "the tenant view role was never aggregated into view"
         time.sleep(1)
     return users
 
