@@ -75,14 +75,19 @@ def admission(
         hub, f"cgadm-{suffix}", f"cgadm-{suffix}", f"tenant-{suffix}", f"trusted-{suffix}",
         tmp_path_factory.mktemp("admission"),
     )  # fmt: skip
+    # Admission in this fixture's namespaces only: the policy lives for the whole session and
+    # must not refuse other modules' ComputeJobs (they test the operator's own checks).
+    scope = {"matchLabels": {"computegrid.io/test-admission": suffix}}
     values = {"admission": {"namespaces": {adm.trusted: {"level": "baseline"}},
-                            "allowedPriorityClasses": ["batch-low"]}}  # fmt: skip
+                            "allowedPriorityClasses": ["batch-low"],
+                            "namespaceSelector": scope}}  # fmt: skip
     _drop_earlier_policies(hub)
     run(helm_binary(), "install", adm.release, CHART, "--namespace", adm.namespace,
         "--create-namespace", "--set-json", f"admission={json.dumps(values['admission'])}",
         kubeconfig=hub)  # fmt: skip
     for ns in (adm.tenant, adm.trusted):
         kubectl(hub, "create", "namespace", ns)
+        kubectl(hub, "label", "namespace", ns, f"computegrid.io/test-admission={suffix}")
     try:
         # The API server compiles a new policy and binding asynchronously: wait until it bites.
         deadline = time.monotonic() + 180  # minutes on a loaded machine
