@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import signal
@@ -287,7 +288,10 @@ class FaultProxy:
     def stop(self) -> None:
         loop = self._loop
         if loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=15)
+            # A request still stalled (the 30 s fault) or a watch held open can keep a
+            # graceful shutdown waiting: give it 15 s, then stop the loop regardless.
+            with contextlib.suppress(TimeoutError):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=15)
             loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=15)
