@@ -6,9 +6,7 @@ the pure core, so the words a user reads (conditions, Events) are made in one pl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +14,7 @@ from pydantic import ValidationError
 from computegrid.api import ComputeJob, PodPolicy
 from computegrid.dispatch import backoff_limit
 from computegrid.fleet_data import UnknownCityError, resolve_city
-from computegrid.scheduling import Decision, Diagnosis, FleetState, JobError, JobRequest, Scheduler
+from computegrid.scheduling import Decision, Diagnosis, JobError, JobRequest
 
 META_KEYS = ("name", "namespace", "uid", "generation", "labels", "annotations")
 
@@ -63,18 +61,6 @@ def to_request(cj: ComputeJob, pod_policy: PodPolicy | None = None) -> JobReques
     except (AnnotationError, JobError, UnknownCityError, ValueError) as exc:
         raise InvalidJob(str(exc)) from None
     return request
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: Decision | Diagnosis
-    seconds: float
-
-
-def decide(scheduler: Scheduler, state: FleetState, request: JobRequest) -> Outcome:
-    started = time.perf_counter()
-    result = scheduler.schedule(request, state)
-    return Outcome(result, time.perf_counter() - started)
 
 
 def placement_status(decision: Decision, decided_at: str) -> dict[str, Any]:
