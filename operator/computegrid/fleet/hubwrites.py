@@ -86,8 +86,6 @@ class HubWriter:
         self.wake = asyncio.Event()
         self.events: asyncio.Queue[tuple[JobRef, str, str, str]] = asyncio.Queue(event_backlog)
         self.posted: dict[tuple[str, str], str] = {}
-        self.writes = 0
-        self.events_dropped = 0
         # Told of every write by kind, and of every dropped Event (the operator's metrics).
         self.on_write: Callable[[str], None] = lambda kind: None
         self.on_drop: Callable[[], None] = lambda: None
@@ -117,7 +115,6 @@ class HubWriter:
     async def _call(self, func: Callable[..., Any], *args: Any, kind: str) -> Any:
         loop = asyncio.get_running_loop()
         async with self.slots:
-            self.writes += 1
             self.on_write(kind)
             return await loop.run_in_executor(self.pool, func, *args)
 
@@ -263,7 +260,6 @@ class HubWriter:
         try:
             self.events.put_nowait((job, kind, reason, message[:1000]))
         except asyncio.QueueFull:
-            self.events_dropped += 1
             self.on_drop()
 
     def forget(self, uid: str) -> None:

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from urllib3.exceptions import HTTPError
 
 from computegrid.api import LABEL_JOB_UID
 from computegrid.api.conditions import now_rfc3339
@@ -28,9 +30,6 @@ RETRIES = 2
 
 def transient(exc: BaseException) -> bool:
     """Worth retrying: the member did not answer, or answered 429/5xx."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
     if isinstance(exc, ApiException):
         return exc.status is None or exc.status == 429 or exc.status >= 500
     return isinstance(exc, HTTPError | ConnectionError | OSError | TimeoutError)

@@ -199,9 +199,16 @@ class Controller:
             if c.cluster not in listed
             and self.fleet.view(c.cluster, entry.uid).health == Health.READY
         )
-        digest = machine.spec_digest(entry.spec or {}) if entry.spec is not None else {}
         return Situation(
-            status, entry.generation, policy, grace, now_rfc3339(), member, stale, others, digest
+            status,
+            entry.generation,
+            policy,
+            grace,
+            now_rfc3339(),
+            member,
+            stale,
+            others,
+            entry.digest(),
         )
 
     async def reconcile(self, uid: str) -> None:

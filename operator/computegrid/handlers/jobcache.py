@@ -15,6 +15,7 @@ from typing import Any
 from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity, PodPolicy
 from computegrid.handlers.placement import InvalidJob, parse_job, to_request
 from computegrid.lifecycle import FINISHED
+from computegrid.lifecycle.machine import spec_digest
 from computegrid.scheduling import JobRequest
 
 LEGACY_FINALIZER = f"{GROUP}/finalizer"  # added by computegrid ≤ 0.1 (Kopf's), removed on sight
@@ -51,6 +52,7 @@ class Entry:
     outage: float | None = None  # the member outage (its start) already acted on
     _job: ComputeJob | None = None
     _request: JobRequest | None = None
+    _digest: dict[str, str] | None = None
 
     @property
     def finished(self) -> bool:
@@ -71,7 +73,7 @@ class Entry:
             return False
         generation = int(meta.get("generation") or 0)
         if generation != self.generation:
-            self._job, self._request, self.blocked = None, None, None
+            self._job, self._request, self.blocked, self._digest = None, None, None, None
         self.generation = generation
         self.resource_version = version
         self.meta = {
@@ -121,6 +123,12 @@ class Entry:
         if self._request is None:
             self._request = to_request(self.job(), pod_policy)
         return self._request
+
+    def digest(self) -> dict[str, str]:
+        """The spec's per-field hashes, once per generation (every member event reads it)."""
+        if self._digest is None:
+            self._digest = spec_digest(self.spec) if self.spec is not None else {}
+        return self._digest
 
     def forget_request(self) -> None:
         """The pod policy changed: check the job again, and let it be placed again."""

@@ -161,7 +161,7 @@ class Placer:
             placement=placement_status(decision, now_rfc3339()),
             message=message,
             generation=job.metadata.generation or entry.generation,
-            digest=machine.spec_digest(entry.spec or {}),
+            digest=entry.digest(),
         )
         try:
             await self.controller.carry_out(entry, step)
