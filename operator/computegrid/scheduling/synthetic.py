@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.scheduling.snapshot import ClusterSnapshot, JobRequest, NodeCapacity, PowerMix
@@ -72,3 +73,14 @@ def synthetic_jobs(count: int, origins: Sequence[str], *, seed: int = 1) -> list
             )
         )
     return jobs
+
+
+def reprobed(snapshot: ClusterSnapshot, salt: int) -> ClusterSnapshot:
+    """The cluster probed again: a new snapshot in which one node (chosen by ``salt``) has
+    pods requesting a different amount of CPU, as a probe between two decisions brings."""
+    nodes = list(snapshot.nodes)
+    j = salt % len(nodes)
+    node = nodes[j]
+    used = min(node.allocatable.get("cpu", 0.0), float((salt * 7) % 48))
+    nodes[j] = replace(node, requested={**node.requested, "cpu": used})
+    return replace(snapshot, nodes=tuple(nodes))
