@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import yaml
 from admission_fixtures import Admission
-from kubernetes.client.exceptions import ApiException
 from test_chart import kubectl
 
 from computegrid import testbed
 from computegrid.api import restricted_template
 from computegrid.api.pod_security import RESTRICTED_RULES
+from computegrid.fleet.rest import ApiException as RestError
 from pod_cases import PodCase, pod_cases
 
 pytest_plugins = ["admission_fixtures"]
@@ -261,7 +261,7 @@ def test_the_member_token_works_through_the_strict_reader(member: Path) -> None:
     client = KubeMemberClient.from_kubeconfig("m", text)
     try:
         assert client.list_nodes()
-        with pytest.raises(ApiException) as denied:
+        with pytest.raises(RestError) as denied:
             client.rest.request("GET", "/api/v1/secrets")
         assert denied.value.status == 403
     finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gc
 import os
+import ssl
 import traceback
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 import yaml
 
 from computegrid.fleet.kubeconfig import KubeconfigError, read_kubeconfig
+from computegrid.fleet.rest import Rest
 
 # Marker strings standing for secret content: none may ever appear in an error.
 TOKEN = "MARKER-TOKEN-7f3a9c"
@@ -60,24 +63,32 @@ def assert_no_secret(exc: BaseException) -> None:
     assert exc.__cause__ is None and exc.__context__ is None
 
 
-def test_a_token_kubeconfig_builds_a_private_configuration() -> None:
+def test_a_token_kubeconfig_builds_a_verified_endpoint() -> None:
     member = read_kubeconfig(text(kubeconfig()))
     assert TOKEN not in repr(member)
-    conf = member.configuration()
-    assert conf.host == "https://10.0.0.1:6443"
-    assert conf.verify_ssl and conf.ca_cert_data == CA_PEM
-    assert conf.get_api_key_with_prefix("authorization") == f"Bearer {TOKEN}"
-    assert conf.cert_file is None and conf.retries == 0
+    endpoint = member.endpoint()
+    assert TOKEN not in repr(endpoint)
+    assert endpoint.server == "https://10.0.0.1:6443" and endpoint.ca_data == CA_PEM
+    assert not endpoint.insecure and endpoint.cert_data is None
+    rest = Rest(endpoint)
+    assert rest._headers()["Authorization"] == f"Bearer {TOKEN}"
+    pool = rest.pool.connection_pool_kw
+    assert pool["cert_reqs"] == ssl.CERT_REQUIRED and pool["ca_cert_data"] == CA_PEM
+    assert "cert_file" not in pool and pool["retries"].total is False
 
 
 def test_a_client_certificate_goes_to_files_only_this_user_reads() -> None:
     user = {"client-certificate-data": b64("CERT"), "client-key-data": b64(KEY)}
     member = read_kubeconfig(text(kubeconfig(user=user)))
-    assert KEY not in repr(member)
-    conf = member.configuration()
-    assert Path(conf.key_file).read_text(encoding="ascii") == KEY
-    assert os.stat(conf.key_file).st_mode & 0o077 == 0
-    assert os.stat(os.path.dirname(conf.key_file)).st_mode & 0o077 == 0
+    assert KEY not in repr(member) and KEY not in repr(member.endpoint())
+    pool = member.endpoint().pool(2)
+    key_file = pool.connection_pool_kw["key_file"]
+    assert Path(key_file).read_text(encoding="ascii") == KEY
+    assert os.stat(key_file).st_mode & 0o077 == 0
+    assert os.stat(os.path.dirname(key_file)).st_mode & 0o077 == 0
+    del pool  # the files go with the pool
+    gc.collect()
+    assert not Path(key_file).exists()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 ``JobClient`` is the slice of a member client dispatch needs. It is a structural protocol,
 so the fleet's ``KubeMemberClient`` (or a test double) fits without dispatch importing the
-fleet package (they are independent layers). Calls are synchronous and bounded by the
+fleet package (they are independent layers); an API error it raises carries the HTTP
+``status`` (409: a Job of that name exists). Calls are synchronous and bounded by the
 client's request timeout; the handlers run them in the fleet's thread pool.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from kubernetes.client.exceptions import ApiException
 
 from computegrid.api import LABEL_JOB_UID
 
@@ -67,8 +66,8 @@ def create_or_adopt(member: JobClient, body: Body, tenant_labels: Mapping[str, s
     member.ensure_namespace(namespace, dict(tenant_labels))
     try:
         return _remote(member.name, member.create_job(namespace, body), adopted=False)
-    except ApiException as exc:
-        if exc.status != 409:
+    except Exception as exc:
+        if getattr(exc, "status", None) != 409:  # an API error carries its HTTP status
             raise
     existing = member.get_job(namespace, name)
     if existing is None:  # deleted between the 409 and the read: the next try creates it

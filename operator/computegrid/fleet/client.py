@@ -16,11 +16,9 @@ import base64
 from collections.abc import Iterator
 from typing import Protocol
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-
+from computegrid.fleet.endpoint import hub_endpoint
 from computegrid.fleet.kubeconfig import read_kubeconfig
-from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, Rest, path_of
+from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, ApiException, Rest, path_of
 from computegrid.fleet.rest import Body as Body
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
@@ -55,13 +53,13 @@ class KubeMemberClient:
     def from_kubeconfig(
         cls, name: str, kubeconfig: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
     ) -> KubeMemberClient:
-        """A client from kubeconfig text (certificates inline), its own Configuration.
+        """A client from kubeconfig text (certificates inline), with a pool of its own.
 
         The strict reader (``fleet.kubeconfig``) refuses exec, auth providers and file paths;
         its KubeconfigError (a ValueError) names the field and never quotes the Secret.
         """
-        configuration = read_kubeconfig(kubeconfig).configuration()
-        return cls(name, Rest(configuration, timeout=timeout, pool_size=32))
+        endpoint = read_kubeconfig(kubeconfig).endpoint()
+        return cls(name, Rest(endpoint, timeout=timeout, pool_size=32))
 
     def list_nodes(self) -> list[Body]:
         return self.rest.list_all("/api/v1/nodes")[0]
@@ -157,18 +155,6 @@ class KubeMemberClient:
         self.rest.close()
 
 
-def hub_configuration(kubeconfig_path: str | None) -> client.Configuration:
-    """The hub's Configuration: the kubeconfig Kopf logs in with, or the service account."""
-    configuration = client.Configuration()
-    if kubeconfig_path:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig_path, client_configuration=configuration, persist_config=False
-        )
-    else:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return configuration
-
-
 class HubClient:
     """The hub: Secrets, ComputeJobs, MemberClusters and Events, through one pool.
 
@@ -181,7 +167,7 @@ class HubClient:
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 24) -> HubClient:
-        return cls(Rest(hub_configuration(kubeconfig_path), pool_size=pool_size))
+        return cls(Rest(hub_endpoint(kubeconfig_path), pool_size=pool_size))
 
     def read_secret(self, namespace: str, name: str, key: str) -> str:
         """The decoded value of one key of a Secret; KeyError naming it when absent."""

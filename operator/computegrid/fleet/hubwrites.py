@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -36,6 +35,7 @@ from tenacity import (
 from computegrid.api.conditions import now_rfc3339
 from computegrid.fleet.client import Body, HubClient
 from computegrid.fleet.probes import transient
+from computegrid.fleet.rest import ApiException
 
 log = logging.getLogger("computegrid.hub")
 Done = Callable[[Body | None], None]  # the object after the write (None: it is gone)

@@ -9,23 +9,20 @@ names, refuses every other one with an error naming the field, and never puts a 
 Secret's content in an error: not in the message, not in a chained exception.
 
     >>> member = read_kubeconfig(secret_text)
-    >>> api = client.ApiClient(member.configuration())
+    >>> rest = Rest(member.endpoint())
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import os
-import tempfile
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from kubernetes import client
+
+from computegrid.fleet.endpoint import Endpoint
 
 MAX_BYTES = 256 * 1024  # a kubeconfig with one embedded CA and certificate is a few KiB
 
@@ -67,25 +64,15 @@ class MemberKubeconfig:
     client_cert: bytes | None = field(default=None, repr=False)
     client_key: bytes | None = field(default=None, repr=False)
 
-    def configuration(self) -> client.Configuration:
-        """A private Configuration (never the library's global default) for this member.
-
-        The CA stays in memory; a client certificate and key go to files only this process
-        can read (the TLS stack loads them from paths), removed when the Configuration is.
-        """
-        conf = client.Configuration(host=self.server)
-        conf.verify_ssl = True
-        conf.ca_cert_data = self.ca_data
-        if self.token:
-            conf.api_key = {"authorization": self.token}
-            conf.api_key_prefix = {"authorization": "Bearer"}
-        if self.client_cert and self.client_key:
-            folder = tempfile.mkdtemp(prefix="cg-member-")  # mode 0700
-            conf.cert_file = _private_file(folder, "tls.crt", self.client_cert)
-            conf.key_file = _private_file(folder, "tls.key", self.client_key)
-            weakref.finalize(conf, _remove, folder, (conf.cert_file, conf.key_file))
-        conf.retries = 0  # the operator's own retries decide, not urllib3's
-        return conf
+    def endpoint(self) -> Endpoint:
+        """The member as ``rest.Rest`` connects to it: always verified against the CA."""
+        return Endpoint(
+            self.server,
+            ca_data=self.ca_data,
+            token=self.token,
+            cert_data=self.client_cert,
+            key_data=self.client_key,
+        )
 
 
 def read_kubeconfig(text: str | bytes) -> MemberKubeconfig:
@@ -237,18 +224,3 @@ KNOWN_NAMES = (
 
 def _name(key: Any) -> str:
     return key if isinstance(key, str) and key in KNOWN_NAMES else "<an unknown field>"
-
-
-def _private_file(folder: str, name: str, data: bytes) -> str:
-    path = os.path.join(folder, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path
-
-
-def _remove(folder: str, files: tuple[str, ...]) -> None:
-    with contextlib.suppress(OSError):
-        for path in files:
-            os.unlink(path)
-        os.rmdir(folder)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import HTTPError
 
@@ -20,7 +19,7 @@ from computegrid.api import LABEL_JOB_UID
 from computegrid.api.conditions import now_rfc3339
 from computegrid.fleet.client import Body
 from computegrid.fleet.registry import Fleet
-from computegrid.fleet.rest import status_message
+from computegrid.fleet.rest import ApiException, status_message
 from computegrid.fleet.snapshot import build_snapshot
 from computegrid.fleet.status import failed_status, ready_status
 from computegrid.scheduling import ClusterSnapshot

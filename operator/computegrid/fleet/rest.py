@@ -1,12 +1,11 @@
 """Raw JSON over one connection pool per cluster: requests, paginated lists and watches.
 
-Why not the generated API classes: they build model objects the operator never reads and
-open a pool per ``ApiClient``; under load every retry of theirs meant a new TLS handshake.
-Here the ``kubernetes`` library still does what it is good at (a ``Configuration`` from a
-kubeconfig: server, CA, client certificate or token, and the urllib3 pool built from it),
-and the operator sends plain JSON through that one pool, with a bounded timeout on every
-call. Errors are ``ApiException`` with ``status`` and the API's own Status message, never
-the HTTP headers.
+Why not the generated API classes of the ``kubernetes`` library: they build model objects
+the operator never reads and open a pool per ``ApiClient``; under load every retry of theirs
+meant a new TLS handshake, and importing the package slowed the operator's start-up.
+The pool comes from an ``Endpoint`` (``endpoint.py``) and the operator sends plain JSON
+through it, with a bounded timeout on every call. Errors are ``ApiException`` with
+``status`` and the API's own Status message, never the HTTP headers.
 """
 
 from __future__ import annotations
@@ -17,13 +16,24 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+
+from computegrid.fleet.endpoint import Authorization, Endpoint
 
 Body = dict[str, Any]
 #: (connect, read) seconds for every call: a lost cluster must fail fast.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 10.0)
 MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiException(Exception):
+    """An API server answered with an error: its HTTP ``status`` and ``reason``, and the
+    ``body`` (a Kubernetes Status). Named as the Kubernetes client names its own."""
+
+    def __init__(self, status: int, reason: str = "", body: str = "") -> None:
+        super().__init__(f"HTTP {status} {reason}".strip())
+        self.status = status
+        self.reason = reason
+        self.body = body
 
 
 def status_message(exc: BaseException) -> str:
@@ -53,21 +63,23 @@ class Rest:
 
     def __init__(
         self,
-        configuration: client.Configuration,
+        endpoint: Endpoint,
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 8,
     ) -> None:
-        configuration.connection_pool_maxsize = pool_size
-        configuration.retries = 0  # our own retries decide, not urllib3's
-        self.api = client.ApiClient(configuration)
-        self.pool: urllib3.PoolManager = self.api.rest_client.pool_manager
-        self.host = str(configuration.host).rstrip("/")
+        self.endpoint = endpoint
+        self.pool: urllib3.PoolManager = endpoint.pool(pool_size)
+        self.host = endpoint.server.rstrip("/")
         self.timeout = timeout
-        self.headers = {"Accept": "application/json"}
-        token = configuration.get_api_key_with_prefix("authorization")
-        if token:
-            self.headers["Authorization"] = str(token)
+        self.authorization = Authorization(endpoint)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        auth = self.authorization.header()
+        if auth:
+            headers["Authorization"] = auth
+        return headers
 
     def _timeout(self, timeout: tuple[float, float] | None) -> urllib3.Timeout:
         connect, read = timeout or self.timeout
@@ -84,7 +96,7 @@ class Rest:
         timeout: tuple[float, float] | None = None,
     ) -> Body:
         url = self.host + path + (("?" + urlencode(query)) if query else "")
-        headers = dict(self.headers)
+        headers = self._headers()
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -99,9 +111,8 @@ class Rest:
             preload_content=True,
         )
         if response.status >= 400:
-            exc = ApiException(status=response.status, reason=response.reason)
-            exc.body = response.data.decode("utf-8", "replace")
-            raise exc
+            body = response.data.decode("utf-8", "replace")
+            raise ApiException(response.status, response.reason or "", body)
         out: Body = json.loads(response.data) if response.data else {}
         return out
 
@@ -138,16 +149,15 @@ class Rest:
         response = self.pool.request(
             "GET",
             url,
-            headers=self.headers,
+            headers=self._headers(),
             timeout=urllib3.Timeout(connect=self.timeout[0], read=read_timeout),
             retries=False,
             preload_content=False,
         )
         try:
             if response.status >= 400:
-                exc = ApiException(status=response.status, reason=response.reason)
-                exc.body = response.read().decode("utf-8", "replace")
-                raise exc
+                body = response.read().decode("utf-8", "replace")
+                raise ApiException(response.status, response.reason or "", body)
             buffer = b""
             for chunk in response.stream(65536):
                 buffer += chunk
@@ -159,4 +169,4 @@ class Rest:
             response.release_conn()
 
     def close(self) -> None:
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.pool.clear()

@@ -17,10 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from tenacity import wait_exponential_jitter
 
-from computegrid.fleet.rest import Body, status_message
+from computegrid.fleet.rest import ApiException, Body, status_message
 
 log = logging.getLogger("computegrid.watch")
 OnReset = Callable[[list[Body]], None]  # the complete set after a (re)list
@@ -103,7 +102,7 @@ class JobWatch:
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         raise Gone()
-                    raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+                    raise ApiException(int(obj.get("code") or 0), str(obj.get("message") or ""))
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind != "BOOKMARK":
                     self.on_event(str(kind), obj)
