@@ -47,9 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tests.integration.operator_fixtures import (
     GROUP,
     VERSION,
@@ -66,6 +68,36 @@ TERMINAL = ("Succeeded", "Failed")
 ORIGINS = ("chengdu", "shanghai", "beijing", "chongqing")
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _busy(exc: BaseException) -> bool:
+    """A hub too busy to answer (429, 5xx) or no answer at all: a client would try again."""
+    if isinstance(exc, ApiException):
+        return exc.status in (429, 500, 502, 503, 504)
+    return isinstance(exc, (OSError, urllib3.exceptions.HTTPError))
+
+
+@retry(
+    retry=retry_if_exception(_busy),
+    wait=wait_exponential_jitter(initial=0.5, max=10),
+    stop=stop_after_attempt(8),
+    reraise=True,
+)
+def create_once(api: Any, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Create a ComputeJob, trying again while the hub is busy. A 504 may come after the hub
+    stored it: the retry's 409 then reads the stored one (same name), so each job is
+    submitted once and counted once."""
+    try:
+        created: dict[str, Any] = api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "computejobs", body, _request_timeout=60
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        created = api.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "computejobs", body["metadata"]["name"]
+        )
+    return created
 
 
 @dataclass
@@ -571,9 +603,7 @@ class LoadRun:
                 run_seconds=self.cfg.run_seconds,
             )
             sent = time.time()
-            created = local.api.create_namespaced_custom_object(
-                GROUP, VERSION, self.ns, "computejobs", body, _request_timeout=60
-            )
+            created = create_once(local.api, self.ns, body)
             with lock:
                 times[created["metadata"]["uid"]] = (sent, time.time())
 
