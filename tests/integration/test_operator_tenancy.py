@@ -21,8 +21,10 @@ from operator_fixtures import (
 )
 
 from computegrid.api.pod_policy import DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA
+from computegrid.api.quantities import parse_quantity
 
 pytestmark = pytest.mark.integration
+pytest_plugins = ["operator_fixtures"]
 PSS = "pod-security.kubernetes.io"
 
 
@@ -52,7 +54,8 @@ def test_a_job_lands_only_in_the_namespace_this_hub_owns(
     assert labels["computegrid.io/tenant"] == namespace
     assert all(labels[f"{PSS}/{mode}"] == "restricted" for mode in ("enforce", "audit", "warn"))
     quotas = core.list_namespaced_resource_quota(owned).items
-    assert [q.spec.hard for q in quotas] == [DEFAULT_QUOTA]
+    want = {k: parse_quantity(v) for k, v in DEFAULT_QUOTA.items()}  # the server says "2k"
+    assert [{k: parse_quantity(v) for k, v in q.spec.hard.items()} for q in quotas] == [want]
     limits = core.list_namespaced_limit_range(owned).items
     assert len(limits) == 1 and limits[0].spec.limits[0].type == "Container"
     assert limits[0].spec.limits[0].default_request == DEFAULT_LIMIT_RANGE["defaultRequest"]

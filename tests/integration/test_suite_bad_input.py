@@ -53,7 +53,7 @@ from bad_manifests import apply_edit, base_job, computejob_manifests
 from computegrid import testbed
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["admission_fixtures"]
+pytest_plugins = ["admission_fixtures", "operator_fixtures"]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bad"
 JOBS = yaml.safe_load((DATA / "computejobs.yaml").read_text(encoding="utf-8"))
@@ -90,9 +90,13 @@ def kubeconfig(
     )  # fmt: skip
 
 
-def hostile_secrets(fleet: testbed.FleetInfo) -> dict[str, dict[str, str]]:
-    """Secret data by case; each case's marker is where a careless error would quote it."""
-    real = yaml.safe_load(Path(fleet.members[0].kubeconfig).read_text(encoding="utf-8"))
+def hostile_secrets(fleet: testbed.FleetInfo, hub_api: Any) -> dict[str, dict[str, str]]:
+    """Secret data by case; each case's marker is where a careless error would quote it.
+    Server and CA are a real member's (from its Secret on the hub, as the operator reads it)."""
+    secret = client.CoreV1Api(hub_api).read_namespaced_secret(
+        fleet.members[0].name, fleet.secret_namespace
+    )
+    real = yaml.safe_load(base64.b64decode(secret.data["kubeconfig"]).decode())
     server = real["clusters"][0]["cluster"]["server"]
     ca = real["clusters"][0]["cluster"]["certificate-authority-data"]
     m = marker
@@ -154,6 +158,7 @@ def leaks(operator: OperatorProcess, hub_api: Any, markers: list[str]) -> dict[s
     hub = hub_text(hub_api)
     return {
         "log_lines": len(log_text.splitlines()),
+        "log_lines_on_hostile_members": sum("leak-" in line for line in log_text.splitlines()),
         "hub_bytes": len(hub),
         "in_log": markers_in(log_text, markers),
         "on_hub": markers_in(hub, markers),
@@ -174,7 +179,7 @@ def hostile(
     """The hostile Secrets and a MemberCluster for each; case → MemberCluster name."""
     core, custom = client.CoreV1Api(hub_api), client.CustomObjectsApi(hub_api)
     names: dict[str, str] = {}
-    for case, data in hostile_secrets(fleet).items():
+    for case, data in hostile_secrets(fleet, hub_api).items():
         name = f"leak-{case}-{RUN}"
         core.create_namespaced_secret(
             fleet.secret_namespace, {"metadata": {"name": name}, "data": data}
@@ -231,6 +236,7 @@ def test_no_secret_marker_reaches_a_log_event_or_status(
             case: f"{c.get('reason')}: {c.get('message', '')[:120]}" for case, c in ready.items()
         },
         "operator_log_lines_searched": found["log_lines"],
+        "of_them_about_hostile_members": found["log_lines_on_hostile_members"],
         "hub_bytes_searched": found["hub_bytes"],
         "markers_leaked": sum(found["in_log"].values()) + sum(found["on_hub"].values()),
         "leaked_where": {"log": found["in_log"], "hub": found["on_hub"]},
@@ -267,13 +273,21 @@ def generated(count: int) -> list[dict[str, Any]]:
 
 
 def create(hub_api: Any, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """Create on the hub: (the object, "") or (None, the API server's message)."""
+    """Create on the hub as ``kubectl create`` does (strict field validation): (the object,
+    "") or (None, the API server's message)."""
     custom = client.CustomObjectsApi(hub_api)
+    strict = {"field_validation": "Strict"}
     try:
         if body.get("kind") == "MemberCluster":
-            return custom.create_cluster_custom_object(GROUP, VERSION, "memberclusters", body), ""
+            made = custom.create_cluster_custom_object(
+                GROUP, VERSION, "memberclusters", body, **strict
+            )
+            return made, ""
         ns = body["metadata"]["namespace"]
-        return custom.create_namespaced_custom_object(GROUP, VERSION, ns, "computejobs", body), ""
+        made = custom.create_namespaced_custom_object(
+            GROUP, VERSION, ns, "computejobs", body, **strict
+        )
+        return made, ""
     except ApiException as exc:
         try:
             return None, str(json.loads(exc.body or "{}").get("message") or exc.reason)
@@ -339,6 +353,10 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
             counts["admitted"] += 1
             if obj.get("kind") == "ComputeJob":
                 admitted[obj["metadata"]["uid"]] = obj["metadata"]["name"]
+            else:  # not expected (the summary says); removed so it cannot join the fleet
+                client.CustomObjectsApi(hub_api).delete_cluster_custom_object(
+                    GROUP, VERSION, "memberclusters", obj["metadata"]["name"]
+                )
 
         def settled() -> dict[str, dict[str, Any]] | None:
             items = {j["metadata"]["uid"]: j for j in hub_jobs(hub_api, tenant)}
@@ -358,6 +376,11 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
         if (items[uid].get("status") or {}).get("phase") == "Pending"
     }
     invalid = {u for u, c in refused.items() if c.get("reason") == "InvalidSpec"}
+    warned = {  # each refusal also has a Warning Event of its reason
+        e.involved_object.uid
+        for e in client.CoreV1Api(hub_api).list_namespaced_event(tenant).items
+        if e.type == "Warning" and e.involved_object.uid in refused
+    }
     for uid in invalid:  # the field is named
         message = refused[uid].get("message", "")
         assert re.search(r"(spec|metadata)[.\[]", message), message
@@ -377,7 +400,10 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
         "refused_by_operator_reasons": dict(
             Counter(str(c.get("reason")) for c in refused.values())
         ),
-        "admitted_valid_and_placed": len(admitted) - len(refused),
+        "refused_by_operator_with_warning_event": len(warned & set(refused)),
+        "admitted_valid_and_placed": sum(
+            (items[u].get("status") or {}).get("phase") in PLACED for u in admitted
+        ),
         "operator_restarts": restarts,
         "valid_jobs_submitted_alongside": len(valid),
         "valid_jobs_placed_alongside": len(placed_valid),
@@ -390,5 +416,6 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
     assert restarts == 0
     assert len(placed_valid) == len(valid)
     assert not on_members_for_bad, on_members_for_bad
+    assert summary["refused_by_operator_with_warning_event"] == len(refused)
     assert summary["secret_markers_leaked"] == 0, found
     assert summary["admitted_memberclusters"] == 0  # the corpus's MemberClusters all refused
