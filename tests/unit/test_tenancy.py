@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes.client.exceptions import ApiException
 
 from computegrid.api import PodPolicy
 from computegrid.dispatch import ForeignNamespace, check_tenant_template, tenant_for
 from computegrid.dispatch import tenant_namespace as tn
+from computegrid.fleet.client import KubeMemberClient
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -148,3 +151,72 @@ def test_fingerprint_follows_the_policy() -> None:
     two = tenant_for("a", "h", PodPolicy.model_validate({"tenant": {"resourceQuota": {}}}))
     assert one.fingerprint() == tenant_for("a", "h", None).fingerprint()
     assert one.fingerprint() != two.fingerprint()
+
+
+class ApiServer:
+    """Just enough of a member's API for ``KubeMemberClient.ensure_namespace``: objects by
+    path, every request recorded, a new quota's status filled in as the quota controller
+    would."""
+
+    def __init__(self, objects: dict[str, dict[str, Any]] | None = None) -> None:
+        self.objects = dict(objects or {})
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        self.calls.append((method, path))
+        body = kw.get("body") or {}
+        if method == "GET":
+            if path not in self.objects:
+                raise ApiException(status=404, reason="NotFound")
+            return self.objects[path]
+        if method == "POST":
+            name = body["metadata"]["name"]
+            target = f"{path}/{name}"
+            if target in self.objects:
+                raise ApiException(status=409, reason="AlreadyExists")
+            self.objects[target] = {**body, "status": {"hard": body.get("spec", {}).get("hard")}}
+            return self.objects[target]
+        if method == "PATCH":
+            self.objects[path] = {**self.objects[path], **body}
+            return self.objects[path]
+        raise AssertionError(method)
+
+
+def member(objects: dict[str, dict[str, Any]] | None = None) -> tuple[KubeMemberClient, ApiServer]:
+    server = ApiServer(objects)
+    return KubeMemberClient("m1", server), server  # type: ignore[arg-type]
+
+
+def test_ensure_creates_namespace_quota_and_limits_once_per_member() -> None:
+    client, server = member()
+    tenant = tenant_for("a", "h", None)
+    for _ in range(50):  # fifty jobs of one tenant: one check, not fifty
+        client.ensure_namespace(tenant)
+    made = [path for method, path in server.calls if method == "POST"]
+    assert made == [
+        "/api/v1/namespaces",
+        "/api/v1/namespaces/h-a/resourcequotas",
+        "/api/v1/namespaces/h-a/limitranges",
+    ]
+    assert len(server.calls) == 5  # GET (404), 3 POSTs, the new quota's status read
+    labels = server.objects["/api/v1/namespaces/h-a"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_a_policy_change_patches_the_quota() -> None:
+    client, server = member()
+    client.ensure_namespace(tenant_for("a", "h", None))
+    tighter = PodPolicy.model_validate({"tenant": {"resourceQuota": {"pods": "3"}}})
+    client.ensure_namespace(tenant_for("a", "h", tighter))
+    quota = server.objects["/api/v1/namespaces/h-a/resourcequotas/computegrid-tenant"]
+    assert quota["spec"]["hard"] == {"pods": "3"}
+    assert ("PATCH", "/api/v1/namespaces/h-a/resourcequotas/computegrid-tenant") in server.calls
+
+
+def test_a_foreign_namespace_is_refused_and_nothing_is_created_in_it() -> None:
+    foreign = {"/api/v1/namespaces/h-a": {"metadata": {"name": "h-a", "labels": {}}}}
+    client, server = member(foreign)
+    for _ in range(2):  # refused every time: never cached as ensured
+        with pytest.raises(ForeignNamespace, match="h-a on m1"):
+            client.ensure_namespace(tenant_for("a", "h", None))
+    assert [m for m, _ in server.calls] == ["GET", "GET"]
