@@ -297,6 +297,12 @@ def create(hub_api: Any, body: dict[str, Any]) -> tuple[dict[str, Any] | None, s
         return None, str(exc)
 
 
+def refusal(job: dict[str, Any]) -> dict[str, Any]:
+    """Why a job is Pending: not placed (Scheduled=False), or placed and refused on dispatch."""
+    scheduled = condition(job, "Scheduled")
+    return scheduled if scheduled.get("status") == "False" else condition(job, "Dispatched")
+
+
 def corpus(tenant: str) -> list[dict[str, Any]]:
     docs = []
     for row in JOBS:
@@ -370,8 +376,8 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
 
         items = wait_for(settled, "every job placed or refused with a condition", 240)
         time.sleep(3.0)  # a late member create would show in the creation log now
-    refused = {  # a clear condition: Pending, Scheduled=False with its reason
-        uid: condition(items[uid], "Scheduled")
+    refused = {  # a clear condition: Pending, and why (not placed, or a member refused it)
+        uid: refusal(items[uid])
         for uid in admitted
         if (items[uid].get("status") or {}).get("phase") == "Pending"
     }
@@ -400,6 +406,9 @@ def test_bad_input_never_reaches_a_member_and_valid_jobs_keep_being_placed(
         "refused_by_operator_reasons": dict(
             Counter(str(c.get("reason")) for c in refused.values())
         ),
+        "refused_by_operator_examples": {
+            str(c.get("reason")): str(c.get("message"))[:160] for c in refused.values()
+        },
         "refused_by_operator_with_warning_event": len(warned & set(refused)),
         "admitted_valid_and_placed": sum(
             (items[u].get("status") or {}).get("phase") in PLACED for u in admitted
