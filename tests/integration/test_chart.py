@@ -27,6 +27,7 @@ import yaml
 
 from computegrid import testbed
 from computegrid.api import PodPolicy
+from computegrid.api.pod_policy import DEFAULT_QUOTA
 from computegrid.fleet_data.policy_file import POLICY_KEY, load_policy
 from computegrid.scheduling import Policy
 
@@ -434,7 +435,8 @@ def test_tenancy_values_reach_the_pod_policy_and_the_operator() -> None:
         o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "cg-pod-policy"
     )
     policy = PodPolicy.from_configmap_data(config["data"])  # what the operator will read
-    assert policy.tenant.resource_quota == {"pods": "5", "requests.nvidia.com/gpu": "2"}
+    quota = policy.tenant.resource_quota  # helm merges values: the defaults' other keys stay
+    assert quota == {**DEFAULT_QUOTA, "pods": "5", "requests.nvidia.com/gpu": "2"}
     assert policy.tenant.limit_range == {"defaultRequest": {"cpu": "100m", "memory": "64Mi"}}
     for deployment in by_kind(objects, "Deployment"):
         assert "--tenant-namespace-template=t-{namespace}-{hub}" in container_args(deployment)
