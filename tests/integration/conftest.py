@@ -31,6 +31,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from computegrid import testbed
+from computegrid.dispatch import tenant_namespace
 
 # Test modules import helpers from operator_fixtures as well as loading it as a plugin:
 # register it for assertion rewriting before the first import, so both see one module.
@@ -154,7 +155,10 @@ def member_apis(fleet: testbed.FleetInfo) -> Iterator[dict[str, Any]]:
 def namespace(
     request: pytest.FixtureRequest, hub_api: Any, member_apis: dict[str, Any]
 ) -> Iterator[str]:
-    """A fresh namespace, the same name on the hub and every member, deleted afterwards."""
+    """A fresh namespace, the same name on the hub and every member, deleted afterwards with
+    the member namespace the test operator made for it (``cgtest-hub-<name>``).
+
+    The same-named member namespaces are the members' own: the operator must never use them."""
     stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{stem}-{uuid.uuid4().hex[:6]}"
     apis = [hub_api, *member_apis.values()]
@@ -162,9 +166,10 @@ def namespace(
     for core in cores:
         core.create_namespace(body={"metadata": {"name": name}})
     yield name
-    for core in cores:
+    owned = tenant_namespace(name, "cgtest-hub")
+    for core, doomed in [(c, name) for c in cores] + [(c, owned) for c in cores[1:]]:
         try:
-            core.delete_namespace(name, _request_timeout=5)
+            core.delete_namespace(doomed, _request_timeout=5)
         except ApiException as exc:
             if exc.status != 404:
                 raise

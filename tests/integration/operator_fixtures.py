@@ -27,11 +27,13 @@ from kubernetes.client.exceptions import ApiException
 
 from computegrid import testbed
 from computegrid.api import restricted_template
+from computegrid.dispatch import tenant_namespace
 from computegrid.fleet_data import load_national_fleet
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
 T = TypeVar("T")
 GRACE_S = 6.0
+HUB_NAME = "cgtest-hub"  # the operator's --hub-name in these tests
 TIMEOUT_S = 90.0
 
 
@@ -76,7 +78,7 @@ class OperatorProcess:
             "--log-format", "json",
             "--probe-interval", "1", "--failure-threshold", "2",
             "--grace-period", str(GRACE_S),
-            "--delete-timeout", "10", "--hub-name", "cgtest-hub",
+            "--delete-timeout", "10", "--hub-name", HUB_NAME,
             *self.extra,
         ]  # fmt: skip
         log = self.log_path.open("ab")
@@ -104,6 +106,11 @@ class OperatorProcess:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             return str(response.read().decode("utf-8"))
+
+
+def member_namespace(hub_namespace: str) -> str:
+    """The member namespace the test operator owns for ``hub_namespace`` (its Jobs go there)."""
+    return tenant_namespace(hub_namespace, HUB_NAME)
 
 
 def member_cluster_body(name: str, secret_namespace: str) -> dict[str, Any]:
@@ -266,7 +273,8 @@ def jobs_with_uid(member_api: Any, uid: str) -> list[Any]:
 
 
 class CreationLog:
-    """Every member Job ever created in a namespace, seen through a watch per member.
+    """Every member Job ever created for a hub namespace (in the member namespace the operator
+    owns for it), seen through a watch per member.
 
     Counting creations (ADDED events with distinct member Job uids), not survivors, is what
     proves exactly-once: a duplicate that was created and then cleaned up still counts.
@@ -275,7 +283,7 @@ class CreationLog:
     def __init__(self, member_apis: dict[str, Any], namespace: str) -> None:
         import threading
 
-        self.namespace = namespace
+        self.namespace = member_namespace(namespace)
         self.created: dict[str, set[tuple[str, str]]] = {}  # CJ uid -> {(member, Job uid)}
         self.first_seen: dict[str, float] = {}  # CJ uid -> time.monotonic() of first ADDED
         self.lock = threading.Lock()

@@ -9,6 +9,7 @@ refuses the baseline ones; Kopf-style metadata patches of an admitted job always
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -26,6 +27,7 @@ from test_chart import kubectl
 from computegrid import testbed
 from computegrid.api import restricted_template
 from computegrid.api.pod_security import RESTRICTED_RULES
+from computegrid.dispatch import tenant_for
 from computegrid.fleet.rest import ApiException as RestError
 from pod_cases import PodCase, pod_cases
 
@@ -192,7 +194,9 @@ MEMBER_MAY = [
     ("create", "jobs.batch", "-n", "team-a"),
     ("delete", "jobs.batch", "-n", "team-a"),
     ("create", "resourcequotas", "-n", "team-a"),
-    ("update", "limitranges", "-n", "team-a"),
+    ("patch", "resourcequotas", "-n", "team-a"),
+    ("create", "limitranges", "-n", "team-a"),
+    ("patch", "limitranges", "-n", "team-a"),
 ]
 MEMBER_MUST_NOT = [
     ("get", "secrets", "-n", "team-a"),
@@ -202,6 +206,9 @@ MEMBER_MUST_NOT = [
     ("create", "pods", "--subresource=exec", "-n", "team-a"),
     ("delete", "namespaces"),
     ("patch", "namespaces"),
+    ("update", "namespaces"),
+    ("delete", "resourcequotas", "-n", "team-a"),
+    ("delete", "limitranges", "-n", "team-a"),
     ("create", "serviceaccounts", "-n", "team-a"),
     ("create", "serviceaccounts", "--subresource=token", "-n", "team-a"),
     ("create", "rolebindings", "-n", "team-a"),
@@ -259,10 +266,24 @@ def test_the_member_token_works_through_the_strict_reader(member: Path) -> None:
         "contexts": [{"name": "m", "context": {"cluster": "m", "user": "hub"}}],
     })  # fmt: skip
     client = KubeMemberClient.from_kubeconfig("m", text)
+    tenant = tenant_for(f"rbac-{uuid.uuid4().hex[:6]}", "cgadm-hub", None)
     try:
         assert client.list_nodes()
         with pytest.raises(RestError) as denied:
             client.rest.request("GET", "/api/v1/secrets")
         assert denied.value.status == 403
+        # All a dispatch does on a member, through this role alone: the tenant namespace with
+        # its quota and limits, then (a policy change) both patched, then a Job in it.
+        client.ensure_namespace(tenant)
+        tighter = dataclasses.replace(tenant, quota={"pods": "7"})
+        client.ensure_namespace(tighter)
+        quota = client.rest.request(
+            "GET", f"/api/v1/namespaces/{tenant.name}/resourcequotas/computegrid-tenant"
+        )
+        assert quota["spec"]["hard"]["pods"] == "7"
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"},
+               "spec": {"template": restricted_template("busybox", restartPolicy="Never")}}  # fmt: skip
+        assert client.create_job(tenant.name, job)["metadata"]["namespace"] == tenant.name
     finally:
         client.close()
+        kubectl(member, "delete", "namespace", tenant.name, "--wait=false", "--ignore-not-found")

@@ -5,7 +5,8 @@ Hand corpus (tests/data/bad/computejobs.yaml, memberclusters.yaml): each refused
 manifests from tests/bad_manifests.py; for each, the hub and the operator's own checks must
 agree rule by rule (what the hub admits breaks no pod rule the operator knows; a rule the hub
 refuses, the operator refuses too), and the operator names a field for whatever it refuses.
-The operator side of the full run is tests/unit/test_bad_manifests.py (1,500 manifests).
+The operator side of the full run is tests/unit/test_bad_manifests.py (1,500 manifests);
+the same corpus with the operator running, beside valid jobs, is test_suite_bad_input.py.
 """
 
 from __future__ import annotations

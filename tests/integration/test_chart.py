@@ -26,6 +26,8 @@ import pytest
 import yaml
 
 from computegrid import testbed
+from computegrid.api import PodPolicy
+from computegrid.api.pod_policy import DEFAULT_QUOTA
 from computegrid.fleet_data.policy_file import POLICY_KEY, load_policy
 from computegrid.scheduling import Policy
 
@@ -424,6 +426,22 @@ def test_bad_values_fail_install_and_leave_nothing(fleet: testbed.FleetInfo) -> 
 def test_schema_leaves_room_for_admission_and_tenancy_values() -> None:
     objects = render("--set", "admission.enabled=true", "--set", "tenancy.tenants[0]=team-a")
     assert len(by_kind(objects, "Deployment")) == 2
+
+
+def test_tenancy_values_reach_the_pod_policy_and_the_operator() -> None:
+    objects = render("--set-json", 'tenancy.resourceQuota={"pods": "5", "requests.nvidia.com/gpu": 2}',
+                     "--set", "operator.tenantNamespaceTemplate=t-{namespace}-{hub}")  # fmt: skip
+    config = next(
+        o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "cg-pod-policy"
+    )
+    policy = PodPolicy.from_configmap_data(config["data"])  # what the operator will read
+    quota = policy.tenant.resource_quota  # helm merges values: the defaults' other keys stay
+    assert quota == {**DEFAULT_QUOTA, "pods": "5", "requests.nvidia.com/gpu": "2"}
+    assert policy.tenant.limit_range == {"defaultRequest": {"cpu": "100m", "memory": "64Mi"}}
+    for deployment in by_kind(objects, "Deployment"):
+        assert "--tenant-namespace-template=t-{namespace}-{hub}" in container_args(deployment)
+    error = helm_refuses("template", "cg", CHART, "--set", "operator.tenantNamespaceTemplate={hub}")
+    assert "tenantNamespaceTemplate" in error, error
 
 
 def notes(hub: Path, *values: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from operator_fixtures import Hub, OperatorProcess, computejob, wait_for
+from operator_fixtures import Hub, OperatorProcess, computejob, member_namespace, wait_for
 
 pytest_plugins = ["operator_fixtures"]
 COUNT = 100
@@ -38,6 +38,7 @@ def test_a_burst_of_jobs_gets_exactly_one_member_job_each(
     tmp_path: Path,
 ) -> None:
     hub = Hub(hub_api, namespace)
+    owned = member_namespace(namespace)
     seen: dict[str, float] = {}
     copies: dict[str, set[tuple[str, str]]] = {}  # uid -> {(member, job name)}
     stop = threading.Event()
@@ -46,7 +47,7 @@ def test_a_burst_of_jobs_gets_exactly_one_member_job_each(
         batches = {name: client.BatchV1Api(api) for name, api in member_apis.items()}
         while not stop.is_set():
             for member, batch in batches.items():
-                for job in batch.list_namespaced_job(namespace, _request_timeout=5).items:
+                for job in batch.list_namespaced_job(owned, _request_timeout=5).items:
                     uid = job.metadata.labels.get("computegrid.io/job-uid")
                     if uid:
                         copies.setdefault(uid, set()).add((member, job.metadata.name))

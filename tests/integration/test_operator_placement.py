@@ -19,6 +19,7 @@ from operator_fixtures import (
     OperatorProcess,
     computejob,
     jobs_with_uid,
+    member_namespace,
     wait_for,
 )
 
@@ -61,7 +62,8 @@ def test_high_chengdu_job_stays_within_5ms(
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Scheduled"]["status"] == "True"
     remote = status["remote"]
-    assert remote["cluster"] == placement["cluster"] and remote["namespace"] == namespace
+    assert remote["cluster"] == placement["cluster"]
+    assert remote["namespace"] == member_namespace(namespace) == f"cgtest-hub-{namespace}"
     jobs = jobs_with_uid(member_apis[placement["cluster"]], created["metadata"]["uid"])
     assert len(jobs) == 1
     job = jobs[0]

@@ -10,6 +10,7 @@ from typing import Any
 
 from kubernetes import client
 from operator_fixtures import (
+    HUB_NAME,
     Hub,
     OperatorProcess,
     computejob,
@@ -21,7 +22,7 @@ from operator_fixtures import (
 
 from computegrid import testbed
 from computegrid.api import GROUP, VERSION
-from computegrid.dispatch import build_job_spec
+from computegrid.dispatch import build_job_spec, tenant_for
 from computegrid.handlers.placement import parse_job
 
 pytest_plugins = ["operator_fixtures"]
@@ -51,8 +52,10 @@ def test_adopts_a_job_left_by_a_previous_run(
             computejob("adopt-me", origin="chengdu", run_seconds=600, extra_annotations=ONLY_TIANFU)
         )
         # What a crash between "Job created on the member" and "status written" leaves.
-        job = build_job_spec(parse_job(created), TIANFU, origin_cluster="cgtest-hub")
-        client.BatchV1Api(member_apis[TIANFU]).create_namespaced_job(namespace, job)
+        job = build_job_spec(parse_job(created), TIANFU, origin_cluster=HUB_NAME)
+        tenant = tenant_for(namespace, HUB_NAME, None)
+        client.CoreV1Api(member_apis[TIANFU]).create_namespace(tenant.namespace_body())
+        client.BatchV1Api(member_apis[TIANFU]).create_namespaced_job(tenant.name, job)
     finally:
         operator.start()
     uid = created["metadata"]["uid"]

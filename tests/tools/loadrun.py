@@ -61,9 +61,11 @@ from tests.integration.operator_fixtures import (
 )
 
 from computegrid import testbed
+from computegrid.dispatch import tenant_namespace
 from computegrid.testbed import kube
 
 LABEL_JOB_UID = f"{GROUP}/job-uid"
+LABEL_ORIGIN_CLUSTER = f"{GROUP}/origin-cluster"
 TERMINAL = ("Succeeded", "Failed")
 ORIGINS = ("chengdu", "shanghai", "beijing", "chongqing")
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
@@ -529,6 +531,12 @@ class LoadRun:
 
     # ---- watches
 
+    @property
+    def member_selector(self) -> str:
+        """This run's member Jobs, in whichever member namespace the operator under test puts
+        them (its own ``<hub>-<namespace>``; the same name for operators before tenancy)."""
+        return f"{LABEL_ORIGIN_CLUSTER}={self.cfg.hub_name},{LABEL_JOB_UID}"
+
     def start_watches(self) -> None:
         """Member Job watches on every member and a ComputeJob watch on the hub, listed now."""
         for member in self.info.members:
@@ -537,10 +545,9 @@ class LoadRun:
             self.watchers.append(
                 Watcher(
                     member.name,
-                    batch.list_namespaced_job,
+                    batch.list_job_for_all_namespaces,
                     self.obs.member_job(member.name),
-                    namespace=self.ns,
-                    label_selector=LABEL_JOB_UID,
+                    label_selector=self.member_selector,
                 )
             )
         custom = client.CustomObjectsApi(testbed.api_client(Path(self.info.hub.kubeconfig)))
@@ -626,9 +633,8 @@ class LoadRun:
         counts: Counter[str] = Counter()
         for api in self.members.values():
             jobs = list_dicts(
-                client.BatchV1Api(api).list_namespaced_job,
-                namespace=self.ns,
-                label_selector=LABEL_JOB_UID,
+                client.BatchV1Api(api).list_job_for_all_namespaces,
+                label_selector=self.member_selector,
             )
             for job in jobs["items"]:
                 counts[job["metadata"]["labels"][LABEL_JOB_UID]] += 1
@@ -665,7 +671,10 @@ class LoadRun:
             except ApiException as exc:
                 if exc.status != 404:
                     raise
-        return delete_namespace_everywhere([self.hub, *self.members.values()], self.ns) or note
+        members = list(self.members.values())
+        gone = delete_namespace_everywhere([self.hub, *members], self.ns)
+        owned = delete_namespace_everywhere(members, tenant_namespace(self.ns, self.cfg.hub_name))
+        return gone or owned or note
 
     # ---- the whole run
 

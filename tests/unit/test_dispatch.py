@@ -8,7 +8,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from computegrid.api import ComputeJob, Phase, restricted_template
-from computegrid.dispatch import build_job_spec, create_or_adopt, remote_name
+from computegrid.dispatch import (
+    TenantNamespace,
+    build_job_spec,
+    create_or_adopt,
+    remote_name,
+    tenant_for,
+)
 from computegrid.lifecycle import mirror
 
 
@@ -42,7 +48,8 @@ def test_name_is_deterministic_and_short() -> None:
 def test_job_spec() -> None:
     job = build_job_spec(cj(), "gansu-qingyang", origin_cluster="hub-1")
     meta, spec = job["metadata"], job["spec"]
-    assert meta["namespace"] == "team-a"  # the tenant's namespace on the member
+    assert meta["namespace"] == "hub-1-team-a"  # the namespace hub-1 owns for team-a
+    assert meta["labels"]["computegrid.io/tenant"] == "team-a"
     assert meta["labels"]["computegrid.io/job-uid"] == "u-1"
     assert meta["labels"]["computegrid.io/origin-cluster"] == "hub-1"
     assert (spec["parallelism"], spec["completions"]) == (2, 2)  # completions default
@@ -84,12 +91,14 @@ def test_mirror_phase(status: dict[str, Any], phase: Phase) -> None:
 
 
 class FakeMember:
-    """A JobClient double: one namespace, Jobs by name."""
+    """A JobClient double: Jobs by name; namespaces ensured are recorded."""
 
     name = "m"
 
     def __init__(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.namespaces: list[str] = []
+        self.lost_namespace = False  # the first create answers 404, as after a deletion
 
     def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
         return list(self.jobs.values())
@@ -99,6 +108,9 @@ class FakeMember:
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         name = body["metadata"]["name"]
+        if self.lost_namespace:
+            self.lost_namespace = False
+            raise ApiException(status=404, reason="NotFound")
         if name in self.jobs:
             raise ApiException(status=409, reason="AlreadyExists")
         self.jobs[name] = {**body, "metadata": {**body["metadata"], "uid": f"uid-{len(self.jobs)}"}}
@@ -107,17 +119,38 @@ class FakeMember:
     def delete_job(self, namespace: str, name: str) -> bool:
         return self.jobs.pop(name, None) is not None
 
-    def ensure_namespace(self, name: str, labels: dict[str, str]) -> None:
-        pass
+    def ensure_namespace(self, tenant: TenantNamespace) -> None:
+        self.namespaces.append(tenant.name)
+
+    def forget_namespace(self, name: str) -> None:
+        self.namespaces.append(f"forget {name}")
+
+
+TENANT = tenant_for("team-a", "hub", None)
 
 
 def test_create_then_adopt() -> None:
     member = FakeMember()
     body = build_job_spec(cj(), "m")
-    first = create_or_adopt(member, body, {})
-    again = create_or_adopt(member, body, {})  # a re-run after a crash: no second Job
+    first = create_or_adopt(member, body, TENANT)
+    again = create_or_adopt(member, body, TENANT)  # a re-run after a crash: no second Job
     assert (first.adopted, again.adopted) == (False, True)
     assert first.uid == again.uid and len(member.jobs) == 1
+    assert first.namespace == "hub-team-a" and member.namespaces[0] == "hub-team-a"
+
+
+def test_a_namespace_deleted_since_it_was_ensured_is_ensured_again() -> None:
+    member = FakeMember()
+    member.lost_namespace = True
+    remote = create_or_adopt(member, build_job_spec(cj(), "m"), TENANT)
+    assert not remote.adopted
+    assert member.namespaces == ["hub-team-a", "forget hub-team-a", "hub-team-a"]
+
+
+def test_refuses_a_job_outside_the_tenant_namespace() -> None:
+    body = build_job_spec(cj(), "m", origin_cluster="other-hub")
+    with pytest.raises(ValueError, match="not the tenant's hub-team-a"):
+        create_or_adopt(FakeMember(), body, TENANT)
 
 
 def test_refuses_to_adopt_a_foreign_job() -> None:
@@ -125,4 +158,4 @@ def test_refuses_to_adopt_a_foreign_job() -> None:
     body = build_job_spec(cj(), "m")
     member.jobs[body["metadata"]["name"]] = {"metadata": {"labels": {}}}
     with pytest.raises(PermissionError):
-        create_or_adopt(member, body, {})
+        create_or_adopt(member, body, TENANT)

@@ -49,6 +49,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--hub-name", default="hub", help="label value of origin-cluster")
     parser.add_argument(
+        "--tenant-namespace-template",
+        default="{hub}-{namespace}",
+        help="the member namespace this hub owns for a hub namespace; fields {hub} and "
+        "{namespace} (default {hub}-{namespace}; over 63 characters: cut, plus a hash)",
+    )
+    parser.add_argument(
         "--log-format", choices=["plain", "json"], default="plain", help="json: structured logs"
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -61,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be above zero")
     if args.hub_kubeconfig and not os.path.exists(args.hub_kubeconfig):
         raise UsageError(f"--hub-kubeconfig {args.hub_kubeconfig}: no such file")
+    from computegrid.dispatch.spec import tenant_namespace
+
+    try:  # a template that cannot give a namespace name fails now, not at the first job
+        tenant_namespace("default", args.hub_name, args.tenant_namespace_template)
+    except ValueError as exc:
+        raise UsageError(f"--tenant-namespace-template: {exc}") from None
     from computegrid.handlers.options import OperatorOptions
 
     options = OperatorOptions(
@@ -76,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         finished_job_ttl=args.finished_job_ttl,
         delete_timeout=args.delete_timeout,
         hub_name=args.hub_name,
+        tenant_namespace_template=args.tenant_namespace_template,
     )
     os.environ.update(options.to_env())
     if options.hub_kubeconfig:

@@ -12,26 +12,34 @@ from computegrid.dispatch.remote import (
 from computegrid.dispatch.spec import (
     ANN_BACKOFF_LIMIT,
     ANN_SOURCE,
+    DEFAULT_TENANT_TEMPLATE,
     LABEL_MANAGED_BY,
     LABEL_TENANT,
     MANAGER,
     backoff_limit,
     build_job_spec,
+    check_tenant_template,
     remote_name,
     tenant_namespace,
 )
+from computegrid.dispatch.tenancy import ForeignNamespace, TenantNamespace, tenant_for
 
 __all__ = [
     "ANN_BACKOFF_LIMIT",
     "ANN_SOURCE",
+    "DEFAULT_TENANT_TEMPLATE",
     "LABEL_MANAGED_BY",
     "LABEL_TENANT",
     "MANAGER",
+    "ForeignNamespace",
     "JobClient",
     "Remote",
+    "TenantNamespace",
     "backoff_limit",
     "build_job_spec",
+    "check_tenant_template",
     "create_or_adopt",
     "remote_name",
+    "tenant_for",
     "tenant_namespace",
 ]

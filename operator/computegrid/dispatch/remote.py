@@ -9,11 +9,11 @@ client's request timeout; the handlers run them in the fleet's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from computegrid.api import LABEL_JOB_UID
+from computegrid.dispatch.tenancy import TenantNamespace
 
 Body = dict[str, Any]
 
@@ -25,7 +25,8 @@ class JobClient(Protocol):
     def get_job(self, namespace: str, name: str) -> Body | None: ...
     def create_job(self, namespace: str, body: Body) -> Body: ...
     def delete_job(self, namespace: str, name: str) -> bool: ...
-    def ensure_namespace(self, name: str, labels: dict[str, str]) -> None: ...
+    def ensure_namespace(self, tenant: TenantNamespace) -> None: ...
+    def forget_namespace(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,33 @@ def _remote(cluster: str, body: Body, adopted: bool) -> Remote:
     )
 
 
-def create_or_adopt(member: JobClient, body: Body, tenant_labels: Mapping[str, str]) -> Remote:
-    """Create the Job; adopt the existing one on 409 (same deterministic name).
+def _create(member: JobClient, body: Body, tenant: TenantNamespace) -> Body:
+    namespace = body["metadata"]["namespace"]
+    member.ensure_namespace(tenant)  # ForeignNamespace when that name is not this hub's
+    try:
+        return member.create_job(namespace, body)
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
+    # The namespace went away since it was ensured: make it again (and check it), once.
+    member.forget_namespace(namespace)
+    member.ensure_namespace(tenant)
+    return member.create_job(namespace, body)
+
+
+def create_or_adopt(member: JobClient, body: Body, tenant: TenantNamespace) -> Remote:
+    """Create the Job in the tenant's namespace; adopt the existing one on 409 (same
+    deterministic name).
 
     An existing Job of that name without this ComputeJob's uid label is not ours: refused
     rather than adopted, so a user's own Job is never taken over.
     """
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    member.ensure_namespace(namespace, dict(tenant_labels))
+    if namespace != tenant.name:
+        raise ValueError(f"Job {name} is for namespace {namespace}, not the tenant's {tenant.name}")
     try:
-        return _remote(member.name, member.create_job(namespace, body), adopted=False)
+        return _remote(member.name, _create(member, body, tenant), adopted=False)
     except Exception as exc:
         if getattr(exc, "status", None) != 409:  # an API error carries its HTTP status
             raise

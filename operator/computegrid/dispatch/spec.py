@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import string
 from typing import Any
 
 from computegrid.api import (
@@ -45,9 +46,57 @@ def remote_name(namespace: str, name: str, uid: str) -> str:
     return f"cg-{stem}-{digest}"
 
 
-def tenant_namespace(hub_namespace: str) -> str:
-    """The member namespace of a hub namespace: the same name, so tenants stay apart 1:1."""
-    return hub_namespace
+DEFAULT_TENANT_TEMPLATE = "{hub}-{namespace}"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_FIELDS = ("hub", "namespace")
+
+
+def check_tenant_template(template: str) -> str:
+    """``template`` if it is usable; ValueError naming what is wrong otherwise.
+
+    It must name ``{namespace}`` (else every tenant would share one member namespace) and may
+    name ``{hub}``; nothing else.
+    """
+    try:
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
+    except ValueError as exc:
+        raise ValueError(f"tenant namespace template {template!r}: {exc}") from None
+    names = [f for f, _, _ in parts if f is not None]
+    if any(spec or conv for f, spec, conv in parts if f is not None):
+        raise ValueError(
+            f"tenant namespace template {template!r}: plain {{hub}} and {{namespace}} only,"
+            " no conversions or format specs"
+        )
+    unknown = sorted(set(names) - set(_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"tenant namespace template {template!r}: unknown field(s) {', '.join(unknown)};"
+            " use {hub} and {namespace}"
+        )
+    if "namespace" not in names:
+        raise ValueError(f"tenant namespace template {template!r}: must contain {{namespace}}")
+    return template
+
+
+def tenant_namespace(
+    hub_namespace: str, hub_name: str, template: str = DEFAULT_TENANT_TEMPLATE
+) -> str:
+    """The member namespace this hub owns for hub namespace ``hub_namespace`` (pure).
+
+    ``<hub>-<namespace>`` by default, so two hubs (or a hub and the member's own users) never
+    share a namespace by accident. The result is a DNS-1123 label: lower-cased, other
+    characters made ``-``; a name over 63 characters keeps its first 54 and ends with ``-`` and
+    8 hex digits of a hash of the whole name, so it stays unique and the same on every call.
+    """
+    check_tenant_template(template)
+    raw = template.format(hub=hub_name, namespace=hub_namespace)
+    name = _UNSAFE.sub("-", raw.lower()).strip("-")
+    if len(name) > 63:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    if not _DNS_LABEL.match(name):
+        raise ValueError(f"tenant namespace template {template!r} gives {raw!r}: not a name")
+    return name
 
 
 def backoff_limit(cj: ComputeJob) -> int:
@@ -87,14 +136,21 @@ def _with_requests(template: dict[str, Any], resources: dict[str, str]) -> dict[
 
 
 def build_job_spec(
-    cj: ComputeJob, cluster: str, *, origin_cluster: str = "hub", attempt: int = 1
+    cj: ComputeJob,
+    cluster: str,
+    *,
+    origin_cluster: str = "hub",
+    attempt: int = 1,
+    tenant_template: str = DEFAULT_TENANT_TEMPLATE,
 ) -> dict[str, Any]:
     """The batch/v1 Job for ``cj`` on member ``cluster`` (pure; raises ValueError on bad input).
 
     ``origin_cluster`` names the hub the job came from (label ``computegrid.io/origin-cluster``):
     the hub's identity, on which it selects every list, watch and clean-up of member Jobs, so
     two hubs sharing a member never touch each other's Jobs. ``attempt`` is the placement
-    attempt (label ``computegrid.io/attempt``): a copy of an older attempt is stale.
+    attempt (label ``computegrid.io/attempt``): a copy of an older attempt is stale. The
+    Job goes into the member namespace this hub owns for the job's hub namespace
+    (``tenant_namespace`` with ``tenant_template``).
     """
     meta = cj.metadata
     if not meta.namespace or not meta.uid:
@@ -122,7 +178,7 @@ def build_job_spec(
         "kind": "Job",
         "metadata": {
             "name": remote_name(meta.namespace, meta.name, uid),
-            "namespace": tenant_namespace(meta.namespace),
+            "namespace": tenant_namespace(meta.namespace, origin_cluster, tenant_template),
             "labels": labels,
             "annotations": {
                 ANN_SOURCE: f"{meta.namespace}/{meta.name}",

@@ -1,10 +1,9 @@
-"""One client per cluster (the hub's and each member's), each with its own ``Configuration``.
+"""One client per cluster (the hub's and each member's), each with its own ``Endpoint``.
 
-Why not the default client: Kopf's login (and ``load_kube_config``) overwrite the
-``kubernetes`` library's global default configuration, so a member client built from it would
-silently talk to the hub. Each cluster gets a ``Rest`` (one connection pool, raw JSON, a
-timeout on every call) from its own kubeconfig, so an unreachable member costs a bounded
-wait in a worker thread and never blocks the event loop.
+Each cluster gets a ``Rest`` (one connection pool, raw JSON, a timeout on every call) from
+its own credentials, never a process-wide default, so a member client can never talk to the
+hub by mistake, and an unreachable member costs a bounded wait in a worker thread and never
+blocks the event loop.
 
 ``MemberClient`` is the protocol the rest of the operator uses; tests swap a member by
 handing the registry any object with these methods.
@@ -13,6 +12,7 @@ handing the registry any object with these methods.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -23,6 +23,20 @@ from computegrid.fleet.rest import Body as Body
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
 JOBS = "/apis/batch/v1"
+QUOTA_STATUS_WAIT_S = 5.0
+
+
+class TenantSpec(Protocol):
+    """What a tenant namespace must be (``dispatch.TenantNamespace``; a protocol because the
+    fleet and dispatch layers do not import each other)."""
+
+    @property
+    def name(self) -> str: ...
+    def fingerprint(self) -> str: ...
+    def namespace_body(self) -> Body: ...
+    def quota_body(self) -> Body | None: ...
+    def limit_range_body(self) -> Body | None: ...
+    def check_owned(self, existing: Body, cluster: str) -> None: ...
 
 
 class MemberClient(Protocol):
@@ -37,7 +51,8 @@ class MemberClient(Protocol):
     def create_job(self, namespace: str, body: Body) -> Body: ...
     def delete_job(self, namespace: str, name: str) -> bool: ...
     def patch_job(self, namespace: str, name: str, patch: Body) -> Body | None: ...
-    def ensure_namespace(self, name: str, labels: dict[str, str]) -> None: ...
+    def ensure_namespace(self, tenant: TenantSpec) -> None: ...
+    def forget_namespace(self, name: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -47,7 +62,9 @@ class KubeMemberClient:
     def __init__(self, name: str, rest: Rest) -> None:
         self.name = name
         self.rest = rest
-        self._namespaces: set[str] = set()  # seen to exist: saves a read per dispatch
+        # Tenant namespaces ensured (name → fingerprint of what they carry): one check per
+        # namespace and member for the operator's life, not one extra request per job.
+        self._namespaces: dict[str, str] = {}
 
     @classmethod
     def from_kubeconfig(
@@ -97,15 +114,6 @@ class KubeMemberClient:
     def create_job(self, namespace: str, body: Body) -> Body:
         """Create with strict field validation: an unknown field is an error, never dropped."""
         query = {"fieldValidation": "Strict"}
-        try:
-            return self.rest.request("POST", self._job_path(namespace), query=query, body=body)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        # The namespace went away since we saw it: make it again, once.
-        self._namespaces.discard(namespace)
-        labels = dict((body.get("metadata") or {}).get("labels") or {})
-        self.ensure_namespace(namespace, {k: v for k, v in labels.items() if "managed-by" in k})
         return self.rest.request("POST", self._job_path(namespace), query=query, body=body)
 
     def delete_job(self, namespace: str, name: str) -> bool:
@@ -133,23 +141,66 @@ class KubeMemberClient:
                 return None
             raise
 
-    def ensure_namespace(self, name: str, labels: dict[str, str]) -> None:
-        if name in self._namespaces:
+    def ensure_namespace(self, tenant: TenantSpec) -> None:
+        """The tenant's namespace exists, is this hub's, and carries its quota and limits.
+
+        Created when absent; refused (``tenant.check_owned`` raises) when a namespace of that
+        name exists without this hub's ownership labels. Its ResourceQuota and LimitRange are
+        created, or brought to the policy when they differ. Cached per fingerprint.
+        """
+        name = tenant.name
+        fingerprint = tenant.fingerprint()
+        if self._namespaces.get(name) == fingerprint:
             return
+        path = path_of("api", "v1", "namespaces", name)
         try:
-            self.rest.request("GET", path_of("api", "v1", "namespaces", name))
-            self._namespaces.add(name)
-            return
+            existing = self.rest.request("GET", path)
         except ApiException as exc:
             if exc.status != 404:
                 raise
+            existing = self._create_namespace(tenant, path)
+        tenant.check_owned(existing, self.name)
+        for body in (tenant.quota_body(), tenant.limit_range_body()):
+            if body is not None:
+                self._apply(name, body)
+        self._namespaces[name] = fingerprint
+
+    def _create_namespace(self, tenant: TenantSpec, path: str) -> Body:
         try:
-            body = {"metadata": {"name": name, "labels": labels}}
-            self.rest.request("POST", "/api/v1/namespaces", body=body)
+            return self.rest.request("POST", "/api/v1/namespaces", body=tenant.namespace_body())
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        self._namespaces.add(name)
+        return self.rest.request("GET", path)  # made meanwhile (by whom: check_owned says)
+
+    def _apply(self, namespace: str, body: Body) -> None:
+        """Create the namespaced object, or merge its spec onto the existing one."""
+        plural = {"ResourceQuota": "resourcequotas", "LimitRange": "limitranges"}[body["kind"]]
+        collection = path_of("api", "v1", "namespaces", namespace, plural)
+        path = path_of("api", "v1", "namespaces", namespace, plural, body["metadata"]["name"])
+        try:
+            self.rest.request("POST", collection, body=body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.rest.request("PATCH", path, body={"spec": body["spec"]}, content_type=MERGE_PATCH)
+            return
+        if plural == "resourcequotas":
+            self._await_quota_status(path)
+
+    def _await_quota_status(self, path: str) -> None:
+        """Until the member's quota controller has counted a new ResourceQuota, its admission
+        refuses every pod of the namespace ("status unknown for quota"); waiting here (once
+        per namespace, bounded) spares the first Job's pods the Job controller's backoff."""
+        deadline = time.monotonic() + QUOTA_STATUS_WAIT_S
+        while time.monotonic() < deadline:
+            quota = self.rest.request("GET", path)
+            if (quota.get("status") or {}).get("hard"):
+                return
+            time.sleep(0.2)
+
+    def forget_namespace(self, name: str) -> None:
+        self._namespaces.pop(name, None)
 
     def close(self) -> None:
         self.rest.close()

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from computegrid.api import PodPolicy
 from computegrid.api.conditions import now_rfc3339
-from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, build_job_spec, create_or_adopt
+from computegrid.dispatch import ForeignNamespace, build_job_spec, create_or_adopt, tenant_for
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
 from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
@@ -296,25 +296,26 @@ class Controller:
 
     async def _create(self, entry: Entry, action: Action) -> None:
         try:
+            hub, template = self.options.hub_name, self.options.tenant_namespace_template
             body = build_job_spec(
                 entry.job(),
                 action.cluster,
-                origin_cluster=self.options.hub_name,
+                origin_cluster=hub,
                 attempt=action.attempt,
+                tenant_template=template,
             )
+            tenant = tenant_for(entry.namespace, hub, self.pod_policy, template)
             client = self.fleet.client(action.cluster)
-            remote = await self.fleet.run(
-                create_or_adopt, client, body, {LABEL_MANAGED_BY: MANAGER}
-            )
+            remote = await self.fleet.run(create_or_adopt, client, body, tenant)
         except Exception as exc:
             if not final(exc):
                 raise
             message = f"{action.cluster} refused Job {action.namespace}/{action.name}: "
+            foreign = isinstance(exc, ForeignNamespace)
+            reason = ForeignNamespace.reason if foreign else "DispatchRefused"
             await self.carry_out(
                 entry,
-                machine.refused(
-                    entry.status, now_rfc3339(), "DispatchRefused", message + status_message(exc)
-                ),
+                machine.refused(entry.status, now_rfc3339(), reason, message + status_message(exc)),
             )
             metrics.DECISIONS.labels(outcome="refused").inc()
             return

@@ -27,6 +27,8 @@ class OperatorOptions:
     finished_job_ttl: float = 3600.0  # ttlSecondsAfterFinished once a result is mirrored
     delete_timeout: float = 60.0
     hub_name: str = "hub"
+    # The member namespace of a hub namespace: fields {hub} and {namespace} (dispatch.spec).
+    tenant_namespace_template: str = "{hub}-{namespace}"
     worker_limit: int = 0  # 0: Kopf's default (unlimited)
 
     @classmethod

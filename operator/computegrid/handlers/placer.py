@@ -149,7 +149,10 @@ class Placer:
             return
         job = entry.job()
         cluster = decision.cluster.name
-        namespace = tenant_namespace(entry.namespace)
+        options = self.controller.options
+        namespace = tenant_namespace(
+            entry.namespace, options.hub_name, options.tenant_namespace_template
+        )
         name = remote_name(entry.namespace, entry.name, entry.uid)
         message = decision_message(decision)
         step = machine.placed(
