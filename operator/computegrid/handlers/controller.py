@@ -70,6 +70,7 @@ class Controller:
     pod_policy: PodPolicy | None = None  # from its ConfigMap (handlers/policies.py)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     deferred: set[str] = field(default_factory=set)  # uids whose hub status is Deferred
+    wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
     replans: dict[str, tuple[Any, dict[str, Any]]] = field(
         default_factory=dict
     )  # uid → (Plan, basis)
@@ -243,6 +244,7 @@ class Controller:
                 self.gone[uid] = gone  # tried again after the worker's backoff
                 raise
             self.writer.forget(uid)
+            self.wakes.pop(uid, None)
             self.capacity.release(uid)
             self.decided.pop(uid, None)
             metrics.track_phase(uid, None, None)
@@ -288,10 +290,13 @@ class Controller:
     async def carry_out(self, entry: Entry, step: Step) -> None:
         if step.patch:
             await self.write(entry, step.patch, conditional=step.conditional)
-        if step.wake_at is not None:  # a Deferred job's start: one timer in the queue
+        if step.wake_at is not None and self.wakes.get(entry.uid) != step.wake_at:
+            # A Deferred job's start: one wake-up in the queue's timer heap, not one per look.
+            self.wakes[entry.uid] = step.wake_at
             delay = max(step.wake_at - self.options.clock(), 0.0) + 0.05
             self.queue.add_after(entry.uid, delay)
         if machine.released(step):
+            self.wakes.pop(entry.uid, None)
             self._reserve_now(entry)
         if step.final:
             entry.blocked = self.placer.key(entry) if self.placer else None
