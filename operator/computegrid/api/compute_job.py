@@ -239,7 +239,8 @@ class ComputeJobStatus(ApiModel):
     placement: PlacementStatus | None = Field(default=None, description="The decision.")
     remote: RemoteRef | None = Field(default=None, description="The workload on the member.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Scheduled, Dispatched, Completed."
+        default_factory=list,
+        description="Scheduled, Dispatched, Completed; Deferred and OnTime for windowed jobs.",
     )
     observed_generation: int | None = Field(default=None, description="Generation acted on.")
     start_time: str | None = Field(default=None, description="When the remote job started.")
