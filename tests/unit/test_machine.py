@@ -273,3 +273,175 @@ def test_a_spec_change_after_dispatch_is_refused_once() -> None:
     assert applied["message"].startswith("spec changed")  # no digest recorded: no names
     again = machine.step(situation({**status, **step.patch}, member, generation=2))
     assert "Event:SpecChangeRejected" not in kinds(again)
+
+
+# -- Deferred: a windowed job planned for later (issue 9) ----------------------------------
+
+START = "2026-11-29T13:00:00Z"
+START_S = 1795957200.0  # START in Unix seconds
+DEFERRAL = {
+    "cluster": "a",
+    "start": START,
+    "latestStart": "2026-11-29T18:00:00Z",
+    "replans": 0,
+    "reasons": ["start at 21:00 on a"],
+}
+DEFERRED = {"phase": "Deferred", "remote": REMOTE, "attempts": 1, "deferral": DEFERRAL}
+SUSPENDED = copy(phase="Scheduled", suspended=True)
+
+
+def deferred_situation(status: dict[str, Any], member: Member, clock_s: float) -> Situation:
+    return Situation(status, 1, FailoverPolicy.IF_NOT_STARTED, 300.0, NOW, member, clock_s=clock_s)
+
+
+def test_the_start_constant_is_the_start_time() -> None:
+    assert machine.seconds_of(START) == START_S and machine.rfc3339_of(START_S) == START
+
+
+def test_a_deferred_plan_is_recorded_first_and_creates_the_job_suspended() -> None:
+    step = machine.placed(
+        {},
+        NOW,
+        cluster="a",
+        namespace="t",
+        name="cg-j",
+        placement={"cluster": "a"},
+        message="placed on a",
+        generation=1,
+        deferral=DEFERRAL,
+    )
+    assert step.conditional and step.patch["phase"] == "Deferred"
+    assert step.patch["deferral"] == DEFERRAL
+    assert kinds(step) == ["Event:Deferred", "Create"]
+    assert step.actions[-1].suspend and step.wake_at == START_S
+    deferred = next(c for c in step.patch["conditions"] if c["type"] == "Deferred")
+    assert (deferred["status"], deferred["reason"]) == ("True", "Planned")
+
+
+def test_placing_now_clears_an_old_plan_and_creates_unsuspended() -> None:
+    step = machine.placed(
+        {"deferral": DEFERRAL},
+        NOW,
+        cluster="b",
+        namespace="t",
+        name="cg-j",
+        placement={},
+        message="m",
+        generation=1,
+    )
+    assert step.patch["phase"] == "Scheduled" and step.patch["deferral"] is None
+    assert not step.actions[-1].suspend and step.wake_at is None
+
+
+def test_a_window_missed_at_placement_says_why_with_a_warning() -> None:
+    step = machine.placed(
+        {}, NOW, cluster="b", namespace="t", name="cg-j", placement={}, message="m",
+        generation=1, late="the deadline can no longer be met",
+    )  # fmt: skip
+    on_time = next(c for c in step.patch["conditions"] if c["type"] == "OnTime")
+    assert (on_time["status"], on_time["reason"]) == ("False", "LateStart")
+    assert "Event:LateStart" in kinds(step)
+
+
+# (status, member, planning clock) → actions, patched phase, wake-up
+@pytest.mark.parametrize(
+    ("status", "member", "clock", "actions", "phase", "wake"),
+    [
+        # Recorded, not created yet, before the start: create suspended, look again at start.
+        (DEFERRED, Member(Health.READY), START_S - 60, ["Create"], None, START_S),
+        # Member not known yet (a restart): wait for its watch, never guess.
+        (DEFERRED, Member(Health.UNKNOWN), START_S - 60, [], None, None),
+        # Created suspended, not yet recorded as dispatched: recorded, phase stays Deferred.
+        (DEFERRED, Member(Health.READY, copy=SUSPENDED), START_S - 60, [], None, START_S),
+        # Due: released on the hub (conditionally), then unsuspended.
+        (
+            DEFERRED,
+            Member(Health.READY, copy=SUSPENDED),
+            START_S,
+            ["Event:Started", "Resume"],
+            "Scheduled",
+            None,
+        ),
+        # Due, the Job never got created (member was down): released, created by the next step.
+        (DEFERRED, Member(Health.READY), START_S + 5, ["Event:Started"], "Scheduled", None),
+        # Released on the hub, the member Job still suspended (crash in between): unsuspend.
+        (
+            {**RECORDED, "deferral": {**DEFERRAL, "started": START}, "conditions": DISPATCHED},
+            Member(Health.READY, copy=SUSPENDED),
+            START_S + 5,
+            ["Resume"],
+            None,
+            None,
+        ),
+        # Due after the latest start (operator down for hours): starts at once, with a Warning.
+        (
+            DEFERRED,
+            Member(Health.READY, copy=SUSPENDED),
+            START_S + 6 * 3600,
+            ["Event:LateStart", "Event:Started", "Resume"],
+            "Scheduled",
+            None,
+        ),
+        # A Deferred job whose recorded member is gone past grace moves, as any other.
+        (
+            DEFERRED,
+            Member(Health.REMOVED),
+            START_S - 60,
+            ["Event:MemberRemoved", "Place"],
+            "Pending",
+            None,
+        ),
+    ],
+)
+def test_deferred_transitions(
+    status: dict[str, Any],
+    member: Member,
+    clock: float,
+    actions: list[str],
+    phase: str | None,
+    wake: float | None,
+) -> None:
+    step = machine.step(deferred_situation(status, member, clock))
+    assert kinds(step) == actions
+    assert step.patch.get("phase") == phase
+    assert step.wake_at == wake
+    if phase == "Scheduled":
+        assert step.conditional and machine.released(step)
+        assert step.patch["deferral"]["started"] == machine.rfc3339_of(clock)
+
+
+def test_a_late_release_carries_the_on_time_condition_false() -> None:
+    member = Member(Health.READY, copy=SUSPENDED)
+    step = machine.step(deferred_situation(DEFERRED, member, START_S + 6 * 3600))
+    on_time = next(c for c in step.patch["conditions"] if c["type"] == "OnTime")
+    assert (on_time["status"], on_time["reason"]) == ("False", "LateStart")
+    in_time = machine.step(deferred_situation(DEFERRED, member, START_S))
+    on_time = next(c for c in in_time.patch["conditions"] if c["type"] == "OnTime")
+    assert (on_time["status"], on_time["reason"]) == ("True", "StartedInWindow")
+
+
+def test_a_created_suspended_job_is_not_mirrored_as_scheduled_before_its_start() -> None:
+    status = {**DEFERRED, "conditions": [{"type": "Dispatched", "status": "True"}]}
+    step = machine.step(deferred_situation(status, Member(Health.READY, copy=SUSPENDED), 0.0))
+    assert (step.patch, step.actions, step.wake_at) == ({}, (), START_S)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "actions", "moved"),
+    [("a", ["Event:Replanned"], False), ("b", ["Event:Replanned", "Create"], True)],
+)
+def test_a_replan_is_recorded_counted_and_moves_the_suspended_copy(
+    cluster: str, actions: list[str], moved: bool
+) -> None:
+    new = {**DEFERRAL, "cluster": cluster, "start": "2026-11-29T14:00:00Z"}
+    step = machine.replanned(DEFERRED, NOW, cluster=cluster, deferral=new, placement={}, message="")
+    assert step.conditional and kinds(step) == actions
+    assert step.patch["deferral"]["replans"] == 1
+    assert step.patch["deferral"]["start"] == "2026-11-29T14:00:00Z"
+    assert step.wake_at == START_S + 3600
+    if moved:
+        assert step.patch["remote"] == {**REMOTE, "cluster": "b", "attempt": 2}
+        assert step.patch["staleCopies"] == [REMOTE]  # the old copy is fenced (deleted)
+        assert step.actions[-1].suspend
+    else:
+        assert "remote" not in step.patch and "staleCopies" not in step.patch

@@ -66,6 +66,7 @@ class Phase(StrEnum):
     """Where a ComputeJob is in its life."""
 
     PENDING = "Pending"
+    DEFERRED = "Deferred"  # planned for a later start: member Job created suspended
     SCHEDULED = "Scheduled"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"

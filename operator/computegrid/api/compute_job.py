@@ -206,15 +206,41 @@ class StaleCopy(ApiModel):
     attempt: int | None = Field(default=None, ge=1, description="Its placement attempt.")
 
 
+class DeferralStatus(ApiModel):
+    """A windowed job's plan in time (issue 9): recorded on the hub before the member is
+    touched, so a restart keeps it. Times are the operator's planning clock (docs/operator.md).
+    """
+
+    cluster: str = Field(description="Member cluster planned.")
+    start: str = Field(
+        json_schema_extra={"format": "date-time"}, description="Planned start (RFC 3339)."
+    )
+    latest_start: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="deadline − expectedDuration: the last start that still meets the deadline.",
+    )
+    replans: int = Field(default=0, ge=0, description="Times the plan changed before its start.")
+    reasons: list[str] = Field(default_factory=list, description="Why this start, in words.")
+    started: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the operator released (unsuspended) the job.",
+    )
+
+
 class ComputeJobStatus(ApiModel):
     """Written by the operator."""
 
-    phase: Phase | None = Field(default=None, description="Pending, Scheduled, Running, ...")
+    phase: Phase | None = Field(
+        default=None, description="Pending, Deferred, Scheduled, Running, ..."
+    )
     message: str | None = Field(default=None, description="The latest word on the job.")
     placement: PlacementStatus | None = Field(default=None, description="The decision.")
     remote: RemoteRef | None = Field(default=None, description="The workload on the member.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Scheduled, Dispatched, Completed."
+        default_factory=list,
+        description="Scheduled, Dispatched, Completed; Deferred and OnTime for windowed jobs.",
     )
     observed_generation: int | None = Field(default=None, description="Generation acted on.")
     start_time: str | None = Field(default=None, description="When the remote job started.")
@@ -231,6 +257,9 @@ class ComputeJobStatus(ApiModel):
     )
     attempts: int | None = Field(
         default=None, ge=0, description="Placements recorded so far (the last attempt number)."
+    )
+    deferral: DeferralStatus | None = Field(
+        default=None, description="The planned start of a windowed job (phase Deferred)."
     )
     stale_copies: list[StaleCopy] = Field(
         default_factory=list,

@@ -146,6 +146,7 @@ def compute_job_crd() -> dict[str, Any]:
             _col("Cluster", ".status.placement.cluster"),
             _col("Hub", ".status.placement.hub"),
             _col("Latency-ms", ".status.placement.latencyMs", "number"),
+            _col("Start", ".status.deferral.start"),
             _col("Carbon", ".status.placement.carbonIntensity", "number", priority=1),
             _col("Score", ".status.placement.score", "number", priority=1),
             AGE,

@@ -55,6 +55,25 @@ def register(subparsers: Any) -> None:
         "{namespace} (default {hub}-{namespace}; over 63 characters: cut, plus a hash)",
     )
     parser.add_argument(
+        "--forecast-interval",
+        type=float,
+        default=300.0,
+        help="seconds between refreshes of a member's power forecast (default 300)",
+    )
+    parser.add_argument(
+        "--max-replans",
+        type=int,
+        default=3,
+        help="times a Deferred job may be re-planned on a new forecast before its start",
+    )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds added to the wall clock when planning in time (windows, forecasts, "
+        "planned starts); for tests and demos only, 0 in production",
+    )
+    parser.add_argument(
         "--log-format", choices=["plain", "json"], default="plain", help="json: structured logs"
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -62,7 +81,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("probe_interval", "grace_period", "finished_job_ttl", "delete_timeout"):
+    if args.max_replans < 0:
+        raise UsageError("--max-replans must be 0 or more")
+    names = ("probe_interval", "grace_period", "finished_job_ttl", "delete_timeout")
+    for name in (*names, "forecast_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above zero")
     if args.hub_kubeconfig and not os.path.exists(args.hub_kubeconfig):
@@ -89,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         delete_timeout=args.delete_timeout,
         hub_name=args.hub_name,
         tenant_namespace_template=args.tenant_namespace_template,
+        forecast_interval=args.forecast_interval,
+        max_replans=args.max_replans,
+        clock_offset=args.clock_offset,
     )
     os.environ.update(options.to_env())
     if options.hub_kubeconfig:

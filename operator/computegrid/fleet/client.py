@@ -53,7 +53,20 @@ class MemberClient(Protocol):
     def patch_job(self, namespace: str, name: str, patch: Body) -> Body | None: ...
     def ensure_namespace(self, tenant: TenantSpec) -> None: ...
     def forget_namespace(self, name: str) -> None: ...
+    def get_configmap(self, namespace: str, name: str) -> Body | None: ...
     def close(self) -> None: ...
+
+
+def get_configmap(rest: Rest, namespace: str, name: str) -> Body | None:
+    """A whole ConfigMap (data and binaryData: a forecast exporter writes binaryData); None
+    when it does not exist."""
+    path = path_of("api", "v1", "namespaces", namespace, "configmaps", name)
+    try:
+        return rest.request("GET", path)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 class KubeMemberClient:
@@ -102,6 +115,9 @@ class KubeMemberClient:
 
     def _job_path(self, namespace: str, name: str = "") -> str:
         return JOBS + path_of("namespaces", namespace, "jobs", name)
+
+    def get_configmap(self, namespace: str, name: str) -> Body | None:
+        return get_configmap(self.rest, namespace, name)
 
     def get_job(self, namespace: str, name: str) -> Body | None:
         try:
@@ -257,15 +273,14 @@ class HubClient:
             "PATCH", self._cj(namespace, name), body=patch, content_type=MERGE_PATCH
         )
 
+    def get_configmap(self, namespace: str, name: str) -> Body | None:
+        return get_configmap(self.rest, namespace, name)
+
     def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's data; None when it does not exist."""
-        path = path_of("api", "v1", "namespaces", namespace, "configmaps", name)
-        try:
-            body = self.rest.request("GET", path)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        body = self.get_configmap(namespace, name)
+        if body is None:
+            return None
         return {str(k): str(v) for k, v in (body.get("data") or {}).items()}
 
     def list_computejobs(self) -> tuple[list[Body], str]:

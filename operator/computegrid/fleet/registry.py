@@ -18,6 +18,7 @@ from typing import Any
 
 from computegrid.api import LABEL_JOB_UID, LABEL_ORIGIN_CLUSTER, MemberClusterSpec
 from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberClient
+from computegrid.fleet.forecasts import MemberForecast
 from computegrid.fleet.rest import status_message
 from computegrid.fleet.watch import JobWatch
 from computegrid.lifecycle.machine import Copy, Health, Member
@@ -44,6 +45,8 @@ class MemberState:
     synced: bool = False  # the Job watch has listed and is following
     copies: dict[str, Copy] = field(default_factory=dict)  # by ComputeJob uid
     watch: JobWatch | None = None
+    forecast: MemberForecast | None = None  # the last refresh (fleet/forecasts.py)
+    forecast_at: float | None = None  # time.monotonic() of that refresh
 
 
 class Fleet:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from computegrid.api import PodPolicy
+from computegrid.api import Phase, PodPolicy
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import ForeignNamespace, build_job_spec, create_or_adopt, tenant_for
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
@@ -69,6 +69,11 @@ class Controller:
     placer: Any = None  # set by the placer itself (it needs the controller)
     pod_policy: PodPolicy | None = None  # from its ConfigMap (handlers/policies.py)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    deferred: set[str] = field(default_factory=set)  # uids whose hub status is Deferred
+    wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
+    replans: dict[str, tuple[Any, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # uid → (Plan, basis)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -80,6 +85,7 @@ class Controller:
             return
         if kind == "DELETED":
             entry = self.jobs.pop(uid, None)
+            self.deferred.discard(uid)
             if entry is not None:
                 entry.update(body)
                 self.gone[uid] = entry
@@ -90,7 +96,15 @@ class Controller:
             entry = self.jobs[uid] = Entry(uid, str(meta.get("namespace")), str(meta.get("name")))
         if entry.update(body):
             metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+            self._track(entry)
             self.queue.add(uid)
+
+    def _track(self, entry: Entry) -> None:
+        """Keep the set of Deferred jobs (their promises, and who re-plans on a new forecast)."""
+        if entry.status.get("phase") == Phase.DEFERRED.value:
+            self.deferred.add(entry.uid)
+        else:
+            self.deferred.discard(entry.uid)
 
     def copy_changed(self, cluster: str, uid: str) -> None:
         """A member's watch saw one of this hub's Jobs change."""
@@ -109,6 +123,15 @@ class Controller:
             for uid, entry in self.jobs.items():
                 if _mentions(entry.status, name):
                     self.queue.add(uid)
+
+    def forecast_changed(self, name: str) -> None:
+        """A member's forecast changed: Deferred jobs may do better now (bounded re-plans)."""
+        if self.placer is None:
+            return
+        for uid in self.deferred:
+            entry = self.jobs.get(uid)
+            if entry is not None:
+                self.placer.replan(entry)
 
     def wake_placer(self) -> None:
         if self.placer is not None:
@@ -209,6 +232,7 @@ class Controller:
             stale,
             others,
             entry.digest(),
+            self.options.clock(),
         )
 
     async def reconcile(self, uid: str) -> None:
@@ -220,6 +244,7 @@ class Controller:
                 self.gone[uid] = gone  # tried again after the worker's backoff
                 raise
             self.writer.forget(uid)
+            self.wakes.pop(uid, None)
             self.capacity.release(uid)
             self.decided.pop(uid, None)
             metrics.track_phase(uid, None, None)
@@ -233,16 +258,62 @@ class Controller:
             return
         if LEGACY_FINALIZER in entry.finalizers:
             await self._drop_legacy_finalizer(entry)
+        replan = self.replans.pop(uid, None)
+        if replan is not None:
+            await self._replan(entry, *replan)
         await self.carry_out(entry, machine.step(self.situation(entry)))
+
+    async def _replan(self, entry: Entry, plan: Any, basis: dict[str, Any]) -> None:
+        """Record a new plan for a Deferred job, if the record is still the one it replaces."""
+        if entry.status.get("phase") != Phase.DEFERRED.value:
+            return
+        if dict(entry.status.get("deferral") or {}) != basis:
+            return
+        replans = int(basis.get("replans") or 0)
+        deferral = plan.deferral(replans) or {
+            **basis,
+            "cluster": plan.cluster,
+            "start": machine.rfc3339_of(self.options.clock()),
+            "reasons": plan.timed.reasons()[:4],
+        }
+        step = machine.replanned(
+            entry.status,
+            now_rfc3339(),
+            cluster=plan.cluster,
+            deferral=deferral,
+            placement=plan.placement(now_rfc3339()),
+            message="",
+        )
+        await self.carry_out(entry, step)
+        metrics.DECISIONS.labels(outcome="replanned").inc()
 
     async def carry_out(self, entry: Entry, step: Step) -> None:
         if step.patch:
             await self.write(entry, step.patch, conditional=step.conditional)
+        if step.wake_at is not None and self.wakes.get(entry.uid) != step.wake_at:
+            # A Deferred job's start: one wake-up in the queue's timer heap, not one per look.
+            self.wakes[entry.uid] = step.wake_at
+            delay = max(step.wake_at - self.options.clock(), 0.0) + 0.05
+            self.queue.add_after(entry.uid, delay)
+        if machine.released(step):
+            self.wakes.pop(entry.uid, None)
+            self._reserve_now(entry)
         if step.final:
             entry.blocked = self.placer.key(entry) if self.placer else None
             self.capacity.release(entry.uid)
         for action in step.actions:
             await self.act(entry, action)
+
+    def _reserve_now(self, entry: Entry) -> None:
+        """A released Deferred job takes capacity now: held until a probe counts its pods."""
+        cluster = _cluster(entry.status)
+        try:
+            request = entry.request(self.pod_policy)
+        except InvalidJob:
+            return
+        if cluster:
+            self.capacity.reserve(entry.uid, cluster, request)
+            self.wake_placer()
 
     async def write(self, entry: Entry, patch: dict[str, Any], *, conditional: bool) -> None:
         """Status to the hub: now and conditionally, or coalesced; the cache follows at once."""
@@ -268,11 +339,13 @@ class Controller:
             )
             entry.status.update(patch)
         metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+        self._track(entry)
 
     def _written(self, uid: str, body: dict[str, Any] | None) -> None:
         entry = self.jobs.get(uid)
         if entry is not None and body is not None:
             entry.update(body)
+            self._track(entry)
 
     async def act(self, entry: Entry, action: Action) -> None:
         if action.do == Do.EVENT:
@@ -304,6 +377,8 @@ class Controller:
                 attempt=action.attempt,
                 tenant_template=template,
             )
+            if action.suspend:  # a Deferred job: on its member, held until its start
+                body["spec"]["suspend"] = True
             tenant = tenant_for(entry.namespace, hub, self.pod_policy, template)
             client = self.fleet.client(action.cluster)
             remote = await self.fleet.run(create_or_adopt, client, body, tenant)
@@ -331,6 +406,11 @@ class Controller:
         if action.do == Do.SET_TTL:
             patch = {"spec": {"ttlSecondsAfterFinished": int(self.options.finished_job_ttl)}}
             await self.fleet.run(client.patch_job, action.namespace, action.name, patch)
+        elif action.do == Do.RESUME:
+            await self.fleet.run(
+                client.patch_job, action.namespace, action.name, {"spec": {"suspend": False}}
+            )
+            log.info("released %s/%s on %s", action.namespace, action.name, action.cluster)
         elif action.do == Do.SUSPEND:
             await self.fleet.run(
                 client.patch_job, action.namespace, action.name, {"spec": {"suspend": True}}

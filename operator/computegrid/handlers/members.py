@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from computegrid.api import MemberClusterSpec
 from computegrid.api.conditions import condition, find_condition, merge_conditions, now_rfc3339
 from computegrid.fleet import JobWatch, probe
+from computegrid.fleet.forecasts import MemberForecast, hub_or_member, member_forecast
 from computegrid.handlers import metrics
 from computegrid.handlers.runtime import Runtime
 
@@ -74,6 +76,8 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             metrics.PROBE_SECONDS.labels(cluster=name).observe(result.seconds)
             metrics.MEMBER_READY.labels(cluster=name).set(1 if result.ready else 0)
             conditions = result.status.get("conditions") or conditions
+            if result.ready:
+                conditions = await _refresh_forecast(rt, name, conditions, result.status)
             await _write_status(rt, name, result.status)
             if was != state.ready:
                 _report(rt, name, state.ready, result.error)
@@ -87,6 +91,46 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             state_.watch.stop()
             state_.watch = None
             state_.synced = False
+
+
+async def _refresh_forecast(rt: Runtime, name: str, conditions: Any, status: dict[str, Any]) -> Any:
+    """Every ``--forecast-interval``: the member's forecast into its status (and ours)."""
+    state = rt.fleet.members.get(name)
+    if state is None or state.snapshot is None:
+        return conditions
+    if state.forecast_at is not None and (
+        time.monotonic() - state.forecast_at < rt.options.forecast_interval
+    ):
+        return conditions
+    fleet = rt.fleet
+    hub = fleet.hub
+
+    def from_hub(namespace: str, cm: str) -> Mapping[str, Any] | None:
+        if hub is None:
+            raise RuntimeError("no hub client")
+        return hub.get_configmap(namespace, cm)
+
+    def from_member(namespace: str, cm: str) -> Mapping[str, Any] | None:
+        return fleet.client(name).get_configmap(namespace, cm)
+
+    read = hub_or_member(from_hub, from_member)
+    now_s = rt.options.clock()
+    found: MemberForecast = await fleet.run(
+        member_forecast, state.spec, state.snapshot.power, now_s, read
+    )
+    before = state.forecast
+    state.forecast, state.forecast_at = found, time.monotonic()
+    status["forecast"] = found.status()
+    kind, current, reason, message = found.condition()
+    made = condition(conditions, kind, current, reason, message, now_rfc3339())
+    merged = merge_conditions(conditions, made)
+    status["conditions"] = merged
+    if before is not None and before.status() != status["forecast"]:
+        log.info("member %s: forecast changed (%s)", name, found.reason)
+        rt.controller.forecast_changed(name)
+    elif before is None or before.reason != found.reason:
+        log.info("member %s: forecast %s: %s", name, found.reason, found.message)
+    return merged
 
 
 def _start_watch(rt: Runtime, name: str) -> JobWatch:

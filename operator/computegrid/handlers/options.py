@@ -8,6 +8,7 @@ imported, and the same module is imported by ``computegrid run`` and by ``kopf r
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, fields
 
 PREFIX = "COMPUTEGRID_"
@@ -30,6 +31,11 @@ class OperatorOptions:
     # The member namespace of a hub namespace: fields {hub} and {namespace} (dispatch.spec).
     tenant_namespace_template: str = "{hub}-{namespace}"
     worker_limit: int = 0  # 0: Kopf's default (unlimited)
+    forecast_interval: float = 300.0  # seconds between a member's forecast refreshes
+    max_replans: int = 3  # times a Deferred job's plan may change before its start
+    # Seconds added to the wall clock for planning in time (windows, forecasts, planned
+    # starts): tests run "an hour later" without waiting an hour. 0 in production.
+    clock_offset: float = 0.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorOptions:
@@ -45,6 +51,10 @@ class OperatorOptions:
 
     def to_env(self) -> dict[str, str]:
         return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    def clock(self) -> float:
+        """The planning clock, Unix seconds: the wall clock plus ``clock_offset``."""
+        return time.time() + self.clock_offset
 
     @property
     def namespace_list(self) -> list[str]:

@@ -10,6 +10,11 @@ another. A job that cannot be placed is not retried until its spec or the fleet 
 Recording a decision (the conditional hub write) and creating the Job happen in the job's
 own worker (``Controller.act``): the placer only decides and reserves, so it never waits on
 an API server.
+
+A job with ``spec.timing`` is planned in space and time (``TimeScheduler.plan`` on the
+members' forecasts, honouring the capacity promised to Deferred jobs: handlers/timing.py);
+a plan that starts later makes it Deferred. When a member's forecast changes, Deferred jobs
+are planned again (``replan``), at most ``--max-replans`` times each.
 """
 
 from __future__ import annotations
@@ -31,8 +36,19 @@ from computegrid.handlers.placement import (
     diagnosis_message,
     placement_status,
 )
+from computegrid.handlers.timing import Plan, Promise, book_of, fleet_forecast, hold, promise_of
 from computegrid.lifecycle import machine
-from computegrid.scheduling import Decision, Scheduler
+from computegrid.scheduling import (
+    Decision,
+    FleetForecast,
+    FleetState,
+    JobRequest,
+    ReservationBook,
+    Scheduler,
+    TimedDecision,
+    TimeScheduler,
+    to_window,
+)
 
 log = logging.getLogger("computegrid.placer")
 BATCH = 500
@@ -49,6 +65,8 @@ class Placer:
     started: float = field(default_factory=time.monotonic)
     problems: set[str] = field(default_factory=set)  # members that cannot be probed at all
     task: asyncio.Task[Any] | None = None
+    replanning: dict[str, Entry] = field(default_factory=dict)  # Deferred, forecast changed
+    _timed: TimeScheduler | None = None
 
     def __post_init__(self) -> None:
         self.controller.placer = self
@@ -68,6 +86,17 @@ class Placer:
     def add(self, entry: Entry) -> None:
         self.waiting[entry.uid] = entry
         self.wake.set()
+
+    def replan(self, entry: Entry) -> None:
+        self.replanning[entry.uid] = entry
+        self.wake.set()
+
+    @property
+    def timed(self) -> TimeScheduler:
+        """The time-aware core on the policy in force (rebuilt when the policy changes)."""
+        if self._timed is None or self._timed.policy is not self.scheduler.policy:
+            self._timed = TimeScheduler(self.scheduler.policy)
+        return self._timed
 
     def _members_known(self) -> bool:
         """Placement waits (at most STARTUP_WAIT_S) for every registered member's first probe and
@@ -101,7 +130,11 @@ class Placer:
         fleet = controller.fleet
         state = controller.capacity.state(fleet.generation, fleet.snapshots)
         order = sorted(self.waiting.values(), key=lambda e: e.priority)
+        in_time: InTime | None = None  # made on the first windowed job of the round
         tried = 0
+        if self.replanning:
+            in_time = InTime.of(self, state)
+            self._replan_all(state, in_time)
         for entry in order:
             if tried >= BATCH:
                 return True
@@ -119,16 +152,53 @@ class Placer:
                 self._refuse(entry, "InvalidSpec", str(exc), outcome="invalid")
                 continue
             started = time.perf_counter()
-            result = self.scheduler.schedule(request, state)
+            timing = entry.job().spec.timing
+            result: Decision | Plan | Any
+            if timing is not None:
+                in_time = in_time or InTime.of(self, state)
+                result = in_time.plan(entry, request, timing.duration_s)
+            else:
+                result = self.scheduler.schedule(request, state)
             metrics.SCHEDULING_SECONDS.observe(time.perf_counter() - started)
-            if not isinstance(result, Decision):
+            if not isinstance(result, Decision | Plan):
                 self._refuse(entry, "Unschedulable", diagnosis_message(result), "unschedulable")
                 continue
-            controller.capacity.reserve(uid, result.cluster.name, request)
+            if isinstance(result, Plan) and result.deferred:
+                assert in_time is not None
+                in_time.promise(uid, result, request)  # held in time, not now
+            else:
+                cluster = result.cluster if isinstance(result, Plan) else result.cluster.name
+                controller.capacity.reserve(uid, cluster, request)
             controller.decided[uid] = result
             self.waiting.pop(uid, None)
             controller.queue.add(uid)
         return False
+
+    def _replan_all(self, state: FleetState, in_time: InTime) -> None:
+        """Deferred jobs whose members' forecasts changed: a new plan when it differs."""
+        controller = self.controller
+        limit = controller.options.max_replans
+        for uid, entry in list(self.replanning.items()):
+            del self.replanning[uid]
+            deferral = dict(entry.status.get("deferral") or {})
+            if (
+                controller.jobs.get(uid) is not entry
+                or entry.status.get("phase") != "Deferred"
+                or not deferral
+                or int(deferral.get("replans") or 0) >= limit
+            ):
+                continue
+            try:
+                request = entry.request(controller.pod_policy)
+                timing = entry.job().spec.timing
+            except InvalidJob:
+                continue
+            if timing is None:
+                continue
+            plan = in_time.plan(entry, request, timing.duration_s, leave_out=uid)
+            if isinstance(plan, Plan) and plan.differs_from(deferral):
+                controller.replans[uid] = (plan, deferral)
+                controller.queue.add(uid)
 
     def _refuse(self, entry: Entry, reason: str, message: str, outcome: str) -> None:
         metrics.DECISIONS.labels(outcome=outcome).inc()
@@ -138,9 +208,11 @@ class Placer:
             self.controller.decided[entry.uid] = step
             self.controller.queue.add(entry.uid)
 
-    async def record(self, entry: Entry, decision: Decision) -> None:
+    async def record(self, entry: Entry, outcome: Decision | Plan) -> None:
         """Write the decision to the hub (conditionally), then create the Job: the step's
         actions run in the job's worker, which called us."""
+        plan = outcome if isinstance(outcome, Plan) else None
+        decision = outcome.decision if isinstance(outcome, Plan) else outcome
         attempts = int(entry.status.get("attempts") or 0)
         if any(c.attempt > attempts for c in self.controller.fleet.copies_of(entry.uid)):
             # A member's watch has since shown a copy no record names: adopt it instead.
@@ -155,16 +227,25 @@ class Placer:
         )
         name = remote_name(entry.namespace, entry.name, entry.uid)
         message = decision_message(decision)
+        placement = placement_status(decision, now_rfc3339())
+        deferral = None
+        if plan is not None:
+            placement = plan.placement(now_rfc3339())
+            deferral = plan.deferral()
+            if deferral is not None:
+                message = f"{message}; deferred to {deferral['start']}"
         step = machine.placed(
             entry.status,
             now_rfc3339(),
             cluster=cluster,
             namespace=namespace,
             name=name,
-            placement=placement_status(decision, now_rfc3339()),
+            placement=placement,
             message=message,
             generation=job.metadata.generation or entry.generation,
             digest=entry.digest(),
+            deferral=deferral,
+            late=plan.late() if plan is not None else "",
         )
         try:
             await self.controller.carry_out(entry, step)
@@ -179,3 +260,58 @@ class Placer:
         _, carbon, cost = decision.savings_per_hour()
         metrics.CARBON_SAVED.inc(max(carbon, 0.0))
         metrics.COST_SAVED.inc(max(cost, 0.0))
+
+
+@dataclass
+class InTime:
+    """One placement round's view in time: the forecasts, the promises and the clock."""
+
+    placer: Placer
+    state: FleetState
+    now_s: float
+    forecast: FleetForecast
+    promises: dict[str, Promise]
+    book: ReservationBook
+
+    @classmethod
+    def of(cls, placer: Placer, state: FleetState) -> InTime:
+        controller = placer.controller
+        now_s = controller.options.clock()
+        members = controller.fleet.members
+        forecasts = {
+            n: (m.forecast.forecast if m.forecast is not None else None) for n, m in members.items()
+        }
+        promises: dict[str, Promise] = {}
+        for uid in controller.deferred:
+            entry = controller.jobs.get(uid)
+            found = promise_of(entry, controller.pod_policy) if entry is not None else None
+            if found is not None:
+                promises[uid] = found
+        for uid, outcome in controller.decided.items():  # decided, not yet on the hub
+            if isinstance(outcome, Plan) and outcome.deferred:
+                promises[uid] = _promise(uid, outcome, outcome.decision.job)
+        forecast = fleet_forecast(state, forecasts, now_s)
+        return cls(placer, state, now_s, forecast, promises, book_of(state, promises.values()))
+
+    def plan(
+        self, entry: Entry, request: JobRequest, duration_s: float, leave_out: str = ""
+    ) -> Plan | Any:
+        """The (cluster, start) for a windowed job; a Diagnosis when nothing fits."""
+        window = to_window(entry.job(), self.now_s)
+        book = book_of(self.state, self.promises.values(), leave_out) if leave_out else self.book
+        result = self.placer.timed.plan(request, self.state, window, self.forecast, book)
+        if not isinstance(result, TimedDecision):
+            return result
+        decision = Decision(result.evaluation, result.index, result.score)
+        return Plan(decision, result, duration_s)
+
+    def promise(self, uid: str, plan: Plan, request: JobRequest) -> None:
+        """Hold a deferred plan's capacity for the rest of this round."""
+        promise = _promise(uid, plan, request)
+        self.promises[uid] = promise
+        hold(self.book, self.state, promise)
+
+
+def _promise(uid: str, plan: Plan, request: JobRequest) -> Promise:
+    start = plan.timed.start_s
+    return Promise(uid, plan.cluster, request, start, start + plan.duration_s)

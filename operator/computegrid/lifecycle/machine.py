@@ -9,12 +9,18 @@ hub and what to do on the members; ``handlers/controller.py`` carries it out.
 The states, read off the status (docs/operator.md draws them)::
 
     Pending ──placed──▶ Scheduled (recorded: remote without uid, Dispatched=False Dispatching)
-                          │ member answers: Job created or found
+       │                  │ member answers: Job created or found
+       │ planned later    ▼
+       └──────────▶ Deferred (recorded: remote + deferral; Job created suspended)
+                          │ clock ≥ deferral.start: hub first, then unsuspend
                           ▼
                         Scheduled/Running (Dispatched=True) ──Job finished──▶ Succeeded|Failed
                           │ member unreachable > grace, failover allows
                           ▼
                         Pending (remote moved to staleCopies) ──placed──▶ Scheduled (attempt+1)
+
+A Deferred job may be re-planned before its start (``replanned``: a new start, or a new member
+whose old suspended copy becomes a stale copy); the placer bounds how often.
 
 A stale copy is suspended, then deleted, the moment its member answers again; if it turns
 out to have Succeeded meanwhile, the job is marked Succeeded from it instead of running again.
@@ -29,6 +35,7 @@ Rules of the steps:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +43,7 @@ from typing import Any
 
 from computegrid.api import FailoverPolicy, Phase
 from computegrid.api.conditions import condition, merge_conditions
+from computegrid.api.timing import parse_time
 
 FINISHED = (Phase.SUCCEEDED.value, Phase.FAILED.value)
 Status = Mapping[str, Any]
@@ -108,6 +116,7 @@ class Situation:
     stale: Mapping[str, Member] = field(default_factory=dict)  # by stale copy's cluster
     others: tuple[Copy, ...] = ()  # copies on Ready members that no record names
     spec_digest: Mapping[str, str] = field(default_factory=dict)  # per spec field, now
+    clock_s: float = 0.0  # the planning clock (Unix seconds): when a Deferred job is due
 
 
 def spec_digest(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -124,6 +133,7 @@ def spec_digest(spec: Mapping[str, Any]) -> dict[str, str]:
 class Do(StrEnum):
     PLACE = "Place"  # ask the placer for a cluster
     CREATE = "Create"  # create (or adopt on 409) the recorded Job on its member
+    RESUME = "Resume"  # unsuspend the recorded Job: a Deferred job's start time came
     SET_TTL = "SetTTL"  # the result is on the hub: let the member clean the Job up
     SUSPEND = "Suspend"
     DELETE = "Delete"
@@ -140,6 +150,7 @@ class Action:
     kind: str = ""  # Event: Normal | Warning
     reason: str = ""
     message: str = ""
+    suspend: bool = False  # Create: the Job is created suspended (a Deferred job)
 
 
 @dataclass(frozen=True)
@@ -148,14 +159,17 @@ class Step:
     actions: tuple[Action, ...] = ()
     conditional: bool = False
     final: bool = False  # a refusal: retry only when the spec or the fleet changes
+    wake_at: float | None = None  # look at the job again at this planning-clock time
 
     def then(self, other: Step) -> Step:
         """This step followed by another (patches merged, the later wins)."""
+        wakes = [w for w in (self.wake_at, other.wake_at) if w is not None]
         return Step(
             {**self.patch, **other.patch},
             self.actions + other.actions,
             self.conditional or other.conditional,
             self.final or other.final,
+            min(wakes) if wakes else None,
         )
 
 
@@ -258,21 +272,106 @@ def _recorded(s: Situation, remote: Mapping[str, Any]) -> Step:
             f"a Job {remote.get('namespace')}/{remote.get('name')} on {remote.get('cluster')} "
             "exists and is not this ComputeJob's: not adopted",
         )
+    deferral = s.status.get("deferral") or {}
+    if s.status.get("phase") == Phase.DEFERRED.value and deferral:
+        return _deferred(s, remote, deferral)
     if member.copy is None:
         if not _dispatched(s.status):
-            return Step(
-                actions=(
-                    Action(
-                        Do.CREATE,
-                        str(remote.get("cluster")),
-                        str(remote.get("namespace")),
-                        str(remote.get("name")),
-                        int(remote.get("attempt") or 1),
-                    ),
-                )
-            )
+            return Step(actions=(_create(remote),))
         return _vanished(s, remote)
-    return mirror_step(s.status, member.copy, s.now, s.generation, s.spec_digest)
+    copy = member.copy
+    resume = Step()
+    if deferral.get("started") and copy.suspended and not copy.finished:
+        # Released on the hub, not yet on the member (a crash in between): unsuspend now.
+        resume = Step(actions=(Action(Do.RESUME, copy.cluster, copy.namespace, copy.name),))
+    return resume.then(mirror_step(s.status, copy, s.now, s.generation, s.spec_digest))
+
+
+def _create(remote: Mapping[str, Any], *, suspend: bool = False) -> Action:
+    return Action(
+        Do.CREATE,
+        str(remote.get("cluster")),
+        str(remote.get("namespace")),
+        str(remote.get("name")),
+        int(remote.get("attempt") or 1),
+        suspend=suspend,
+    )
+
+
+# -- Deferred: held suspended on its member until the planned start -------------------------
+
+
+def _deferred(s: Situation, remote: Mapping[str, Any], deferral: Mapping[str, Any]) -> Step:
+    """A Deferred job on a member that answers: create it suspended, release it when due."""
+    start_s = seconds_of(deferral.get("start"))
+    copy = s.member.copy
+    if s.clock_s >= start_s:
+        return _release(s, deferral, copy)
+    if copy is None:
+        if _dispatched(s.status):
+            return _vanished(s, remote)
+        return Step(actions=(_create(remote, suspend=True),), wake_at=start_s)
+    if _dispatched(s.status):
+        return Step(wake_at=start_s)
+    until = deferral.get("start")
+    message = f"Job {copy.namespace}/{copy.name} on {copy.cluster}, suspended until {until}"
+    created = ("Dispatched", "True", "CreatedSuspended", message)
+    patch = {
+        "remote": {**dict(s.status.get("remote") or {}), **copy.ref()},
+        "conditions": _conditions(s.status, s.now, created),
+    }
+    return Step(patch, wake_at=start_s)
+
+
+def _release(s: Situation, deferral: Mapping[str, Any], copy: Copy | None) -> Step:
+    """The planned start came: recorded on the hub first, then the member Job unsuspended.
+
+    A start after ``deferral.latestStart`` (the operator was down, or the plan was late)
+    still starts at once, with the ``OnTime`` condition False and a Warning saying why.
+    """
+    when = rfc3339_of(s.clock_s)
+    latest = deferral.get("latestStart")
+    late = latest is not None and s.clock_s > seconds_of(latest) + 1.0
+    message = f"started at {when} as planned (on {deferral.get('cluster')})"
+    updates = [("Deferred", "False", "Started", message)]
+    actions: list[Action] = []
+    if late:
+        message = (
+            f"started at {when}, after the latest start {latest} (deadline − expectedDuration): "
+            "the deadline may be missed; starting at once rather than not at all"
+        )
+        updates.append(("OnTime", "False", "LateStart", message))
+        actions.append(event("Warning", "LateStart", message))
+    elif latest is not None:
+        updates.append(("OnTime", "True", "StartedInWindow", f"started by {latest}"))
+    actions.append(event("Normal", "Started", message))
+    if copy is not None and copy.suspended:
+        actions.append(Action(Do.RESUME, copy.cluster, copy.namespace, copy.name))
+    patch = {
+        "phase": Phase.SCHEDULED.value,
+        "message": message,
+        "deferral": {**dict(deferral), "started": when},
+        "conditions": _conditions(s.status, s.now, *updates),
+    }
+    return Step(patch, tuple(actions), conditional=True)
+
+
+def released(step: Step) -> bool:
+    """Does this step release a Deferred job (its capacity is taken from now on)?"""
+    deferral = step.patch.get("deferral") or {}
+    return bool(deferral.get("started")) and step.patch.get("phase") == Phase.SCHEDULED.value
+
+
+def rfc3339_of(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds_of(text: Any) -> float:
+    """An RFC 3339 time in Unix seconds; 0 (due at once) if it cannot be read."""
+    try:
+        return parse_time(str(text)).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _dispatched(status: Status) -> bool:
@@ -437,27 +536,85 @@ def placed(
     message: str,
     generation: int,
     digest: Mapping[str, str] | None = None,
+    deferral: Mapping[str, Any] | None = None,
+    late: str = "",
 ) -> Step:
-    """Record a decision on the hub before the member is touched; then create."""
+    """Record a decision on the hub before the member is touched; then create.
+
+    With ``deferral`` (a planned start later than now) the job is Deferred and its Job is
+    created suspended; ``late`` says why a windowed job starts after its latest start.
+    """
     attempt = int(status.get("attempts") or 0) + 1
     remote = {"cluster": cluster, "namespace": namespace, "name": name, "attempt": attempt}
+    updates = [
+        ("Scheduled", "True", "Placed", message),
+        ("Dispatched", "False", "Dispatching", f"creating Job {namespace}/{name} on {cluster}"),
+    ]
+    actions = [event("Normal", "Scheduled", message)]
+    if deferral:
+        why = "; ".join(deferral.get("reasons") or ()) or f"start at {deferral.get('start')}"
+        updates.append(("Deferred", "True", "Planned", why))
+        actions = [event("Normal", "Deferred", f"{message}; {why}")]
+    if late:
+        updates.append(("OnTime", "False", "LateStart", late))
+        actions.append(event("Warning", "LateStart", late))
     patch = {
-        "phase": Phase.SCHEDULED.value,
+        "phase": Phase.DEFERRED.value if deferral else Phase.SCHEDULED.value,
         "message": message,
         "placement": dict(placement),
         "remote": remote,
         "attempts": attempt,
         "observedGeneration": generation,
         "specDigest": dict(digest or {}),
-        "conditions": _conditions(
-            status,
-            now,
-            ("Scheduled", "True", "Placed", message),
-            ("Dispatched", "False", "Dispatching", f"creating Job {namespace}/{name} on {cluster}"),
-        ),
+        "deferral": dict(deferral) if deferral else None,
+        "conditions": _conditions(status, now, *updates),
     }
-    create = Action(Do.CREATE, cluster, namespace, name, attempt)
-    return Step(patch, (event("Normal", "Scheduled", message), create), conditional=True)
+    create = Action(Do.CREATE, cluster, namespace, name, attempt, suspend=bool(deferral))
+    wake = seconds_of(deferral.get("start")) if deferral else None
+    return Step(patch, (*actions, create), conditional=True, wake_at=wake)
+
+
+def replanned(
+    status: Status,
+    now: str,
+    *,
+    cluster: str,
+    deferral: Mapping[str, Any],
+    placement: Mapping[str, Any],
+    message: str,
+) -> Step:
+    """A Deferred job's plan changed before its start (a new forecast): recorded, counted.
+
+    The same member: only the start moves. Another member: the suspended copy becomes a stale
+    copy (fenced: deleted when its member answers) and a new attempt is created suspended there.
+    """
+    old = dict(status.get("deferral") or {})
+    remote = dict(status.get("remote") or {})
+    replans = int(old.get("replans") or 0) + 1
+    new = {**dict(deferral), "replans": replans}
+    text = (
+        f"re-planned ({replans}): start {new.get('start')} on {cluster}, was "
+        f"{old.get('start')} on {old.get('cluster')}; " + "; ".join(new.get("reasons") or ())
+    )
+    patch: dict[str, Any] = {
+        "message": text[:1000],
+        "placement": dict(placement),
+        "deferral": new,
+    }
+    updates = [("Deferred", "True", "Replanned", text)]
+    actions = [event("Normal", "Replanned", text)]
+    if cluster != remote.get("cluster"):
+        stale = list(status.get("staleCopies") or [])
+        stale.append({k: remote.get(k) for k in ("cluster", "namespace", "name", "attempt")})
+        attempt = int(status.get("attempts") or 0) + 1
+        moved = {k: remote.get(k) for k in ("namespace", "name")}
+        patch["remote"] = {"cluster": cluster, **moved, "attempt": attempt}
+        patch["attempts"] = attempt
+        patch["staleCopies"] = stale[-32:]
+        updates.append(("Dispatched", "False", "Dispatching", f"moving to {cluster} (re-planned)"))
+        actions.append(_create(patch["remote"], suspend=True))
+    patch["conditions"] = _conditions(status, now, *updates)
+    return Step(patch, tuple(actions), conditional=True, wake_at=seconds_of(new.get("start")))
 
 
 def pending(status: Status, now: str, reason: str, message: str) -> Step:

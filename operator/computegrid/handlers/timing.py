@@ -1,0 +1,154 @@
+"""Placement in time for the placer: the fleet's forecasts, the promises to Deferred jobs, and
+a plan in the words the hub records.
+
+The promises are read from the hub's record, not kept on the side: every job whose status is
+``Deferred`` (the controller's cache of the hub) holds its planned capacity on its planned
+member over ``[start, start + expectedDuration)``, plus the plans decided in this round and
+not written yet. So a restart knows every promise as soon as the hub's watch has listed.
+
+The core is used through ``TimeScheduler.plan`` only (scheduling/timeshift.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from computegrid.handlers.jobcache import Entry
+from computegrid.handlers.placement import InvalidJob, placement_status
+from computegrid.lifecycle.machine import rfc3339_of, seconds_of
+from computegrid.scheduling import (
+    Decision,
+    FleetForecast,
+    FleetState,
+    JobRequest,
+    Reservation,
+    ReservationBook,
+    TimedDecision,
+)
+from computegrid.scheduling.forecast import Forecast
+from computegrid.scheduling.state import TYPE_CODES
+from computegrid.scheduling.timeshift import HORIZON_H
+
+MIN_DEFER_S = 1.0  # a start less than this ahead is "now"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A windowed job's decision: where (``decision``) and when (``timed``)."""
+
+    decision: Decision
+    timed: TimedDecision
+    duration_s: float
+
+    @property
+    def cluster(self) -> str:
+        return self.decision.cluster.name
+
+    @property
+    def deferred(self) -> bool:
+        return self.timed.start_s - self.timed.window.now_s >= MIN_DEFER_S
+
+    def deferral(self, replans: int = 0) -> dict[str, Any] | None:
+        """``status.deferral`` for a start later than now; None to start now."""
+        if not self.deferred:
+            return None
+        latest = self.timed.window.latest_start_s
+        return {
+            "cluster": self.cluster,
+            "start": rfc3339_of(self.timed.start_s),
+            "latestStart": None if latest is None else rfc3339_of(latest),
+            "replans": replans,
+            "reasons": [r[:300] for r in self.timed.reasons()[:4]],
+        }
+
+    def late(self) -> str:
+        """Why a windowed job starts after its latest start ("" when it does not)."""
+        if not self.timed.late:
+            return ""
+        latest = self.timed.window.latest_start_s
+        return (
+            f"starting at once: the latest start {rfc3339_of(latest or 0)} (deadline − "
+            "expectedDuration) has passed, the deadline may be missed"
+        )
+
+    def placement(self, decided_at: str) -> dict[str, Any]:
+        out = placement_status(self.decision, decided_at)
+        out["reasons"] = (self.timed.reasons() + list(out["reasons"]))[:10]
+        return out
+
+    def differs_from(self, deferral: dict[str, Any]) -> bool:
+        """Does this plan change the recorded one (member, or start by a minute or more)?"""
+        start = seconds_of(deferral.get("start"))
+        when = self.timed.start_s if self.deferred else self.timed.window.now_s
+        return self.cluster != deferral.get("cluster") or abs(when - start) >= 60.0
+
+
+def fleet_forecast(
+    state: FleetState, forecasts: dict[str, Forecast | None], now_s: float
+) -> FleetForecast:
+    """Every cluster of ``state`` (its order) on one hourly grid; flat where none is known."""
+    series = []
+    for name, cluster in zip(state.names, state.clusters, strict=True):
+        found = forecasts.get(name)
+        if found is None:
+            found = Forecast.flat(cluster.power, now_s - now_s % 3600.0, int(HORIZON_H))
+        series.append(found)
+    return FleetForecast.of(series, now_s, hours=int(HORIZON_H) * 2)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """Capacity promised to a Deferred job (on the hub, or decided and not yet written)."""
+
+    uid: str
+    cluster: str
+    request: JobRequest
+    start_s: float
+    end_s: float
+
+
+def promise_of(entry: Entry, pod_policy: Any) -> Promise | None:
+    """The promise a Deferred job's status records; None if it holds none (or is unreadable)."""
+    deferral = entry.status.get("deferral") or {}
+    if not deferral or deferral.get("started"):
+        return None
+    try:
+        timing = entry.job().spec.timing
+        request = entry.request(pod_policy)
+    except InvalidJob:
+        return None
+    if timing is None:
+        return None
+    start = seconds_of(deferral.get("start"))
+    return Promise(
+        entry.uid, str(deferral.get("cluster")), request, start, start + timing.duration_s
+    )
+
+
+def book_of(state: FleetState, promises: Iterable[Promise], leave_out: str = "") -> ReservationBook:
+    """The promises as the core's time index, on ``state``'s clusters and resources."""
+    book = ReservationBook(state.size, len(state.resources))
+    for p in promises:
+        if p.uid != leave_out:
+            hold(book, state, p)
+    return book
+
+
+def hold(book: ReservationBook, state: FleetState, p: Promise) -> None:
+    """Add one promise to ``book`` (nothing if its member or a resource is unknown)."""
+    index = state.index.get(p.cluster)
+    vector = state.request_vector(p.request)
+    if index is None or vector is None or p.uid in book.items:
+        return
+    book.add(
+        Reservation(
+            key=p.uid,
+            cluster=index,
+            compute_type_code=TYPE_CODES[p.request.compute_type],
+            start_s=p.start_s,
+            end_s=p.end_s,
+            amounts=vector * p.request.parallelism,
+        )
+    )
