@@ -19,10 +19,11 @@ from typing import Any, ClassVar
 
 from computegrid.api import PodPolicy
 from computegrid.api.conditions import now_rfc3339
-from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, build_job_spec, create_or_adopt
+from computegrid.dispatch import LABEL_MANAGED_BY, MANAGER, create_or_adopt
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
 from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
+from computegrid.handlers.federation import remote_body
 from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
@@ -296,11 +297,8 @@ class Controller:
 
     async def _create(self, entry: Entry, action: Action) -> None:
         try:
-            body = build_job_spec(
-                entry.job(),
-                action.cluster,
-                origin_cluster=self.options.hub_name,
-                attempt=action.attempt,
+            body = remote_body(
+                self.fleet, entry, action.cluster, action.attempt, self.options.hub_name
             )
             client = self.fleet.client(action.cluster)
             remote = await self.fleet.run(
@@ -320,7 +318,7 @@ class Controller:
             return
         state = self.fleet.members.get(action.cluster)
         if state is not None:  # known now, before the watch says so: never created twice
-            state.copies[entry.uid] = copy_of(action.cluster, remote.body)
+            state.copies[entry.uid] = copy_of(action.cluster, remote.body, self.options.hub_name)
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)
