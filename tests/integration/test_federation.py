@@ -13,10 +13,13 @@ it up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import statistics
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from operator_fixtures import (
     GROUP,
@@ -282,3 +285,100 @@ def test_a_burst_through_two_levels_with_the_regional_operator_killed(bed: Bed, 
         "once mid-burst",
     }
     print("federation burst:", json.dumps(summary))
+
+
+class FirstSeen:
+    """When each object (keyed by its job-uid label) first showed up in a watch, by the
+    test's clock: sub-second, unlike creationTimestamps."""
+
+    def __init__(self, list_call: Any, *args: Any) -> None:
+        self.seen: dict[str, float] = {}
+        self.child_of: dict[str, str] = {}  # object uid → its job-uid label
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(
+            target=self._run, args=(list_call, *args), daemon=True, name="first-seen"
+        )
+        self._thread.start()
+
+    def _run(self, list_call: Any, *args: Any) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when stop() cuts it
+            self._follow(list_call, *args)
+
+    def _follow(self, list_call: Any, *args: Any) -> None:
+        for event in self._watch.stream(list_call, *args, timeout_seconds=600):
+            obj = event["object"]
+            meta = obj["metadata"] if isinstance(obj, dict) else obj.metadata.to_dict()
+            uid = (meta.get("labels") or {}).get("computegrid.io/job-uid")
+            if uid and uid not in self.seen:
+                self.seen[uid] = time.time()
+                self.child_of[str(meta.get("uid"))] = uid
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+def test_extra_create_to_job_latency_per_level(bed: Bed, ns: str) -> None:
+    """The same jobs (Shanghai, high class: the Yangtze delta's clusters) submitted at the
+    regional hub directly (one level) and at the national hub (two levels); create → member
+    Job seen by a watch, p50 of each, and their difference: the extra latency of a level."""
+    count = int(os.environ.get("COMPUTEGRID_FED_JOBS", "10"))
+    regional_api = bed.region_apis["yangtze-delta"]
+    client.CoreV1Api(regional_api).create_namespace(body={"metadata": {"name": ns}})
+    children = FirstSeen(
+        client.CustomObjectsApi(regional_api).list_cluster_custom_object,
+        GROUP,
+        VERSION,
+        "computejobs",
+    )
+    jobs = [
+        FirstSeen(client.BatchV1Api(bed.member_apis[m]).list_job_for_all_namespaces)
+        for m in ("yangtze-delta-wujiang", "yangtze-delta-wuhu")
+    ]
+
+    def job_seen(uid: str) -> float | None:
+        return next((j.seen[uid] for j in jobs if uid in j.seen), None)
+
+    try:
+        time.sleep(1.0)  # the watches are established
+        runs: dict[str, list[float]] = {"one level": [], "two levels": [], "to child": []}
+        apis = {"one level": regional_api, "two levels": bed.national_api}
+        submitted: list[tuple[str, str, float]] = []
+        # A warm-up job per path first (not counted), then the two paths alternate, so a
+        # load swing on this shared machine hits both alike.
+        for i in range(-1, count):
+            for label, api in apis.items():
+                name = f"lat-{label[:3]}-{i + 1}"
+                started = time.time()
+                made = Hub(api, ns).create(computejob(name, origin="shanghai", sensitivity="high"))
+                if i >= 0:
+                    submitted.append((label, made["metadata"]["uid"], started))
+                time.sleep(0.3)
+            if i < 0:
+                time.sleep(10.0)
+        for label, uid, started in submitted:
+            if label == "one level":
+                seen = wait_for(lambda u=uid: job_seen(u), f"member Job of {uid}")
+            else:
+                child = wait_for(
+                    lambda u=uid: next((c for c, p in children.child_of.items() if p == u), None),
+                    f"child ComputeJob of {uid}",
+                )
+                seen = wait_for(lambda c=child: job_seen(c), f"member Job of {child}")
+                runs["to child"].append(children.seen[uid] - started)
+            runs[label].append(seen - started)
+    finally:
+        children.stop()
+        for j in jobs:
+            j.stop()
+    p50 = {k: round(statistics.median(v), 3) for k, v in runs.items()}
+    summary = {
+        "jobs_per_run": count,
+        "create_to_member_job_p50_s": {
+            "one level": p50["one level"],
+            "two levels": p50["two levels"],
+        },
+        "national_create_to_child_computejob_p50_s": p50["to child"],
+        "extra_per_level_p50_s": round(p50["two levels"] - p50["one level"], 3),
+    }
+    print("federation latency:", json.dumps(summary))
+    assert len(runs["two levels"]) == count
