@@ -382,3 +382,42 @@ def test_extra_create_to_job_latency_per_level(bed: Bed, ns: str) -> None:
     }
     print("federation latency:", json.dumps(summary))
     assert len(runs["two levels"]) == count
+
+
+def test_a_regional_hub_lost_its_jobs_move_per_failover_at_the_national_level(
+    bed: Bed, ns: str
+) -> None:
+    """Xi'an, medium class (20 ms): every cluster of both regions is within the budget. The
+    job's region's hub is stopped: past the grace period the national hub moves the job
+    (failover Always) to the other region; when the hub is back, the old child ComputeJob is
+    deleted (fenced)."""
+    hub = Hub(bed.national_api, ns)
+    body = computejob("moves", origin="xian", sensitivity="medium", run_seconds=600)
+    body["spec"]["failover"] = {"policy": "Always"}
+    uid = hub.create(body)["metadata"]["uid"]
+    first = hub.wait_phase("moves", "Running", timeout=TIMEOUT_S)
+    lost = first["remote"]["cluster"]
+    other = next(r.name for r in bed.info.regions if r.name != lost)
+    region = bed.info.region(lost)
+    old_child = child_uid_of(bed, lost, uid)
+    testbed.stop_member("hub", region.fleet.name, region.fleet.workdir)
+    try:
+        moved = wait_for(
+            lambda: (s := hub.status("moves")).get("remote", {}).get("cluster") == other and s,
+            f"the job moved to {other}",
+            TIMEOUT_S,
+        )
+        assert moved["reschedules"] == 1
+        assert [c["cluster"] for c in moved["staleCopies"]] == [lost]
+        hub.wait_phase("moves", "Running", timeout=TIMEOUT_S)
+        assert hub.status("moves")["path"][1] == other
+    finally:
+        testbed.start_member("hub", region.fleet.name, region.fleet.workdir)
+    wait_for(lambda: not child_cjs(bed, lost, uid), f"the stale ComputeJob on {lost} deleted")
+    assert len(child_cjs(bed, other, uid)) == 1
+    # Not asserted: that the regional operator then deletes its member Job. It does when its
+    # ComputeJob watch delivers the deletion, but after its own hub's outage that watch came
+    # back late or not at all within 180 s (Kopf's request retries), and a relist does not
+    # report objects deleted meanwhile: a known gap of the one-level operator (see the report).
+    assert old_child
+    hub.delete("moves")
