@@ -399,7 +399,7 @@ def test_a_regional_hub_lost_its_jobs_move_per_failover_at_the_national_level(
     lost = first["remote"]["cluster"]
     other = next(r.name for r in bed.info.regions if r.name != lost)
     region = bed.info.region(lost)
-    old_child = child_uid_of(bed, lost, uid)
+    child_uid_of(bed, lost, uid)  # exactly one child ComputeJob there
     testbed.stop_member("hub", region.fleet.name, region.fleet.workdir)
     try:
         moved = wait_for(
@@ -419,5 +419,4 @@ def test_a_regional_hub_lost_its_jobs_move_per_failover_at_the_national_level(
     # ComputeJob watch delivers the deletion, but after its own hub's outage that watch came
     # back late or not at all within 180 s (Kopf's request retries), and a relist does not
     # report objects deleted meanwhile: a known gap of the one-level operator (see the report).
-    assert old_child
     hub.delete("moves")
