@@ -8,9 +8,9 @@ one slow answer does not move anything.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -27,6 +27,7 @@ from computegrid.fleet.status import failed_status, ready_status
 from computegrid.scheduling import ClusterSnapshot
 
 RETRIES = 2
+T = TypeVar("T")
 
 
 def transient(exc: BaseException) -> bool:
@@ -46,7 +47,8 @@ class ProbeResult:
     error: str | None = None
 
 
-def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
+def _retried(call: Callable[[], T]) -> T:
+    """``call`` with a few quick retries of what is transient."""
     for attempt in Retrying(
         stop=stop_after_attempt(1 + RETRIES),
         wait=wait_exponential_jitter(multiplier=0.2, max=2),
@@ -54,22 +56,21 @@ def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
         reraise=True,
     ):
         with attempt:
-            member = fleet.client(name)
-            return member.list_nodes(), member.list_pods()
+            return call()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
+    def both() -> tuple[list[Body], list[Body]]:
+        member = fleet.client(name)
+        return member.list_nodes(), member.list_pods()
+
+    return _retried(both)
 
 
 def _collect_hub(fleet: Fleet, name: str) -> list[Body]:
     """A Hub member's capacity is its own MemberClusters' statuses (fleet.federation)."""
-    for attempt in Retrying(
-        stop=stop_after_attempt(1 + RETRIES),
-        wait=wait_exponential_jitter(multiplier=0.2, max=2),
-        retry=retry_if_exception(transient),
-        reraise=True,
-    ):
-        with attempt:
-            return list(fleet.client(name).list_member_clusters())  # type: ignore[attr-defined]
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _retried(lambda: list(fleet.client(name).list_member_clusters()))  # type: ignore[attr-defined]
 
 
 async def probe(
