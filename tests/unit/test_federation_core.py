@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from computegrid.api import ANN_PATH, ComputeJob, MemberClusterSpec, Phase
+from computegrid.api import (
+    ANN_PATH,
+    ComputeJob,
+    ComputeType,
+    LatencySensitivity,
+    MemberClusterSpec,
+    Phase,
+)
 from computegrid.dispatch import remote_name, tenant_namespace
 from computegrid.dispatch.federation import (
     MAX_DEPTH,
@@ -17,7 +24,11 @@ from computegrid.dispatch.federation import (
 )
 from computegrid.fleet import build_snapshot, ready_status
 from computegrid.fleet.federation import child_snapshots, hub_status, hub_summary
+from computegrid.fleet.live import snapshot_from_status
+from computegrid.fleet_data import load_national_fleet
+from computegrid.fleet_data.national import load_latency_model
 from computegrid.lifecycle import copy_of, machine
+from computegrid.scheduling import Decision, FleetState, JobRequest, Scheduler
 
 NOW = "2026-11-29T04:00:00Z"
 
@@ -197,3 +208,48 @@ def test_a_hub_member_expands_into_its_clusters() -> None:
     body = hub_status(summary, children, None, NOW)
     assert body["conditions"][0]["message"] == "hub with 2 clusters, 2 ready"
     assert body["power"]["carbonIntensity"] == 300
+
+
+def _status_body(snap: Any) -> dict[str, Any]:
+    """A MemberCluster as a child hub's operator would have written it for ``snap``."""
+    return {
+        "metadata": {"name": snap.name, "labels": {}},
+        "spec": {
+            "hub": snap.hub,
+            "region": snap.region.value,
+            "location": snap.location,
+            "kubeconfigSecretRef": {"name": snap.name},
+        },
+        "status": ready_status(snap, None, NOW),
+    }
+
+
+@pytest.mark.parametrize("sensitivity", list(LatencySensitivity))
+@pytest.mark.parametrize("origin", ["shanghai", "beijing", "guangzhou", "xian", "chengdu"])
+def test_pinned_places_like_a_flat_fleet_of_the_same_clusters(
+    sensitivity: LatencySensitivity, origin: str
+) -> None:
+    """The national fleet split under two regional hubs decides as the same ten clusters read
+    flat from their MemberCluster statuses: the parent judges the children one by one."""
+    bodies = [_status_body(s) for s in load_national_fleet().snapshots()]
+    flat = [snapshot_from_status(b) for b in bodies]
+    east = [b for b in bodies if b["spec"]["region"] != "west"]
+    west = [b for b in bodies if b["spec"]["region"] == "west"]
+    federated = child_snapshots("east", east)[0] + child_snapshots("west", west)[0]
+    latency = load_latency_model()
+    for kind, resources in (
+        (ComputeType.GENERAL, {"cpu": 8.0, "memory": 16 * 2**30}),
+        (ComputeType.INTELLIGENT, {"cpu": 8.0, "memory": 32 * 2**30, "nvidia.com/gpu": 2.0}),
+    ):
+        request = JobRequest(
+            name="team-a/sample",
+            origin=origin,
+            pod_resources=resources,
+            compute_type=kind,
+            sensitivity=sensitivity,
+        )
+        one = Scheduler().schedule(request, FleetState(flat, latency))
+        two = Scheduler().schedule(request, FleetState(federated, latency))
+        assert isinstance(one, Decision) == isinstance(two, Decision)
+        if isinstance(one, Decision) and isinstance(two, Decision):
+            assert split_cluster(two.cluster.name)[1] == one.cluster.name
