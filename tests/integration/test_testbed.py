@@ -115,7 +115,9 @@ def test_kubectl_get_computejobs_shows_printer_columns(
     create_cj(hub_api, namespace, compute_job("printed"))
     got = kubectl(fleet, fleet.hub.kubeconfig, "-n", namespace, "get", "computejobs")
     header, row = got.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "CLUSTER", "HUB", "LATENCY-MS", "START", "AGE"]
+    assert header.split() == [
+        "NAME", "PHASE", "CLUSTER", "HUB", "LATENCY-MS", "START", "PATH", "AGE"
+    ]  # fmt: skip
     assert row.split()[0] == "printed"
     wide = kubectl(fleet, fleet.hub.kubeconfig, "-n", namespace, "get", "computejobs", "-o", "wide")
     assert {"CARBON", "SCORE"} <= set(wide.splitlines()[0].split())

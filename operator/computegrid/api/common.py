@@ -20,6 +20,8 @@ LABEL_JOB_UID = f"{GROUP}/job-uid"
 LABEL_ATTEMPT = f"{GROUP}/attempt"  # the placement attempt a member Job belongs to
 LABEL_ORIGIN_CLUSTER = f"{GROUP}/origin-cluster"
 LABEL_COMPUTE_TYPE = f"{GROUP}/compute-type"
+# Federation (issue 10): the hubs a ComputeJob passed through, comma-separated, oldest first.
+ANN_PATH = f"{GROUP}/path"
 LABEL_RENEWABLE = f"{GROUP}/renewable-share"
 LABEL_CARBON = f"{GROUP}/carbon-intensity"
 LABEL_PRICE = f"{GROUP}/power-price"

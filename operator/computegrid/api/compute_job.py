@@ -72,6 +72,14 @@ class Placement(ApiModel):
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Member cluster taints tolerated."
     )
+    # Federation (issue 10): set by a parent hub in Pinned delegation; the child places the
+    # job on this member cluster or leaves it Pending saying why.
+    pinned_cluster: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="Run only on this member cluster (set by a parent hub, Pinned delegation).",
+    )
 
 
 class FailoverPolicy(StrEnum):
@@ -260,6 +268,12 @@ class ComputeJobStatus(ApiModel):
     )
     deferral: DeferralStatus | None = Field(
         default=None, description="The planned start of a windowed job (phase Deferred)."
+    )
+    path: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Hubs the job went through and the cluster it runs on, e.g. [national, "
+        "yangtze-delta, yangtze-delta-wujiang].",
     )
     stale_copies: list[StaleCopy] = Field(
         default_factory=list,

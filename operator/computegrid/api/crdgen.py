@@ -147,6 +147,7 @@ def compute_job_crd() -> dict[str, Any]:
             _col("Hub", ".status.placement.hub"),
             _col("Latency-ms", ".status.placement.latencyMs", "number"),
             _col("Start", ".status.deferral.start"),
+            _col("Path", ".status.path"),
             _col("Carbon", ".status.placement.carbonIntensity", "number", priority=1),
             _col("Score", ".status.placement.score", "number", priority=1),
             AGE,
@@ -166,6 +167,7 @@ def member_cluster_crd() -> dict[str, Any]:
         columns=[
             _col("Hub", ".spec.hub"),
             _col("Region", ".spec.region"),
+            _col("Type", ".spec.type", priority=1),
             _col("Ready", '.status.conditions[?(@.type=="Ready")].status'),
             _col("CPU-Avail", ".status.available.cpu"),
             _col("GPU-Avail", ".status.available.nvidia\\.com/gpu"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field
@@ -18,6 +19,23 @@ from computegrid.api.quantities import Quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 CITY_KEY = r"^[a-z][a-z0-9_-]*$"  # the latency model's keys: lower-case pinyin
+# A Hub member's clusters in the parent's view: "<member>/<child cluster>" (issue 10); "/"
+# cannot occur in a MemberCluster name, so the split is unambiguous.
+CHILD_SEPARATOR = "/"
+
+
+class MemberType(StrEnum):
+    """What the kubeconfig points at: a plain cluster, or another computegrid hub."""
+
+    CLUSTER = "Cluster"
+    HUB = "Hub"
+
+
+class Delegation(StrEnum):
+    """Who chooses the cluster inside a member that is itself a hub (issue 10)."""
+
+    PINNED = "Pinned"  # this hub chooses the child's cluster; the child must run it there
+    AUTONOMOUS = "Autonomous"  # this hub chooses the child hub; the child places by its policy
 
 
 class SecretKeyRef(ApiModel):
@@ -51,6 +69,16 @@ class MemberClusterSpec(ApiModel):
     )
     taints: list[Taint] = Field(
         default_factory=list, max_length=32, description="ComputeJobs must tolerate these."
+    )
+    # Federation (issue 10): a member may be another computegrid hub; its clusters are learnt
+    # from its own MemberCluster statuses and it receives ComputeJobs, never Jobs.
+    type: MemberType = Field(
+        default=MemberType.CLUSTER, description="Cluster (default) or Hub: another computegrid hub."
+    )
+    delegation: Delegation = Field(
+        default=Delegation.PINNED,
+        description="For a Hub: Pinned (this hub picks the child's cluster) or Autonomous (the "
+        "child hub places within the job's latency budget).",
     )
     # Time-shifting (issue 9): where the hourly power forecast comes from; Flat when absent.
     forecast_source: ForecastSource | None = Field(

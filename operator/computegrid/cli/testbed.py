@@ -32,6 +32,11 @@ def register(subparsers: Any) -> None:
     size = up.add_mutually_exclusive_group()
     size.add_argument("--members", type=int, help="the first N national clusters (default 3)")
     size.add_argument("--fleet", choices=["national"], help="all 10 national clusters")
+    size.add_argument(
+        "--topology",
+        type=Path,
+        help="a three-level federation from a topology file (deploy/testbed/federation.yaml)",
+    )
     up.add_argument("--nodes-per-member", type=int, default=3, help="fake nodes per member")
     up.add_argument("--fresh", action="store_true", help="replace a running fleet of the same name")
     up.set_defaults(func=run_up)
@@ -63,6 +68,8 @@ def _testbed() -> Any:
 
 def run_up(args: argparse.Namespace) -> int:
     testbed = _testbed()
+    if args.topology is not None:
+        return _federation_up(args)
     if args.members is not None and args.members < 1:
         raise UsageError(f"--members must be at least 1, got {args.members}")
     start = testbed.up if args.fresh else testbed.up_or_repair
@@ -99,8 +106,38 @@ def run_up(args: argparse.Namespace) -> int:
     return 0 if all(row.healthy for row in rows) else 1
 
 
+def _federation_up(args: argparse.Namespace) -> int:
+    from computegrid.testbed import federation
+
+    testbed = _testbed()
+    try:
+        topology = federation.read_topology(args.topology)
+        info = federation.up_federation(args.name, topology, workdir=args.workdir, log=print)
+    except (testbed.BinariesMissingError, testbed.FleetBusyError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    kubectl = str(Path(info.national.bin_dir) / "kubectl")
+    print(f"\nfederation {info.name} started in {info.startup_seconds:.1f}s")
+    print(f"  national hub {info.national_name}: {info.national.hub.kubeconfig}")
+    for region in info.regions:
+        members = ", ".join(m.name for m in region.fleet.members)
+        print(f"  regional hub {region.name} ({region.delegation}): {members}")
+        print(f"    {region.fleet.hub.kubeconfig}")
+    print("next: start one operator per hub (computegrid run --hub-kubeconfig K --hub-name N),")
+    print("register the members (docs/operator.md, Federation), then:")
+    print(f"  {kubectl} --kubeconfig {info.national.hub.kubeconfig} get cgj -A")
+    print(f"  computegrid testbed down{_where(info.national)}")
+    return 0
+
+
 def run_down(args: argparse.Namespace) -> int:
     testbed = _testbed()
+    from computegrid.testbed import federation
+
+    work = testbed.workdir_for(args.name, args.workdir)
+    if (work / federation.MANIFEST).exists():
+        federation.down_federation(args.name, args.workdir)
+        print(f"federation {args.name}: removed")
+        return 0
     try:
         removed = testbed.down(args.name, args.workdir)
     except (testbed.BinariesMissingError, testbed.FleetBusyError) as exc:

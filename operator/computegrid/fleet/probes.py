@@ -8,9 +8,9 @@ one slow answer does not move anything.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import HTTPError
@@ -18,6 +18,7 @@ from urllib3.exceptions import HTTPError
 from computegrid.api import LABEL_JOB_UID
 from computegrid.api.conditions import now_rfc3339
 from computegrid.fleet.client import Body
+from computegrid.fleet.federation import child_snapshots, hub_status, hub_summary, is_hub
 from computegrid.fleet.registry import Fleet
 from computegrid.fleet.rest import ApiException, status_message
 from computegrid.fleet.snapshot import build_snapshot
@@ -25,6 +26,7 @@ from computegrid.fleet.status import failed_status, ready_status
 from computegrid.scheduling import ClusterSnapshot
 
 RETRIES = 2
+T = TypeVar("T")
 
 
 def transient(exc: BaseException) -> bool:
@@ -44,7 +46,8 @@ class ProbeResult:
     error: str | None = None
 
 
-def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
+def _retried(call: Callable[[], T]) -> T:
+    """``call`` with a few quick retries of what is transient."""
     for attempt in Retrying(
         stop=stop_after_attempt(1 + RETRIES),
         wait=wait_exponential_jitter(multiplier=0.2, max=2),
@@ -52,9 +55,21 @@ def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
         reraise=True,
     ):
         with attempt:
-            member = fleet.client(name)
-            return member.list_nodes(), member.list_pods()
+            return call()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _collect(fleet: Fleet, name: str) -> tuple[list[Body], list[Body]]:
+    def both() -> tuple[list[Body], list[Body]]:
+        member = fleet.client(name)
+        return member.list_nodes(), member.list_pods()
+
+    return _retried(both)
+
+
+def _collect_hub(fleet: Fleet, name: str) -> list[Body]:
+    """A Hub member's capacity is its own MemberClusters' statuses (fleet.federation)."""
+    return _retried(lambda: list(fleet.client(name).list_member_clusters()))  # type: ignore[attr-defined]
 
 
 async def probe(
@@ -64,8 +79,12 @@ async def probe(
     state = fleet.members[name]
     started = time.monotonic()
     now = now_rfc3339()
+    hub = is_hub(state.spec)
     try:
-        nodes, pods = await fleet.run(_collect, fleet, name)
+        if hub:
+            nodes, pods = await fleet.run(_collect_hub, fleet, name), []
+        else:
+            nodes, pods = await fleet.run(_collect, fleet, name)
     except Exception as exc:  # any failure is a failed probe, reported in the condition
         fleet.drop_client(name)
         state.failures += 1
@@ -84,6 +103,8 @@ async def probe(
         return ProbeResult(body, state.ready, changed, time.monotonic() - started, error=error)
     if name not in fleet.members:  # unregistered while we waited
         return ProbeResult({}, False, False, time.monotonic() - started)
+    if hub:
+        return _probed_hub(fleet, name, nodes, previous_conditions, now, started)
     snapshot = build_snapshot(name, state.spec, nodes, pods, state.labels)
     changed = (
         (not state.ready) or state.snapshot is None or _free(state.snapshot) != _free(snapshot)
@@ -100,6 +121,30 @@ async def probe(
         fleet.generation += 1
     body = ready_status(snapshot, previous_conditions, now)
     return ProbeResult(body, True, changed, time.monotonic() - started, counted)
+
+
+def _probed_hub(
+    fleet: Fleet,
+    name: str,
+    members: list[Body],
+    previous: list[Mapping[str, Any]] | None,
+    now: str,
+    started: float,
+) -> ProbeResult:
+    """A Hub member answered with its MemberClusters: expand it into its child clusters."""
+    state = fleet.members[name]
+    children, _problems = child_snapshots(name, members)
+    seen = tuple((c.name, c.ready, _free(c)) for c in children)
+    before = tuple((c.name, c.ready, _free(c)) for c in state.children)
+    changed = (not state.ready) or seen != before
+    state.children = tuple(children)
+    state.snapshot = hub_summary(name, state.spec, state.labels, children)
+    state.ready, state.failures, state.down_since, state.probed = True, 0, None, True
+    state.not_ready_reason = ""
+    if changed:
+        fleet.generation += 1
+    body = hub_status(state.snapshot, children, previous, now)
+    return ProbeResult(body, True, changed, time.monotonic() - started)
 
 
 def _free(snapshot: ClusterSnapshot) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:

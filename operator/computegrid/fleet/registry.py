@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from computegrid.api import LABEL_JOB_UID, LABEL_ORIGIN_CLUSTER, MemberClusterSpec
+from computegrid.api.member_cluster import CHILD_SEPARATOR
 from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberClient
+from computegrid.fleet.federation import HubMemberClient, is_hub
 from computegrid.fleet.forecasts import MemberForecast
 from computegrid.fleet.rest import status_message
 from computegrid.fleet.watch import JobWatch
@@ -37,6 +39,7 @@ class MemberState:
     labels: dict[str, str] = field(default_factory=dict)
     uid: str = ""  # the MemberCluster's uid (for its Events)
     snapshot: ClusterSnapshot | None = None
+    children: tuple[ClusterSnapshot, ...] = ()  # a Hub member's clusters (fleet.federation)
     ready: bool = False
     probed: bool = False  # one probe finished (well or not): placement need not wait for it
     failures: int = 0
@@ -81,6 +84,8 @@ class Fleet:
             raise RuntimeError("no hub client to read member kubeconfig Secrets with")
         ref = spec.kubeconfig_secret_ref
         text = self.hub.read_secret(ref.namespace, ref.name, ref.key)
+        if is_hub(spec):
+            return HubMemberClient.from_kubeconfig(name, text)
         return KubeMemberClient.from_kubeconfig(name, text)
 
     async def run(self, func: Callable[..., Any], *args: Any) -> Any:
@@ -164,7 +169,7 @@ class Fleet:
         for job in jobs:
             uid = _uid_of(job)
             if uid:
-                fresh[uid] = copy_of(name, job)
+                fresh[uid] = copy_of(name, job, self.hub_name)
         changed = {
             u for u in fresh.keys() | state.copies.keys() if fresh.get(u) != state.copies.get(u)
         }
@@ -181,7 +186,7 @@ class Fleet:
         if kind == "DELETED":
             state.copies.pop(uid, None)
         else:
-            state.copies[uid] = copy_of(name, job)
+            state.copies[uid] = copy_of(name, job, self.hub_name)
         return uid
 
     def watch_failed(self, name: str) -> None:
@@ -221,12 +226,18 @@ class Fleet:
         for state in self.members.values():
             if state.snapshot is None:
                 continue
-            snap = state.snapshot
-            if not state.ready or state.watch is None:
-                reason = state.not_ready_reason or "not watched by this replica"
-                snap = replace(snap, ready=False, not_ready_reason=reason)
-            out.append(snap)
+            # A Hub member stands for its child clusters, judged one by one (fleet.federation).
+            for snap in state.children if is_hub(state.spec) else (state.snapshot,):
+                if not state.ready or state.watch is None:
+                    reason = state.not_ready_reason or "not watched by this replica"
+                    snap = replace(snap, ready=False, not_ready_reason=reason)
+                out.append(snap)
         return out
+
+    def member_of(self, cluster: str) -> str:
+        """The member a placement's cluster lives on: ``"<hub member>/<child>"`` → the hub
+        member; a plain member's name → itself."""
+        return cluster.split(CHILD_SEPARATOR, 1)[0]
 
     def close(self) -> None:
         for state in self.members.values():

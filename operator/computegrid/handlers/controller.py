@@ -19,10 +19,15 @@ from typing import Any, ClassVar
 
 from computegrid.api import Phase, PodPolicy
 from computegrid.api.conditions import now_rfc3339
-from computegrid.dispatch import ForeignNamespace, build_job_spec, create_or_adopt, tenant_for
+from computegrid.dispatch import (
+    ForeignNamespace,
+    create_or_adopt,
+    tenant_for,
+)
 from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
 from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
+from computegrid.handlers.federation import remote_body
 from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
@@ -370,14 +375,9 @@ class Controller:
     async def _create(self, entry: Entry, action: Action) -> None:
         try:
             hub, template = self.options.hub_name, self.options.tenant_namespace_template
-            body = build_job_spec(
-                entry.job(),
-                action.cluster,
-                origin_cluster=hub,
-                attempt=action.attempt,
-                tenant_template=template,
-            )
-            if action.suspend:  # a Deferred job: on its member, held until its start
+            body = remote_body(self.fleet, entry, action.cluster, action.attempt, hub, template)
+            if action.suspend and body["kind"] == "Job":  # Deferred: held until its start
+                # (a child hub's ComputeJob carries spec.timing and plans its own start)
                 body["spec"]["suspend"] = True
             tenant = tenant_for(entry.namespace, hub, self.pod_policy, template)
             client = self.fleet.client(action.cluster)
@@ -396,7 +396,7 @@ class Controller:
             return
         state = self.fleet.members.get(action.cluster)
         if state is not None:  # known now, before the watch says so: never created twice
-            state.copies[entry.uid] = copy_of(action.cluster, remote.body)
+            state.copies[entry.uid] = copy_of(action.cluster, remote.body, self.options.hub_name)
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)

@@ -91,7 +91,9 @@ class Entry:
             self.created = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
         status = dict(body.get("status") or {})
         for key in _STATUS_KEPT_OUT:
-            status.pop(key, None)
+            kept = status.pop(key, None)
+            if key == "placement" and kept:  # only the cluster: a Hub member's pin (federation)
+                status[key] = {"cluster": kept.get("cluster")}
         self.status = status
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())

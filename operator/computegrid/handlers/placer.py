@@ -29,6 +29,7 @@ from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import remote_name, tenant_namespace
 from computegrid.handlers import metrics
 from computegrid.handlers.controller import Controller
+from computegrid.handlers.federation import refusal
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placement import (
     InvalidJob,
@@ -146,6 +147,10 @@ class Placer:
             if entry.blocked == self.key(entry):
                 continue
             tried += 1
+            loop = refusal(entry, controller.options.hub_name)
+            if loop is not None:
+                self._refuse(entry, "FederationLoop", loop, outcome="invalid")
+                continue
             try:
                 request = entry.request(controller.pod_policy)
             except InvalidJob as exc:
@@ -220,7 +225,7 @@ class Placer:
             self.controller.queue.add(entry.uid)
             return
         job = entry.job()
-        cluster = decision.cluster.name
+        cluster = self.controller.fleet.member_of(decision.cluster.name)  # a Hub's child: the hub
         options = self.controller.options
         namespace = tenant_namespace(
             entry.namespace, options.hub_name, options.tenant_namespace_template

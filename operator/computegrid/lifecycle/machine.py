@@ -77,6 +77,7 @@ class Copy:
     suspended: bool = False
     ttl: bool = False  # ttlSecondsAfterFinished already set
     source: str = ""  # "<namespace>/<name>" of its ComputeJob on the hub
+    path: tuple[str, ...] = ()  # this hub, any child hubs, the cluster it runs on (issue 10)
 
     @property
     def finished(self) -> bool:
@@ -649,6 +650,8 @@ def mirror_step(
         "message": copy.message,
         "remote": {**dict(status.get("remote") or {}), **copy.ref()},
     }
+    if copy.path:
+        update["path"] = list(copy.path)
     if copy.start_time and phase != Phase.SCHEDULED.value:
         update["startTime"] = copy.start_time
     if copy.completion_time:

@@ -3,6 +3,10 @@
 The operator watches the computegrid Jobs of each member (``fleet/watch.py``) and keeps, per
 Job, only the few fields below (a ``Copy``), not the body: at 10,000 jobs the bodies would
 be most of the operator's memory.
+
+Two kinds of copy (issue 10): a batch/v1 Job on a plain member cluster, and a ComputeJob on a
+member that is itself a computegrid hub. The state machine reads both the same way; only
+``copy_of`` tells them apart, by the body's ``kind``.
 """
 
 from __future__ import annotations
@@ -75,11 +79,41 @@ def mirror(job: dict[str, Any]) -> Mirrored:
     )
 
 
-def copy_of(cluster: str, job: dict[str, Any]) -> Copy:
-    """The compact view of a member Job that the state machine reads."""
+# A child hub's phases that are not yet a run: for the parent the copy exists and waits.
+_WAITING = (None, Phase.PENDING.value, "Deferred")
+
+
+def mirror_computejob(cluster: str, job: dict[str, Any]) -> Mirrored:
+    """The phase and counts of a ComputeJob on a child hub (``cluster``), as its status says."""
+    status = job.get("status") or {}
+    phase_raw = status.get("phase")
+    said = str(status.get("message") or "")
+    if phase_raw in _WAITING:
+        phase = Phase.SCHEDULED
+        message = f"hub {cluster}: {phase_raw or 'not placed yet'}" + (f": {said}" if said else "")
+    else:
+        phase = Phase(phase_raw)
+        message = f"hub {cluster}: {said}" if said else f"hub {cluster}: {phase.value}"
+    return Mirrored(
+        phase=phase,
+        active=int(status.get("active") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime"),
+        message=message,
+    )
+
+
+def copy_of(cluster: str, job: dict[str, Any], via: str = "") -> Copy:
+    """The compact view of a member Job, or of a child hub's ComputeJob, that the state machine
+    reads. ``via`` is this hub's name: the copy's ``path`` starts with it (none when empty)."""
     meta = job.get("metadata") or {}
     spec = job.get("spec") or {}
-    seen = mirror(job)
+    child = job.get("kind") == "ComputeJob"
+    seen = mirror_computejob(cluster, job) if child else mirror(job)
+    further = [str(p) for p in (job.get("status") or {}).get("path") or []] if child else []
+    path = (via, *(further or [cluster])) if via else ()
     try:
         attempt = int((meta.get("labels") or {}).get(LABEL_ATTEMPT) or 1)
     except ValueError:
@@ -98,6 +132,8 @@ def copy_of(cluster: str, job: dict[str, Any]) -> Copy:
         completion_time=seen.completion_time,
         message=seen.message,
         suspended=bool(spec.get("suspend")),
-        ttl=spec.get("ttlSecondsAfterFinished") is not None,
+        # A child hub's ComputeJob is its record of the run: nothing to clean up by TTL.
+        ttl=child or spec.get("ttlSecondsAfterFinished") is not None,
         source=str((meta.get("annotations") or {}).get(ANN_SOURCE) or ""),
+        path=path,
     )

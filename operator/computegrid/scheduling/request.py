@@ -92,6 +92,7 @@ def to_request(
         tolerations=tuple(
             JobToleration(t.key, t.operator, t.value, t.effect) for t in placement.tolerations
         ),
+        pinned_cluster=placement.pinned_cluster,
     )
 
 

@@ -128,6 +128,7 @@ class JobRequest:
     allowed_regions: frozenset[Region] | None = None
     selector: ClusterSelector | None = None
     tolerations: tuple[JobToleration, ...] = ()
+    pinned_cluster: str | None = None  # a parent hub chose this cluster (Pinned delegation)
 
     @property
     def latency_budget_ms(self) -> float | None:

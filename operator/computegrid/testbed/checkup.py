@@ -178,9 +178,10 @@ def up_or_repair(
 
 
 def stop_member(member: str, name: str = DEFAULT_NAME, workdir: Path | str | None = None) -> None:
-    """Stop every component of one member (its API server becomes unreachable)."""
+    """Stop every component of one member (its API server becomes unreachable); ``"hub"``
+    stops the fleet's hub (a regional hub lost, in a federation)."""
     info = load(name, workdir)
-    cluster = info.member(member)
+    cluster = info.hub if member == info.hub.name else info.member(member)
     env = _tool_env(Path(info.workdir))
     kwokctl.stop(env, cluster.kwok_cluster, Path(info.workdir) / "logs" / "chaos.log")
 
@@ -193,4 +194,5 @@ def start_member(
     info = load(name, workdir)
     env = _tool_env(Path(info.workdir))
     # Every component of a stopped member is "not running": settle starts them all.
-    _bring_back(info, env, info.member(member), "chaos.log", timeout=timeout)
+    cluster = info.hub if member == info.hub.name else info.member(member)
+    _bring_back(info, env, cluster, "chaos.log", timeout=timeout)

@@ -15,7 +15,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,8 +171,16 @@ def load_crds(crds_dir: Path | None = None) -> list[dict[str, Any]]:
     return crds
 
 
-def _select_members(members: int | None, fleet: str | None) -> list[FleetCluster]:
+def _select_members(
+    members: int | None, fleet: str | None, names: Sequence[str] | None = None
+) -> list[FleetCluster]:
     clusters = list(load_national_fleet().clusters)
+    if names is not None:  # by name; none at all is a hub alone (a federation's top)
+        known = {c.name: c for c in clusters}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown cluster {unknown[0]!r}; known: {', '.join(known)}")
+        return [known[n] for n in names]
     if fleet is not None:
         if fleet != "national":
             raise ValueError(f"unknown fleet {fleet!r}: the only built-in fleet is 'national'")
@@ -233,6 +241,7 @@ def up(
     crds_dir: Path | None = None,
     parallel: int = 4,
     log: Any = None,
+    clusters: Sequence[str] | None = None,
 ) -> FleetInfo:
     """Start a hub and ``members`` member clusters (or the whole ``fleet="national"``).
 
@@ -241,14 +250,14 @@ def up(
     component is waited for, and one that exits during start-up is restarted (up to
     ``supervise.START_ATTEMPTS`` times, its log tail printed). Returns the manifest, also
     written to ``<workdir>/fleet.json``. ``log`` is an optional ``print``-like callable for
-    progress lines.
+    progress lines. ``clusters`` picks members by name instead (``[]``: the hub alone).
     """
     say = log or (lambda *_: None)
     if not _NAME.match(name):
         raise ValueError(f"fleet name {name!r}: lowercase letters, digits, '-'; up to 20")
     if not 1 <= nodes_per_member <= 50:
         raise ValueError(f"nodes per member must be between 1 and 50, got {nodes_per_member}")
-    chosen = _select_members(members, fleet)
+    chosen = _select_members(members, fleet, clusters)
     work = workdir_for(name, workdir).resolve()
     env = _tool_env(work)
     stages = _stages_yaml()

@@ -219,3 +219,19 @@ def test_without_the_filter_an_unknown_location_is_infinitely_far_never_a_key_er
     diagnosis = Scheduler(policy).schedule(job("beijing", sensitivity=HIGH), only_atlantis)
     assert isinstance(diagnosis, Diagnosis)
     assert diagnosis.reasons()["atlantis"].startswith("LatencyBudget: RTT inf ms")
+
+
+def test_a_pinned_job_runs_only_on_its_cluster_or_says_why() -> None:
+    """Pinned delegation (issue 10): the child hub places the job where the parent chose."""
+    fleet = state(
+        cluster("qingyang", name="gansu-qingyang"), cluster("qingyang", name="yangtze-wuhu")
+    )
+    pinned = Scheduler().schedule(replace(job(), pinned_cluster="yangtze-wuhu"), fleet)
+    assert isinstance(pinned, Decision) and pinned.cluster.name == "yangtze-wuhu"
+    assert verdict(pinned, "gansu-qingyang") == (
+        False,
+        "ClusterSelector",
+        "the parent hub pinned the job to yangtze-wuhu",
+    )
+    nowhere = Scheduler().schedule(replace(job(), pinned_cluster="gone"), fleet)
+    assert not isinstance(nowhere, Decision)

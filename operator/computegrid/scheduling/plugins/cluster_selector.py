@@ -1,4 +1,8 @@
-"""Filter: the MemberCluster's labels match the job's clusterSelector."""
+"""Filter: the MemberCluster's labels match the job's clusterSelector, and its name the
+cluster a parent hub pinned the job to (``spec.placement.pinnedCluster``, Pinned delegation).
+
+The pin is a selection by name, so it lives here rather than in a filter of its own that a
+policy could leave out: a child hub must run a pinned job there or say why."""
 
 from __future__ import annotations
 
@@ -19,15 +23,22 @@ class ClusterSelectorFilter:
     static: bool = True
 
     def cache_key(self, job: JobRequest) -> Hashable:
-        return job.selector
+        return (job.selector, job.pinned_cluster)
 
     def feasible(self, job: JobRequest, state: FleetState) -> BoolArray:
-        selector = job.selector
-        if selector is None:
-            return np.ones(state.size, dtype=bool)
-        return np.array([selector.matches(c.labels) for c in state.clusters], dtype=bool)
+        selector, pinned = job.selector, job.pinned_cluster
+        return np.array(
+            [
+                (selector is None or selector.matches(c.labels))
+                and (pinned is None or c.name == pinned)
+                for c in state.clusters
+            ],
+            dtype=bool,
+        )
 
     def reason(self, job: JobRequest, state: FleetState, cluster: int) -> str:
+        if job.pinned_cluster is not None and state.clusters[cluster].name != job.pinned_cluster:
+            return f"the parent hub pinned the job to {job.pinned_cluster}"
         assert job.selector is not None
         wanted = [f"{k}={v}" for k, v in job.selector.match_labels]
         wanted += [f"{r.key} {r.operator} {list(r.values)}" for r in job.selector.match_expressions]
