@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kubernetes.client.exceptions import ApiException
 
 from computegrid.api import PodPolicy
 from computegrid.dispatch import ForeignNamespace, check_tenant_template, tenant_for
 from computegrid.dispatch import tenant_namespace as tn
 from computegrid.fleet.client import KubeMemberClient
+from computegrid.fleet.rest import ApiException
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
