@@ -55,6 +55,13 @@ def register(subparsers: Any) -> None:
         "{namespace} (default {hub}-{namespace}; over 63 characters: cut, plus a hash)",
     )
     parser.add_argument(
+        "--hub-sweep-interval",
+        type=float,
+        default=300.0,
+        help="seconds between listings of the hub's ComputeJobs (metadata only) that catch a "
+        "job deleted while the hub's watch was down (default 300)",
+    )
+    parser.add_argument(
         "--forecast-interval",
         type=float,
         default=300.0,
@@ -83,7 +90,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.max_replans < 0:
         raise UsageError("--max-replans must be 0 or more")
-    names = ("probe_interval", "grace_period", "finished_job_ttl", "delete_timeout")
+    names = (
+        "probe_interval",
+        "grace_period",
+        "finished_job_ttl",
+        "delete_timeout",
+        "hub_sweep_interval",
+    )
     for name in (*names, "forecast_interval"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above zero")
@@ -108,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         failure_threshold=args.failure_threshold,
         grace_period=args.grace_period,
         finished_job_ttl=args.finished_job_ttl,
+        hub_sweep_interval=args.hub_sweep_interval,
         delete_timeout=args.delete_timeout,
         hub_name=args.hub_name,
         tenant_namespace_template=args.tenant_namespace_template,

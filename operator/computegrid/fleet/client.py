@@ -286,6 +286,13 @@ class HubClient:
     def list_computejobs(self) -> tuple[list[Body], str]:
         return self.rest.list_all(path_of("apis", GROUP, VERSION, "computejobs"))
 
+    def computejob_uids(self) -> set[str]:
+        """The uids of every ComputeJob on the hub now (metadata only: cheap at 10,000)."""
+        items, _ = self.rest.list_all(
+            path_of("apis", GROUP, VERSION, "computejobs"), metadata_only=True
+        )
+        return {str((item.get("metadata") or {}).get("uid")) for item in items}
+
     def list_memberclusters(self) -> list[Body]:
         return self.rest.list_all(path_of("apis", GROUP, VERSION, "memberclusters"))[0]
 

@@ -23,6 +23,7 @@ Body = dict[str, Any]
 #: (connect, read) seconds for every call: a lost cluster must fail fast.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 10.0)
 MERGE_PATCH = "application/merge-patch+json"
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 class ApiException(Exception):
@@ -94,9 +95,12 @@ class Rest:
         body: Any = None,
         content_type: str = "application/json",
         timeout: tuple[float, float] | None = None,
+        accept: str | None = None,
     ) -> Body:
         url = self.host + path + (("?" + urlencode(query)) if query else "")
         headers = self._headers()
+        if accept:
+            headers["Accept"] = accept
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -117,13 +121,23 @@ class Rest:
         return out
 
     def list_all(
-        self, path: str, query: Mapping[str, Any] | None = None, page: int = 500
+        self,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        page: int = 500,
+        *,
+        metadata_only: bool = False,
     ) -> tuple[list[Body], str]:
-        """Every item of a collection, a page at a time; (items, the list's resourceVersion)."""
+        """Every item of a collection, a page at a time; (items, the list's resourceVersion).
+
+        ``metadata_only``: the server sends each object's metadata and nothing else
+        (``PartialObjectMetadataList``), a fraction of the bytes to send and parse.
+        """
         items: list[Body] = []
         params = {**(query or {}), "limit": page}
+        accept = METADATA_ONLY if metadata_only else None
         while True:
-            data = self.request("GET", path, query=params)
+            data = self.request("GET", path, query=params, accept=accept)
             items.extend(data.get("items") or [])
             meta = data.get("metadata") or {}
             token = meta.get("continue")

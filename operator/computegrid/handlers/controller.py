@@ -28,7 +28,7 @@ from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
 from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
 from computegrid.handlers.federation import remote_body
-from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
+from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry, vanished
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.queue import WorkQueue
@@ -89,12 +89,7 @@ class Controller:
         if not uid:
             return
         if kind == "DELETED":
-            entry = self.jobs.pop(uid, None)
-            self.deferred.discard(uid)
-            if entry is not None:
-                entry.update(body)
-                self.gone[uid] = entry
-                self.queue.add(uid)
+            self._forget(uid, body)
             return
         entry = self.jobs.get(uid)
         if entry is None:
@@ -102,6 +97,16 @@ class Controller:
         if entry.update(body):
             metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
             self._track(entry)
+            self.queue.add(uid)
+
+    def _forget(self, uid: str, body: dict[str, Any] | None = None) -> None:
+        """The job is gone from the hub: its copies are removed by the next reconcile."""
+        entry = self.jobs.pop(uid, None)
+        self.deferred.discard(uid)
+        if entry is not None:
+            if body is not None:
+                entry.update(body)
+            self.gone[uid] = entry
             self.queue.add(uid)
 
     def _track(self, entry: Entry) -> None:
@@ -149,6 +154,7 @@ class Controller:
             asyncio.create_task(self.queue.run_timers(), name="queue-timers"),
             asyncio.create_task(self._tick(), name="member-outages"),
             asyncio.create_task(self._collect_orphans(), name="orphan-collector"),
+            asyncio.create_task(self._sweep(), name="hub-sweep"),
             *[asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(WORKERS)],
         ]
 
@@ -449,6 +455,25 @@ class Controller:
                 raise Conflict("finalizers changed") from None
             if http_status(exc) != 404:
                 raise
+
+    async def _sweep(self) -> None:
+        """Every ``--hub-sweep-interval``, one metadata-only list of the hub's ComputeJobs: a
+        job deleted while the hub's watch was down (no DELETED event ever comes) is
+        forgotten and its copies removed. One request per interval, whatever the number of
+        jobs."""
+        while True:
+            await asyncio.sleep(self.options.hub_sweep_interval)
+            if self.fleet.hub is None:
+                continue
+            started = time.time()
+            try:
+                listed = await self.fleet.run(self.fleet.hub.computejob_uids)
+            except Exception as exc:  # the next sweep
+                log.warning("listing the hub's ComputeJobs failed: %s", status_message(exc))
+                continue
+            for uid in vanished(self.jobs, listed, started):
+                log.info("ComputeJob %s is gone from the hub (deleted while unwatched)", uid)
+                self._forget(uid)
 
     async def _collect_orphans(self) -> None:
         """Jobs of this hub on members whose ComputeJob no longer exists: deleted, after the
