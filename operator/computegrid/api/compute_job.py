@@ -115,8 +115,11 @@ class DataInput(ApiModel):
     )
     size_gib: float = Field(
         alias="sizeGiB",
-        gt=0,
+        ge=0,
         le=MAX_DATA_GIB,
+        # Kubernetes' OpenAPI v3 takes a boolean exclusiveMinimum next to minimum (pydantic's
+        # gt writes a number, which the API server refuses): > 0 at kubectl apply too.
+        json_schema_extra={"exclusiveMinimum": True},
         description="Size in GiB (2^30 bytes), above 0 and at most 1 PiB (1048576).",
     )
 
@@ -125,6 +128,13 @@ class DataInput(ApiModel):
     def _no_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must name a city or a member cluster, not be blank")
+        return value
+
+    @field_validator("size_gib")
+    @classmethod
+    def _above_zero(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must be above 0")
         return value
 
 

@@ -272,3 +272,15 @@ def test_bad_data_is_refused_naming_the_field(row: dict) -> None:  # type: ignor
     message = str(caught.value)
     assert "\n" not in message and message.startswith("spec.data"), message
     assert row["field"].split(".")[-1] in message
+
+
+def test_the_crd_bounds_size_the_way_kubernetes_reads_them() -> None:
+    # The API server takes exclusiveMinimum as a boolean beside minimum (OpenAPI v3.0); a
+    # number there (JSON Schema 2020, what pydantic's gt writes) refuses the whole CRD.
+    crd = yaml.safe_load(
+        (CORPUS.parents[2].parent / "crds" / "computegrid.io_computejobs.yaml").read_text()
+    )
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    size = spec["properties"]["data"]["items"]["properties"]["sizeGiB"]
+    assert (size["minimum"], size["exclusiveMinimum"], size["maximum"]) == (0, True, 2**20)
+    assert spec["properties"]["data"]["maxItems"] == 16
