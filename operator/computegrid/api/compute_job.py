@@ -115,11 +115,11 @@ class DataInput(ApiModel):
     )
     size_gib: float = Field(
         alias="sizeGiB",
-        ge=0,
         le=MAX_DATA_GIB,
         # Kubernetes' OpenAPI v3 takes a boolean exclusiveMinimum next to minimum (pydantic's
-        # gt writes a number, which the API server refuses): > 0 at kubectl apply too.
-        json_schema_extra={"exclusiveMinimum": True},
+        # gt writes a number, which the API server refuses): > 0 at kubectl apply too; here
+        # the validator below says it in words.
+        json_schema_extra={"minimum": 0, "exclusiveMinimum": True},
         description="Size in GiB (2^30 bytes), above 0 and at most 1 PiB (1048576).",
     )
 
@@ -133,8 +133,8 @@ class DataInput(ApiModel):
     @field_validator("size_gib")
     @classmethod
     def _above_zero(cls, value: float) -> float:
-        if value == 0:
-            raise ValueError("must be above 0")
+        if not value > 0:  # also NaN
+            raise ValueError(f"must be above 0, got {value:g}")
         return value
 
 
