@@ -224,3 +224,46 @@ def test_bad_now_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["explain", "-f", str(WINDOWED), "--now", "2026-04-03T01:00:00"])
     assert info.value.code == 2
     assert "no time zone" in capsys.readouterr().err
+
+
+def with_data(tmp_path: Path, gib: float) -> Path:
+    """The LLM fine-tune sample (Shanghai, 2 pods × 4 GPUs) with a dataset and a 10 h run."""
+    text = (SAMPLES / "llm-finetune-shanghai.yaml").read_text()
+    extra = (
+        f"spec:\n  data: [{{location: 上海, sizeGiB: {gib}}}]\n"
+        "  timing: {deadline: '2026-11-29T11:00:00Z', expectedDuration: 10h}\n"
+    )
+    path = tmp_path / f"data-{gib}.yaml"
+    path.write_text(text.replace("spec:\n", extra, 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("gib", "cluster", "words"),
+    [
+        # 100 GiB: 54 CNY and 0.1 kg to move against 23 kg saved over the 10 h run → west.
+        (100, "chengdu-chongqing-tianfu", "moves 100 GiB from shanghai: 1 min, 0.108 kgCO2e"),
+        # 2 TiB: 1,100 CNY to move, more than the carbon saved is worth at the low weights →
+        # the cluster in Shanghai's own hub, where moving costs no money.
+        (2048, "yangtze-delta-wujiang", "moves 2 TiB from shanghai: 15 min, 2.21 kgCO2e, 0 CNY"),
+    ],
+)
+def test_explain_shows_the_data_transfer(
+    gib: float, cluster: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = with_data(tmp_path, gib)
+    out = explain_json(path, capsys, "--now", "2026-11-29T00:00:00Z")
+    assert out["placement"]["cluster"] == cluster
+    assert out["dataGiB"] == gib
+    chosen = next(c for c in out["clusters"] if c["verdict"] == "chosen")
+    assert chosen["transfer"].startswith(words)
+    assert any(words in r for r in out["placement"]["reasons"])
+    assert main(["explain", "-f", str(path), "--now", "2026-11-29T00:00:00Z"]) == 0
+    table = capsys.readouterr().out
+    assert f"  data: {words}" in table and "  DATA " in table
+
+
+def test_a_job_without_data_has_no_data_column(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "-f", str(SAMPLES / "llm-finetune-shanghai.yaml")]) == 0
+    table = capsys.readouterr().out
+    assert " DATA " not in table and "data:" not in table

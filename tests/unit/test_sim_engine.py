@@ -179,3 +179,25 @@ def test_the_time_aware_policy_defers_a_windowed_job_into_the_valley():
     then = window[int(start // 3600)] + window[int(start // 3600) + 1]
     assert then <= window[0] + window[1]  # two hours from the start vs from now
     assert placer.book is not None and len(placer.book) == 0  # the promise was released
+
+
+def test_a_data_job_starts_when_its_data_has_arrived_and_the_move_is_counted():
+    # 100 GiB from Shanghai (in no cluster's city here) to Tianfu: 10 Gbps between the hubs,
+    # 100 × 2^30 × 8 / 10^10 = 85.9 s before the pods start; the capacity is held from 0.
+    from computegrid.fleet_data import load_network_model
+    from computegrid.scheduling import DataInput, JobData
+
+    data = JobData((DataInput("shanghai", 100.0),), load_network_model(), run_hours=1.0)
+    request = JobRequest("d", "shanghai", {"cpu": 8.0, GPU: 8.0}, 1, ComputeType.INTELLIGENT,
+                         LatencySensitivity.LOW, data=data)  # fmt: skip
+    jobs = [SimJob(request, 0.0, 3600.0, "test")]
+    state = FleetState([TIANFU.snapshot()], LATENCY)
+    run = replay(jobs, state, make_placer("computegrid", curves=TIANFU_CURVES), TIANFU_CURVES)
+    moving = 100 * 2**30 * 8 / 10e9
+    np.testing.assert_allclose(run.start_s, [moving])
+    np.testing.assert_allclose(run.end_s, [moving + 3600.0])
+    metrics = policy_metrics(run, JobArrays.of(jobs), state, TIANFU_CURVES)
+    # 100 GiB = 107.37 GB × 0.001875 kWh/GB × 536.6 g/kWh = 108 g; × 0.50 CNY = 53.7 CNY
+    assert metrics["transfer_carbon_t"] == pytest.approx(107.374 * 0.001875 * 536.6 / 1e6, rel=1e-3)
+    assert metrics["transfer_cny"] == pytest.approx(53.687, rel=1e-3)
+    assert metrics["data_jobs"] == 1 and metrics["data_jobs_moved"] == 1

@@ -146,3 +146,28 @@ def test_windows_go_to_a_share_of_low_and_medium_jobs_only():
     assert all(j.deadline_s is None for j in with_windows(jobs, share=0.0, seed=7))
     with pytest.raises(ValueError, match="window share"):
         with_windows(jobs, share=1.5)
+
+
+def test_data_goes_to_the_given_share_of_low_and_medium_jobs_only():
+    from computegrid.fleet_data import load_network_model
+    from computegrid.sim.trace import DATA_SIZE_GIB, with_data
+
+    windowed = with_windows(TRACE, share=0.5, seed=7)
+    out = with_data(windowed, load_network_model(), share=0.5, seed=7)
+    assert [j.arrival_s for j in out] == [j.arrival_s for j in windowed]  # the same jobs
+    eligible = [j for j in out if j.request.sensitivity is not LatencySensitivity.HIGH]
+    carrying = [j for j in out if j.request.data is not None]
+    assert all(j.request.sensitivity is not LatencySensitivity.HIGH for j in carrying)
+    assert 0.45 < len(carrying) / len(eligible) < 0.55
+    for job in carrying:
+        data = job.request.data
+        assert data is not None and data.inputs[0].location == job.request.origin
+        assert DATA_SIZE_GIB[0] <= data.inputs[0].size_gib <= DATA_SIZE_GIB[1]
+        assert data.run_hours == pytest.approx(job.duration_s / 3600)
+        slack = None if job.deadline_s is None else job.deadline_s - job.duration_s - job.arrival_s
+        assert data.transfer_budget_s == (None if slack is None else pytest.approx(slack))
+    # log-uniform over 1 GiB-2 TiB: the median is near sqrt(2048) = 45 GiB
+    sizes = sorted(j.request.data.inputs[0].size_gib for j in carrying if j.request.data)
+    assert 30 < sizes[len(sizes) // 2] < 70
+    with pytest.raises(ValueError, match="data share"):
+        with_data(TRACE, load_network_model(), share=1.5)

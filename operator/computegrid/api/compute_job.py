@@ -106,6 +106,46 @@ class Failover(ApiModel):
     )
 
 
+# Bounds of spec.data: a job reads from a handful of places; 1 PiB is beyond any single
+# job's input we know of and keeps a typo (sizeGiB in bytes) from passing.
+MAX_DATA_INPUTS = 16
+MAX_DATA_GIB = float(2**20)
+
+
+class DataInput(ApiModel):
+    """One input of the job: where it is and how big (issue 10: data that moves with the work)."""
+
+    location: str = Field(
+        min_length=1,
+        max_length=253,
+        description="The city holding the data (any prefecture-level city, as for the origin "
+        "annotation) or the name of a member cluster.",
+    )
+    size_gib: float = Field(
+        alias="sizeGiB",
+        le=MAX_DATA_GIB,
+        # Kubernetes' OpenAPI v3 takes a boolean exclusiveMinimum next to minimum (pydantic's
+        # gt writes a number, which the API server refuses): > 0 at kubectl apply too; here
+        # the validator below says it in words.
+        json_schema_extra={"minimum": 0, "exclusiveMinimum": True},
+        description="Size in GiB (2^30 bytes), above 0 and at most 1 PiB (1048576).",
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _no_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a city or a member cluster, not be blank")
+        return value
+
+    @field_validator("size_gib")
+    @classmethod
+    def _above_zero(cls, value: float) -> float:
+        if not value > 0:  # also NaN
+            raise ValueError(f"must be above 0, got {value:g}")
+        return value
+
+
 class ComputeJobSpec(ApiModel):
     """What the user asks for."""
 
@@ -142,6 +182,13 @@ class ComputeJobSpec(ApiModel):
     # Time-shifting (issue 9): a window lets latency-tolerant work start at a greener hour.
     timing: Timing | None = Field(
         default=None, description="Deadline and expected duration (optional): may start later."
+    )
+    # Data that moves with the work (issue 10): inputs the job reads, priced per cluster.
+    data: list[DataInput] = Field(
+        default_factory=list,
+        max_length=MAX_DATA_INPUTS,
+        description="The job's inputs (optional): where each is and its size; moving them to "
+        "the chosen cluster is priced in time, carbon and money.",
     )
 
     @field_validator("resources")

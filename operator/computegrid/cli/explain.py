@@ -21,7 +21,12 @@ from computegrid.api.quantities import format_quantity
 from computegrid.api.timing import parse_time
 from computegrid.api.validation import first_error
 from computegrid.cli.errors import UsageError
-from computegrid.fleet_data import UnknownCityError, load_latency_model, load_national_fleet
+from computegrid.fleet_data import (
+    UnknownCityError,
+    load_latency_model,
+    load_national_fleet,
+    resolved_job_data,
+)
 from computegrid.fleet_data import resolve_city as resolve
 from computegrid.fleet_data.fleet_file import load_fleet_clusters, load_fleet_file
 from computegrid.fleet_data.inputs import InputError, read_documents
@@ -42,6 +47,7 @@ from computegrid.scheduling import (
     to_window,
 )
 from computegrid.scheduling.forecast import HOUR_S, rfc3339
+from computegrid.scheduling.plugins.data_transfer import DataTransfer
 
 SHORT = {
     "CarbonIntensity": "CARBON",
@@ -51,6 +57,7 @@ SHORT = {
     "Latency": "NEAR",
     "HubPairing": "PAIR",
 }
+DATA_SHORT = {"DataTransfer": "DATA"}  # a column only for jobs that declare spec.data
 
 
 def register(subparsers: Any) -> None:
@@ -153,7 +160,8 @@ def decide(
     except UnknownCityError as exc:
         raise UsageError(f"{source}: metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
     try:
-        request = to_request(job, origin)
+        data = resolved_job_data(job, now_s=timed[2] if timed is not None else None)
+        request = to_request(job, origin, data=data)
         if job.spec.timing is not None and timed is not None:
             planner, forecast, now_s = timed
             return planner.plan(request, state, to_window(job, now_s), forecast)
@@ -231,8 +239,10 @@ def report(source: str, job: ComputeJob, outcome: Result | TimedDecision) -> dic
     cpu = state.resource_index["cpu"]
     _, free = state.cluster_totals()
     clusters = []
+    transfer = DataTransfer()
     for i, v in enumerate(verdicts):
         chosen = isinstance(result, Decision) and result.index == i
+        moves = transfer.explain(request, state, i) if request.data is not None else None
         clusters.append(
             {
                 "cluster": v.cluster,
@@ -246,6 +256,7 @@ def report(source: str, job: ComputeJob, outcome: Result | TimedDecision) -> dic
                 "pricePerKWh": v.price_per_kwh,
                 "freeCpu": format_quantity(float(free[i, cpu]), "cpu"),
                 "freeGpu": format_quantity(float(free[i, gpu]), "gpu") if gpu is not None else "0",
+                **({"transfer": moves} if moves is not None else {}),
             }
         )
     return {
@@ -260,6 +271,7 @@ def report(source: str, job: ComputeJob, outcome: Result | TimedDecision) -> dic
         "timing": timing,
         "diagnosis": None if placement else result.summary(),  # type: ignore[union-attr]
         "clusters": clusters,
+        **({"dataGiB": request.data.total_gib} if request.data is not None else {}),
     }
 
 
@@ -285,9 +297,13 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"→ Pending: {r['diagnosis']}")
     if r.get("timing"):
         lines.extend(render_timing(r["timing"]))
-    names = list(SHORT)
+    short = {**SHORT, **DATA_SHORT} if "dataGiB" in r else SHORT
+    if "dataGiB" in r:
+        chosen = [c for c in r["clusters"] if c["verdict"] == "chosen"]
+        lines.extend(f"  data: {c['transfer']}" for c in chosen)
+    names = list(short)
     header = f"  {'CLUSTER':<28} {'VERDICT':<8} {'SCORE':>5} " + " ".join(
-        f"{SHORT[n]:>6}" for n in names
+        f"{short[n]:>6}" for n in names
     )
     lines.append(header + f" {'RTT':>5} {'gCO2':>5} {'CNY':>5} {'CPU':>5} {'GPU':>4}  REASON")
     for c in r["clusters"]:

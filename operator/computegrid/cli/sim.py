@@ -69,6 +69,13 @@ def register(subparsers: Any) -> None:
         help=f"share of low/medium jobs with a deadline window, 2-24 h of slack "
         f"(default {WINDOW_SHARE}; 0: none, the study before time-shifting)",
     )
+    parser.add_argument(
+        "--data-share",
+        type=float,
+        default=0.0,
+        help="share of low/medium jobs reading a dataset at their origin, log-uniform 1 GiB "
+        "to 2 TiB (default 0: none, the study before data moved with the work)",
+    )
     parser.add_argument("--scenario", default="base", choices=SCENARIOS)
     parser.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -96,6 +103,8 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         raise UsageError("--days must be above 0")
     if not 0 <= args.window_share <= 1:
         raise UsageError("--window-share must be in [0, 1]")
+    if not 0 <= args.data_share <= 1:
+        raise UsageError("--data-share must be in [0, 1]")
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICY_NAMES]
     if unknown or not names:
@@ -116,6 +125,7 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         bound=not args.no_bound,
         clusters=clusters,
         window_share=args.window_share,
+        data_share=args.data_share,
     )
 
 

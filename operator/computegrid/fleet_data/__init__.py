@@ -14,6 +14,12 @@ from computegrid.fleet_data.national import (
     load_national_fleet,
     node_labels,
 )
+from computegrid.fleet_data.network import (
+    data_location,
+    load_network_model,
+    network_figures,
+    resolved_job_data,
+)
 
 __all__ = [
     "City",
@@ -22,10 +28,14 @@ __all__ = [
     "NodeSpec",
     "Sourced",
     "UnknownCityError",
+    "data_location",
     "load_cities",
     "load_latency_model",
     "load_national_fleet",
+    "load_network_model",
     "member_problem",
+    "network_figures",
     "node_labels",
     "resolve_city",
+    "resolved_job_data",
 ]

@@ -6,6 +6,7 @@ the pure core, so the words a user reads (conditions, Events) are made in one pl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from computegrid.api import ComputeJob, PodPolicy
 from computegrid.dispatch import backoff_limit
-from computegrid.fleet_data import UnknownCityError, resolve_city
+from computegrid.fleet_data import UnknownCityError, resolve_city, resolved_job_data
 from computegrid.scheduling import Decision, Diagnosis, JobError, JobRequest
 
 META_KEYS = ("name", "namespace", "uid", "generation", "labels", "annotations")
@@ -52,10 +53,13 @@ def to_request(cj: ComputeJob, pod_policy: PodPolicy | None = None) -> JobReques
     except UnknownCityError as exc:  # the message names the city, this names the field
         raise InvalidJob(f"metadata.annotations[{ANN_ORIGIN}]: {exc}") from None
     try:
+        # spec.data's places and the network to price moving it; the transfer budget is
+        # counted from now (the request is cached per generation: see docs/sim.md, "Data").
+        data = resolved_job_data(cj, now_s=time.time())
         request = (
-            core_request(cj, origin, pod_policy=pod_policy)
+            core_request(cj, origin, pod_policy=pod_policy, data=data)
             if pod_policy is not None
-            else core_request(cj, origin)
+            else core_request(cj, origin, data=data)
         )
         backoff_limit(cj)
     except (AnnotationError, JobError, UnknownCityError, ValueError) as exc:

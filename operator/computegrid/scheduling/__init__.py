@@ -8,15 +8,18 @@ from computegrid.scheduling.framework import Scheduler, schedule_many
 from computegrid.scheduling.latency import LatencyModel, estimated_rtt_ms, great_circle_km
 from computegrid.scheduling.policy import DEFAULT_POLICY, DEFAULT_WEIGHTS, Policy
 from computegrid.scheduling.report import placement_status
-from computegrid.scheduling.request import JobError, to_request, to_window
+from computegrid.scheduling.request import JobError, job_data, to_request, to_window
 from computegrid.scheduling.result import Decision, Diagnosis, Result, Verdict
 from computegrid.scheduling.snapshot import (
     LATENCY_BUDGET_MS,
     ClusterSelector,
     ClusterSnapshot,
     ClusterTaint,
+    DataInput,
+    JobData,
     JobRequest,
     JobToleration,
+    NetworkModel,
     NodeCapacity,
     PowerMix,
     SelectorRequirement,
@@ -39,14 +42,17 @@ __all__ = [
     "ClusterSelector",
     "ClusterSnapshot",
     "ClusterTaint",
+    "DataInput",
     "Decision",
     "Diagnosis",
     "FleetForecast",
     "FleetState",
+    "JobData",
     "JobError",
     "JobRequest",
     "JobToleration",
     "LatencyModel",
+    "NetworkModel",
     "NodeCapacity",
     "Policy",
     "PowerMix",
@@ -61,6 +67,7 @@ __all__ = [
     "Window",
     "estimated_rtt_ms",
     "great_circle_km",
+    "job_data",
     "placement_status",
     "schedule_many",
     "to_request",

@@ -30,16 +30,31 @@ class Scheduler:
             build_filter(name, policy.plugin_args.get(name, {})) for name in policy.filters
         ]
         self.scores: dict[LatencySensitivity, list[tuple[ScorePlugin, float]]] = {}
+        # The same minus the plugins that only speak for jobs with data (DataTransfer): a job
+        # without data is scored exactly as before they existed.
+        self.scores_no_data: dict[LatencySensitivity, list[tuple[ScorePlugin, float]]] = {}
         built: dict[str, ScorePlugin] = {}
         for sensitivity, weights in policy.weights.items():
-            chosen = []
+            chosen: list[tuple[ScorePlugin, float]] = []
             for name in SCORES:
                 weight = float(weights.get(name, 0.0))
                 if weight > 0:
                     if name not in built:
                         built[name] = build_score(name, policy.plugin_args.get(name, {}))
-                    chosen.append((built[name], weight))
+                    plugin = built[name]
+                    bind = getattr(plugin, "bind", None)
+                    if bind is not None:  # a plugin that weighs by the class's other weights
+                        plugin = bind(weights, policy.plugin_args)
+                    chosen.append((plugin, weight))
             self.scores[sensitivity] = chosen
+            self.scores_no_data[sensitivity] = [
+                (p, w) for p, w in chosen if not getattr(p, "only_for_data", False)
+            ]
+
+    def score_plugins(self, job: JobRequest) -> list[tuple[ScorePlugin, float]]:
+        """The weighted score plugins that speak for this job."""
+        table = self.scores if job.data is not None else self.scores_no_data
+        return table[job.sensitivity]
 
     def _static_masks(
         self, job: JobRequest, state: FleetState
@@ -62,7 +77,7 @@ class Scheduler:
         self, job: JobRequest, state: FleetState
     ) -> tuple[list[FloatArray | None], FloatArray]:
         """Normalised static score arrays and their weighted sum, cached per signature."""
-        plugins = self.scores[job.sensitivity]
+        plugins = self.score_plugins(job)
         key = ("scores", job.sensitivity, tuple(p.cache_key(job) for p, _ in plugins))
 
         def compute() -> tuple[list[FloatArray | None], FloatArray]:
@@ -90,7 +105,7 @@ class Scheduler:
             masks.append(mask)
         if not feasible.any():
             return Diagnosis(Evaluation(job, state, self.filters, masks, feasible))
-        plugins = self.scores[job.sensitivity]
+        plugins = self.score_plugins(job)
         static_arrays, total = self._static_scores(job, state)
         arrays: list[FloatArray] = []
         weight_sum = 0.0

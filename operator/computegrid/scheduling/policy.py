@@ -21,6 +21,7 @@ DEFAULT_FILTERS = [
     "ClusterSelector",
     "TaintToleration",
     "LatencyBudget",
+    "TransferTime",
     "ResourcesFit",
     "CriticalHeadroom",
 ]
@@ -40,6 +41,10 @@ DEFAULT_FILTERS = [
 # 0.851 on training; all three with price 3: 0.707). The cost (test): market-based carbon
 # +7.3 t (44.6 → 51.9; contracted green supply no longer counts) and +5.0 % CNY of
 # electricity. Medium and high are unchanged (not tuned).
+#
+# DataTransfer (issue 10) weighs moving a job's inputs; its weight is the class's carbon +
+# price weights, which makes the transfer's carbon and money count exactly as much as the
+# run's (plugins/data_transfer.py). Jobs without data leave it out, so they are unaffected.
 DEFAULT_WEIGHTS: dict[LatencySensitivity, dict[str, float]] = {
     LatencySensitivity.LOW: {
         "CarbonIntensity": 5,
@@ -48,6 +53,7 @@ DEFAULT_WEIGHTS: dict[LatencySensitivity, dict[str, float]] = {
         "LeastAllocated": 0,
         "Latency": 0,
         "HubPairing": 0,
+        "DataTransfer": 6,
     },
     LatencySensitivity.MEDIUM: {
         "CarbonIntensity": 3,
@@ -56,6 +62,7 @@ DEFAULT_WEIGHTS: dict[LatencySensitivity, dict[str, float]] = {
         "LeastAllocated": 1,
         "Latency": 3,
         "HubPairing": 1,
+        "DataTransfer": 5,
     },
     LatencySensitivity.HIGH: {
         "CarbonIntensity": 1,
@@ -64,6 +71,7 @@ DEFAULT_WEIGHTS: dict[LatencySensitivity, dict[str, float]] = {
         "LeastAllocated": 1,
         "Latency": 6,
         "HubPairing": 0,
+        "DataTransfer": 2,
     },
 }
 

@@ -6,6 +6,8 @@ with the city table); everything else that can be wrong raises ``JobError`` nami
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from computegrid.api.common import Region
 from computegrid.api.compute_job import (
     AnnotationError,
@@ -17,8 +19,11 @@ from computegrid.api.pod_policy import PodPolicy
 from computegrid.api.quantities import QuantityError, parse_quantity
 from computegrid.scheduling.snapshot import (
     ClusterSelector,
+    DataInput,
+    JobData,
     JobRequest,
     JobToleration,
+    NetworkModel,
     SelectorRequirement,
 )
 from computegrid.scheduling.timeshift import Window, window_for
@@ -47,8 +52,12 @@ def to_request(
     *,
     check_pod_policy: bool = True,
     pod_policy: PodPolicy = DEFAULT_POD_POLICY,
+    data: JobData | None = None,
 ) -> JobRequest:
     """The core's view of a job whose origin city resolved to ``origin``.
+
+    ``data`` is the job's ``spec.data`` with its places resolved and the network to price it
+    (``job_data``; fleet_data builds both), None for a job without data.
 
     The pod template must pass ``pod_policy`` for the job's namespace (JobError with the
     first refusal, naming field, level and rule).
@@ -93,6 +102,37 @@ def to_request(
             JobToleration(t.key, t.operator, t.value, t.effect) for t in placement.tolerations
         ),
         pinned_cluster=placement.pinned_cluster,
+        data=data,
+    )
+
+
+def job_data(
+    job: ComputeJob,
+    locations: Sequence[str],
+    network: NetworkModel,
+    now_s: float | None = None,
+) -> JobData | None:
+    """``spec.data`` for the core: ``locations`` are its places resolved (city keys, or member
+    cluster names as written), in order. The transfer budget is the time left at ``now_s``
+    before the latest start that still meets ``spec.timing``'s deadline (None: no deadline or
+    no clock). None when the job declares no data."""
+    items = job.spec.data
+    if not items:
+        return None
+    if len(locations) != len(items):
+        raise ValueError(f"spec.data has {len(items)} inputs, {len(locations)} places resolved")
+    timing = job.spec.timing
+    run_hours = timing.duration_s / 3600 if timing is not None else None
+    budget = None
+    if timing is not None and now_s is not None:
+        budget = timing.deadline_s - timing.duration_s - now_s
+    return JobData(
+        inputs=tuple(
+            DataInput(where, item.size_gib) for where, item in zip(locations, items, strict=True)
+        ),
+        network=network,
+        run_hours=run_hours,
+        transfer_budget_s=budget,
     )
 
 

@@ -115,6 +115,74 @@ class ClusterSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class DataInput:
+    """One input of a job: where it is (a city key, or a member cluster's name) and its size."""
+
+    location: str
+    size_gib: float
+
+
+@dataclass(frozen=True)
+class NetworkModel:
+    """Per-job bulk throughput between places, and the energy, carbon and price of a GB moved.
+
+    ``hub_of`` maps a city key to the national hub whose provinces contain it; a city in no
+    hub's provinces moves data at ``off_hub_gbps``. ``hub_gbps`` holds one figure per pair of
+    hubs (either order); two cities of one hub use ``intra_hub_gbps``.
+    """
+
+    hub_of: Mapping[str, str]
+    hub_gbps: Mapping[tuple[str, str], float]
+    intra_hub_gbps: float
+    off_hub_gbps: float
+    kwh_per_gb: float
+    carbon_g_per_kwh: float  # the grid intensity charged to network electricity
+    cny_per_gb: float  # between hubs, and from or to a city outside every hub
+    intra_hub_cny_per_gb: float = 0.0  # between two cities of one hub
+
+    def same_hub(self, a: str, b: str) -> bool:
+        hub = self.hub_of.get(a)
+        return hub is not None and hub == self.hub_of.get(b)
+
+    def price_per_gb(self, a: str, b: str) -> float:
+        """CNY per GB from ``a`` to ``b``: nothing within a city."""
+        if a == b:
+            return 0.0
+        return self.intra_hub_cny_per_gb if self.same_hub(a, b) else self.cny_per_gb
+
+    def gbps(self, a: str, b: str) -> float:
+        """Throughput from city ``a`` to city ``b`` (infinite within one city: nothing moves)."""
+        if a == b:
+            return float("inf")
+        hub_a, hub_b = self.hub_of.get(a), self.hub_of.get(b)
+        if hub_a is None or hub_b is None:
+            return self.off_hub_gbps
+        if hub_a == hub_b:
+            return self.intra_hub_gbps
+        pair = self.hub_gbps.get((hub_a, hub_b)) or self.hub_gbps.get((hub_b, hub_a))
+        return self.off_hub_gbps if pair is None else pair
+
+
+@dataclass(frozen=True, slots=True)
+class JobData:
+    """A job's inputs and what the core needs to price moving them.
+
+    ``run_hours`` is the job's expected duration (``spec.timing``), None when it declares
+    none. ``transfer_budget_s`` is how long the transfer may take before the job can no longer
+    meet its deadline (latest start − the time the request was made), None without a deadline.
+    """
+
+    inputs: tuple[DataInput, ...]
+    network: NetworkModel
+    run_hours: float | None = None
+    transfer_budget_s: float | None = None
+
+    @property
+    def total_gib(self) -> float:
+        return sum(i.size_gib for i in self.inputs)
+
+
+@dataclass(frozen=True, slots=True)
 class JobRequest:
     """One job as the core sees it: per-pod requests times parallelism, and where it may go."""
 
@@ -129,6 +197,7 @@ class JobRequest:
     selector: ClusterSelector | None = None
     tolerations: tuple[JobToleration, ...] = ()
     pinned_cluster: str | None = None  # a parent hub chose this cluster (Pinned delegation)
+    data: JobData | None = None  # inputs to bring to the cluster (spec.data); None: none
 
     @property
     def latency_budget_ms(self) -> float | None:

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import FleetState, JobRequest
+from computegrid.scheduling.transfer import transfer_of
 from computegrid.sim.placers import Placer, TimedPlacer
 from computegrid.sim.trace import SimJob
 
@@ -63,6 +64,7 @@ def signature(job: JobRequest) -> Hashable:
         job.parallelism,
         job.origin,
         job.latency_budget_ms,
+        None if job.data is None else (job.data.inputs, job.data.transfer_budget_s),
     )
 
 
@@ -101,8 +103,10 @@ def replay(
         if bool((state.node_free < -1e-6).any()):
             overcommits += 1
         cluster[i] = choice
-        start[i] = now
-        end[i] = now + jobs[i].duration_s
+        # The pods start once the job's data has arrived; the capacity is held meanwhile.
+        moving = 0.0 if job.data is None else float(transfer_of(job.data, state).seconds[choice])
+        start[i] = now + moving
+        end[i] = start[i] + jobs[i].duration_s
         rtt[i] = state.latency_from(job.origin)[choice]
         heapq.heappush(running, (end[i], i, placed))
         if planner is not None:

@@ -19,8 +19,9 @@ from scipy import stats
 
 from computegrid.api.common import GPU, LatencySensitivity, Region
 from computegrid.fleet_data.power import PowerCurves
-from computegrid.scheduling import FleetState
+from computegrid.scheduling import FleetState, JobRequest
 from computegrid.scheduling.energy import PUE, it_power_kw
+from computegrid.scheduling.transfer import transfer_of
 from computegrid.sim.engine import Replay
 from computegrid.sim.trace import SimJob, origin_region
 
@@ -40,6 +41,7 @@ class JobArrays:
     sensitivity: tuple[LatencySensitivity, ...]
     east_origin: npt.NDArray[np.bool_]
     deadline_s: FloatArray  # inf for a job without a window
+    requests: tuple[JobRequest, ...] = ()  # for the data metrics (issue 10)
 
     @classmethod
     def of(cls, jobs: Sequence[SimJob]) -> JobArrays:
@@ -71,6 +73,7 @@ class JobArrays:
             deadline_s=np.array(
                 [math.inf if j.deadline_s is None else j.deadline_s for j in jobs], dtype=float
             ),
+            requests=tuple(j.request for j in jobs),
         )
 
 
@@ -167,6 +170,7 @@ def policy_metrics(
             "mean_wait_s": _mean(wait[mask]),
         }
     return {
+        **data_metrics(replay, jobs, state),
         "carbon_t": float(cost["carbon_g"].sum() / 1e6),
         "carbon_market_t": float(cost["market_g"].sum() / 1e6),
         "cost_cny": float(cost["cny"].sum()),
@@ -215,3 +219,33 @@ def captured_savings(nearest: float, policy: float, bound: float) -> float:
     """(nearest − policy)/(nearest − bound): 100 t, 80 t, 70 t → 20/30 = 0.667."""
     gap = nearest - bound
     return (nearest - policy) / gap if gap > 0 else 1.0
+
+
+def data_metrics(replay: Replay, jobs: JobArrays, state: FleetState) -> dict[str, float]:
+    """Moving input data (issue 10): tCO2e, CNY, TiB moved and mean minutes of transfer, and
+    the run's carbon plus the transfer's. Empty for a trace without data, so its output is
+    unchanged."""
+    with_data = [i for i, r in enumerate(jobs.requests) if r.data is not None]
+    if not with_data:
+        return {}
+    carbon_g = cny = gib = seconds = 0.0
+    moved_jobs = 0
+    for i in with_data:
+        c = int(replay.cluster[i])
+        data = jobs.requests[i].data
+        if c < 0 or data is None:
+            continue
+        moved = transfer_of(data, state)
+        carbon_g += float(moved.carbon_g[c])
+        cny += float(moved.cny[c])
+        gib += float(moved.moved_gib[c])
+        seconds += float(moved.seconds[c])
+        moved_jobs += int(moved.moved_gib[c] > 0)
+    return {
+        "data_jobs": float(len(with_data)),
+        "data_jobs_moved": float(moved_jobs),
+        "transfer_carbon_t": carbon_g / 1e6,
+        "transfer_cny": cny,
+        "transfer_tib": gib / 1024,
+        "mean_transfer_min": seconds / 60 / len(with_data),
+    }

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from computegrid.api.common import GPU
-from computegrid.fleet_data import FleetCluster, load_latency_model, load_national_fleet
+from computegrid.fleet_data import (
+    FleetCluster,
+    load_latency_model,
+    load_national_fleet,
+    load_network_model,
+)
 from computegrid.fleet_data.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy
 from computegrid.sim.bound import Bound, lower_bound
@@ -38,6 +43,7 @@ from computegrid.sim.trace import (
     SimJob,
     load_alibaba_v2023,
     synthetic_trace,
+    with_data,
     with_windows,
 )
 
@@ -46,6 +52,11 @@ SCALAR_KEYS = (
     "deadline_misses", "windowed_jobs", "deferred_jobs", "mean_windowed_wait_h", "mean_rtt_ms",
     "overcommits", "unplaced", "jobs_waited", "mean_wait_s", "p95_wait_s",
     "east_to_west_share", "ratio_to_bound", "captured_savings", "savings_vs_nearest",
+)  # fmt: skip
+# Moving input data (issue 10, ``--data-share``): present only when the trace has data.
+DATA_KEYS = (
+    "data_jobs", "data_jobs_moved", "transfer_carbon_t", "transfer_cny", "transfer_tib",
+    "mean_transfer_min",
 )  # fmt: skip
 
 
@@ -64,6 +75,7 @@ class StudyConfig:
     bound: bool = True
     clusters: Sequence[FleetCluster] | None = None
     window_share: float = WINDOW_SHARE  # low/medium jobs with a deadline window (issue 9)
+    data_share: float = 0.0  # low/medium jobs reading a dataset at their origin (issue 10)
 
 
 @dataclass
@@ -112,7 +124,11 @@ def load_trace(cfg: StudyConfig, seed: int, clusters: Sequence[FleetCluster]) ->
         jobs = synthetic_trace(cfg.jobs, clusters, latency, seed=seed, days=cfg.days)
     else:
         jobs, _ = load_alibaba_v2023(Path(cfg.trace), clusters, latency, limit=cfg.jobs, seed=seed)
-    return with_windows(jobs, share=cfg.window_share, seed=seed) if cfg.window_share else jobs
+    if cfg.window_share:
+        jobs = with_windows(jobs, share=cfg.window_share, seed=seed)
+    if cfg.data_share:
+        jobs = with_data(jobs, load_network_model(), share=cfg.data_share, seed=seed)
+    return jobs
 
 
 def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = None) -> SeedRun:
@@ -169,7 +185,9 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
     for name in cfg.policies:
         entry: dict[str, Any] = {}
         ci: dict[str, float] = {}
-        for key in SCALAR_KEYS:
+        for key in (*SCALAR_KEYS, *DATA_KEYS):
+            if key not in runs[0].metrics[name]:  # data keys: only for a trace with data
+                continue
             values = [r.metrics[name][key] for r in runs]
             if all(isinstance(v, float) and math.isnan(v) for v in values):
                 continue

@@ -20,12 +20,19 @@ import csv
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from computegrid.api.common import GPU, ComputeType, LatencySensitivity
 from computegrid.fleet_data import FleetCluster, load_cities
-from computegrid.scheduling import LATENCY_BUDGET_MS, JobRequest, LatencyModel
+from computegrid.scheduling import (
+    LATENCY_BUDGET_MS,
+    DataInput,
+    JobData,
+    JobRequest,
+    LatencyModel,
+    NetworkModel,
+)
 
 GIB = 2**30
 DAY_S = 86_400.0
@@ -220,6 +227,51 @@ def with_windows(
         if job.request.sensitivity is not HIGH and draw < share:
             job = SimJob(job.request, job.arrival_s, job.duration_s, job.category,
                          round(job.arrival_s + job.duration_s + slack, 3))  # fmt: skip
+        out.append(job)
+    return out
+
+
+# -- input data (issue 10) ----------------------------------------------------------------
+
+#: Share of low- and medium-class jobs that read a dataset, and its size: log-uniform from
+#: 1 GiB to 2 TiB (each factor of ten equally likely). Estimated (our assumption): the data
+#: sits in the origin city (East Data: where the users and their data are), and no public
+#: trace gives input sizes per job. High-class jobs serve users where they are and read none.
+DATA_SIZE_GIB = (1.0, 2048.0)
+
+
+def with_data(
+    jobs: Sequence[SimJob],
+    network: NetworkModel,
+    *,
+    share: float,
+    size_gib: tuple[float, float] = DATA_SIZE_GIB,
+    seed: int = 0,
+) -> list[SimJob]:
+    """The trace with ``share`` of its low and medium jobs reading a dataset at their origin.
+
+    The job declares its run time (what the simulator knows) so the score can weigh the
+    transfer against the run; a windowed job's transfer may use the slack before its latest
+    start. A separate seeded stream: the jobs are the same trace with or without data.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"data share must be in [0, 1], got {share}")
+    rng = random.Random(f"data-{seed}")
+    low, high = math.log(size_gib[0]), math.log(size_gib[1])
+    out = []
+    for job in jobs:
+        draw, size = rng.random(), round(math.exp(rng.uniform(low, high)), 3)
+        request = job.request
+        if request.sensitivity is not HIGH and draw < share:
+            latest = job.latest_start_s
+            data = JobData(
+                (DataInput(request.origin, size),),
+                network,
+                run_hours=job.duration_s / H,
+                transfer_budget_s=None if latest is None else latest - job.arrival_s,
+            )
+            job = SimJob(replace(request, data=data), job.arrival_s, job.duration_s,
+                         job.category, job.deadline_s)  # fmt: skip
         out.append(job)
     return out
 

@@ -10,6 +10,7 @@ from computegrid.scheduling.plugins import (
     carbon,
     cluster_selector,
     compute_type,
+    data_transfer,
     headroom,
     known_location,
     latency,
@@ -21,6 +22,7 @@ from computegrid.scheduling.plugins import (
     renewable,
     resources_fit,
     taints,
+    transfer_time,
 )
 from computegrid.scheduling.plugins.base import FilterPlugin, ScorePlugin
 
@@ -32,6 +34,7 @@ FILTERS: dict[str, Callable[..., FilterPlugin]] = {
     cluster_selector.NAME: cluster_selector.ClusterSelectorFilter,
     taints.NAME: taints.TaintToleration,
     latency_budget.NAME: latency_budget.LatencyBudget,
+    transfer_time.NAME: transfer_time.TransferTime,
     resources_fit.NAME: resources_fit.ResourcesFit,
     headroom.NAME: headroom.CriticalHeadroom,
 }
@@ -43,6 +46,7 @@ SCORES: dict[str, Callable[..., ScorePlugin]] = {
     least_allocated.NAME: least_allocated.LeastAllocated,
     latency.NAME: latency.Latency,
     pairing.NAME: pairing.HubPairing,
+    data_transfer.NAME: data_transfer.DataTransfer,
 }
 
 
