@@ -15,7 +15,7 @@ from computegrid.scheduling.energy import PUE
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.engine import replay
 from computegrid.sim.metrics import JobArrays, curve_hours, policy_metrics
-from computegrid.sim.placers import POLICY_NAMES, has_room, make_placer, within_budget
+from computegrid.sim.placers import KNOWN_POLICIES, has_room, make_placer, within_budget
 from computegrid.sim.trace import SimJob, synthetic_trace, with_windows
 
 FLEET = load_national_fleet()
@@ -31,7 +31,7 @@ def gpu_job(name: str, arrival_s: float, pods: int, hours: float = 1.0) -> SimJo
     return SimJob(request, arrival_s, hours * 3600, "test")
 
 
-@pytest.mark.parametrize("policy", POLICY_NAMES)
+@pytest.mark.parametrize("policy", KNOWN_POLICIES)
 def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # a takes both GPU nodes for 1 h from t=0; b (one node) arrives at 10 s and starts at
     # 3600 s when a ends: a wait of 3590 s. c, arriving later but just as big, queues behind.
@@ -79,7 +79,7 @@ def test_computegrid_placer_is_the_operators_scheduler():
             state.reserve(got, j.request)
 
 
-BUDGETED = [p for p in POLICY_NAMES if p != "always-west"]
+BUDGETED = [p for p in KNOWN_POLICIES if p != "always-west"]
 
 
 def west(state: FleetState) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scal
     jobs = with_windows(synthetic_trace(count, FLEET.clusters, LATENCY, seed=seed, days=0.5),
                         seed=seed)  # fmt: skip
     arrays = JobArrays.of(jobs)
-    for policy in POLICY_NAMES:
+    for policy in KNOWN_POLICIES:
         state = FleetState(FLEET.snapshots(scale), LATENCY)
         run = replay(jobs, state, make_placer(policy, seed=seed, curves=CURVES), CURVES)
         assert run.overcommits == 0
@@ -117,7 +117,7 @@ def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scal
             assert (run.latency_ms[placed] <= arrays.budget_ms[placed] + 1e-9).all()
         # Time-shifting: a windowed job never starts after deadline − duration unless it had
         # to queue (a late start is then counted as a miss, not hidden).
-        if policy == "computegrid-timed":
+        if policy.startswith("computegrid-timed"):
             windowed = placed & np.isfinite(arrays.deadline_s)
             latest = arrays.deadline_s - arrays.duration_s
             assert (run.start_s[windowed] <= latest[windowed] + 1e-6).all()
@@ -155,6 +155,7 @@ def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
         carbon[policy] = policy_metrics(run, arrays, idle, CURVES)["carbon_t"]
     bound = lower_bound(jobs, arrays, idle, CURVES.window(curve_hours(arrays)))
     assert bound.slack_jobs == 0
+    assert bound.job_carbon_kg.sum() / 1e3 == pytest.approx(bound.carbon_t)  # per job, summed
     assert carbon  # at least one policy ran everything on arrival
     for policy, value in carbon.items():
         assert bound.carbon_t <= value * (1 + 1e-7), policy
@@ -201,3 +202,73 @@ def test_a_data_job_starts_when_its_data_has_arrived_and_the_move_is_counted():
     assert metrics["transfer_carbon_t"] == pytest.approx(107.374 * 0.001875 * 536.6 / 1e6, rel=1e-3)
     assert metrics["transfer_cny"] == pytest.approx(53.687, rel=1e-3)
     assert metrics["data_jobs"] == 1 and metrics["data_jobs_moved"] == 1
+
+
+class ScriptedPlanner:
+    """A time-aware placer whose answers are scripted: one plan, then re-plans by hour."""
+
+    name = "scripted"
+    rolling = True
+
+    def __init__(self, first: tuple[int, float], moves: dict[float, tuple[int, float]]) -> None:
+        self.first, self.moves = first, moves
+        self.asked: list[float] = []
+        self.released: list[int] = []
+
+    def plan(self, key, job, state, now_s):
+        return self.first
+
+    def replan(self, key, job, state, now_s):
+        self.asked.append(now_s)
+        return self.moves.get(now_s)
+
+    def release(self, key):
+        self.released.append(key)
+
+    def started(self, key, job, state, cluster, end_s):
+        pass
+
+    def finished(self, key):
+        pass
+
+    def choose(self, job, state):
+        raise NotImplementedError
+
+
+def analytics_job(deadline_h: float) -> SimJob:
+    request = JobRequest("a/j", "chengdu", {"cpu": 8.0, "memory": 32.0 * 2**30},
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    return SimJob(request, 600.0, 7200.0, "analytics", deadline_s=deadline_h * 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("moves", "cluster", "start_h", "asked_h"),
+    [
+        ({}, 0, 5.0, [1, 2, 3, 4]),  # never moved: starts as first planned (not asked at 5 h)
+        ({2 * 3600.0: (1, 2 * 3600.0)}, 1, 2.0, [1, 2]),  # moved to "now" at the 2 h re-plan
+        ({1 * 3600.0: (2, 3 * 3600.0)}, 2, 3.0, [1, 2]),  # moved to a later plan, still held
+    ],
+)
+def test_held_jobs_are_replanned_every_whole_hour(moves, cluster, start_h, asked_h):
+    # Arrival at 0:10, planned for 5 h on cluster 0. The engine asks again at each whole hour
+    # while the job is held (1 h, 2 h, …) and follows a move; the stale plan never starts it.
+    planner = ScriptedPlanner((0, 5 * 3600.0), moves)
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    run = replay([analytics_job(12)], state, planner, CURVES)
+    assert (int(run.cluster[0]), float(run.start_s[0])) == (cluster, start_h * 3600.0)
+    assert run.deferred == 1
+    assert planner.asked == [h * 3600.0 for h in asked_h]
+
+
+def test_rolling_replan_keeps_a_lone_jobs_plan():
+    # Alone on the fleet and with a perfect forecast, nothing can beat the first plan: the
+    # rolling planner asks every hour and never moves it.
+    job = analytics_job(14)
+    runs = {}
+    for name in ("computegrid-timed", "computegrid-timed-rolling"):
+        placer = make_placer(name, curves=CURVES)
+        runs[name] = replay([job], FleetState(FLEET.snapshots(), LATENCY), placer, CURVES)
+        assert placer.replans == 0  # type: ignore[attr-defined]
+    static, rolling = runs.values()
+    assert rolling.start_s[0] == static.start_s[0] > job.arrival_s
+    assert rolling.cluster[0] == static.cluster[0]

@@ -21,7 +21,7 @@ from computegrid.fleet_data.fleet_file import load_fleet_clusters
 from computegrid.fleet_data.inputs import InputError
 from computegrid.fleet_data.power import MODEL_PROVINCES, SCENARIOS
 from computegrid.scheduling import DEFAULT_POLICY, Policy
-from computegrid.sim.placers import POLICY_NAMES
+from computegrid.sim.placers import KNOWN_POLICIES, POLICY_NAMES
 from computegrid.sim.study import StudyConfig, curve_notes, run_study, stderr_log
 from computegrid.sim.trace import WINDOW_SHARE
 
@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--policies",
         default=",".join(POLICY_NAMES),
-        help="comma-separated, from: " + ", ".join(POLICY_NAMES),
+        help="comma-separated, from: " + ", ".join(KNOWN_POLICIES),
     )
     parser.add_argument(
         "--policy-file",
@@ -106,10 +106,10 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
     if not 0 <= args.data_share <= 1:
         raise UsageError("--data-share must be in [0, 1]")
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = [p for p in names if p not in POLICY_NAMES]
+    unknown = [p for p in names if p not in KNOWN_POLICIES]
     if unknown or not names:
         raise UsageError(f"--policies: unknown {', '.join(unknown) or '(none given)'}; "
-                         f"known: {', '.join(POLICY_NAMES)}")  # fmt: skip
+                         f"known: {', '.join(KNOWN_POLICIES)}")  # fmt: skip
     if "nearest" not in names:
         names.insert(0, "nearest")  # savings and captured savings are measured against it
     return StudyConfig(

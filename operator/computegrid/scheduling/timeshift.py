@@ -21,7 +21,8 @@ Capacity:
   holds for the classes it applies to). The exact per-node fit is checked at the start time.
 
 A job of unknown duration (no window) honours promises over its first hour
-(``unknown_run_h``); a deferred job whose room was taken after all re-plans at its start.
+(``unknown_run_h``), except a ``high``-class job, which never waits for a promise; a
+deferred job whose room was taken after all re-plans at its start.
 Running jobs that declared their duration may give their capacity back in the book
 (``add_release``), so a later start can count on it.
 
@@ -511,7 +512,9 @@ class TimeScheduler:
         alloc, free = pool_totals(job, state)
         span = window.duration_s if window.duration_s is not None else self.unknown_run_s
         left = np.broadcast_to(free, (len(starts), *free.shape))  # [starts, clusters, res]
-        if book is not None and len(book):
+        # A latency-critical job starts now and is not held back by promises: a deferred job
+        # whose room it took is planned again (at its start, or at the next re-plan).
+        if book is not None and len(book) and job.sensitivity is not LatencySensitivity.HIGH:
             left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)
         asked = need > 0
         fits = (left[:, :, asked] >= need[asked] - 1e-9).all(axis=2)

@@ -55,6 +55,7 @@ class Bound:
     solve_s: float
     status: str
     placement: npt.NDArray[np.float64]  # [jobs, clusters] fractional share in the LP optimum
+    job_carbon_kg: FloatArray  # [jobs] each job's carbon in the LP optimum (for diagnosis)
 
 
 def allowed_clusters(job: SimJob, state: FleetState) -> npt.NDArray[np.bool_]:
@@ -188,6 +189,8 @@ def lower_bound(
     carbon_t = float(cost_kg @ x[:nv] + cheapest @ slack) / 1e3
     placement = np.zeros((n, state.size))
     np.add.at(placement, (jv, cv), x[:nv])  # summed over each job's starts
+    job_kg = cheapest * slack
+    np.add.at(job_kg, jv, cost_kg * x[:nv])
     milp_t = None
     method = "lp"
     if nv + n <= milp_max_vars:
@@ -215,4 +218,5 @@ def lower_bound(
         solve_s=time.perf_counter() - started,
         status=str(lp.message),
         placement=placement,
+        job_carbon_kg=job_kg,
     )

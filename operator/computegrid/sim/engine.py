@@ -16,6 +16,12 @@ job is then held (a deferred-start event) and at its start time the placer relea
 promise and the job starts on the planned cluster if its pods fit there, else it is planned
 again from that moment (and queues if nothing fits). Deferred starts are processed after
 completions and the hour's power figures, before arrivals.
+
+Rolling re-plan: at every whole hour while jobs are held, a placer that says ``rolling``
+(and offers ``replan``) is asked again for each held job (earliest planned start first) on
+the fleet as it is then; it may move the job to a better (cluster, start), including "start
+now", which lets deferred work take capacity that freed up after it was planned. The engine
+keeps one current plan per held job (older heap entries are skipped).
 """
 
 from __future__ import annotations
@@ -85,9 +91,11 @@ def replay(
     end = np.full(n, np.nan)
     rtt = np.full(n, np.nan)
     running: list[tuple[float, int, dict[str, int]]] = []
-    held: list[tuple[float, int, int]] = []  # (planned start, job, cluster)
+    held: list[tuple[float, int, int]] = []  # (planned start, job, cluster); stale ones skipped
+    plans: dict[int, tuple[float, int]] = {}  # held job → its current (start, cluster)
     was_held: set[int] = set()
     planner = placer if isinstance(placer, TimedPlacer) else None
+    replans = planner is not None and bool(getattr(planner, "rolling", False))
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -115,6 +123,27 @@ def replay(
         if progress is not None and done % step == 0:
             progress(done, n)
 
+    def hold(i: int, at: float, choice: int) -> None:
+        heapq.heappush(held, (at, i, choice))
+        plans[i] = (at, choice)
+        was_held.add(i)
+
+    def replan_held(now: float) -> None:
+        assert planner is not None
+        for i in sorted(plans, key=lambda k: (plans[k][0], k)):
+            at, _ = plans[i]
+            if at <= now + 1e-6:
+                continue  # due now: the held-start step below handles it
+            moved = planner.replan(i, jobs[i], state, now)  # type: ignore[attr-defined]
+            if moved is None:
+                continue
+            choice, new_at = moved
+            if new_at > now + 1e-6:
+                hold(i, new_at, choice)
+            else:
+                del plans[i]
+                start_job(i, choice, now)
+
     def attempt(i: int, now: float) -> bool:
         nonlocal decisions
         job = jobs[i].request
@@ -125,8 +154,7 @@ def replay(
                 return False
             choice, at = planned
             if at > now + 1e-6:
-                heapq.heappush(held, (at, i, choice))
-                was_held.add(i)
+                hold(i, at, choice)
                 return True
         else:
             picked = placer.choose(job, state)
@@ -136,11 +164,19 @@ def replay(
         start_job(i, choice, now)
         return True
 
+    last_replan = -1.0  # the whole hour of the last re-plan
+    now = 0.0
     while next_arrival < n or running or held:
         t_arrival = jobs[next_arrival].arrival_s if next_arrival < n else math.inf
         t_done = running[0][0] if running else math.inf
         t_held = held[0][0] if held else math.inf
-        now = min(t_arrival, t_done, t_held)
+        # the next whole hour, a re-plan instant, while any job is held
+        t_tick = math.inf
+        if replans and plans:
+            t_tick = math.ceil(now / 3600) * 3600
+            if t_tick <= last_replan:
+                t_tick += 3600
+        now = min(t_arrival, t_done, t_held, t_tick)
         h = int(now // 3600)
         if h != hour:
             state.update_power(*curves.at(h))
@@ -161,8 +197,14 @@ def replay(
                     failed.add(sig)
                     still.append(i)
             queue = still
+        if replans and plans and now % 3600 == 0 and now > last_replan:
+            last_replan = now
+            replan_held(now)
         while held and held[0][0] <= now:
-            _, i, choice = heapq.heappop(held)
+            at, i, choice = heapq.heappop(held)
+            if plans.get(i) != (at, choice):
+                continue  # re-planned since (or already started)
+            del plans[i]
             assert planner is not None
             planner.release(i)
             fits = state.pods_fitting_per_cluster(jobs[i].request)[choice]

@@ -21,6 +21,8 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-timed``: the operator's time-aware core (``TimeScheduler``, sim/timed.py):
   the same policy's score over each windowed job's run, at its best start within its window;
   jobs without a window (and every high-class job) start now, as with ``computegrid``.
+- ``computegrid-timed-rolling``: the same, and every hour each held job is planned again on
+  the fleet as it is then (a rolling horizon); it moves only to a strictly better score.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ POLICY_NAMES = (
     "always-west",
     "greedy-carbon",
 )
+# Run only when named (``--policies``): a variant under study, not in the default table.
+OPT_IN_POLICIES = ("computegrid-timed-rolling",)
+KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
 class Placer(Protocol):
@@ -187,12 +192,14 @@ def make_placer(
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
-    if name == "computegrid-timed":
+    if name in ("computegrid-timed", "computegrid-timed-rolling"):
         from computegrid.sim.timed import ComputegridTimed
 
         if curves is None:
-            raise ValueError("computegrid-timed needs the power curves (its forecast)")
-        return ComputegridTimed(curves, policy or DEFAULT_POLICY)
+            raise ValueError(f"{name} needs the power curves (its forecast)")
+        return ComputegridTimed(
+            curves, policy or DEFAULT_POLICY, rolling=name == "computegrid-timed-rolling"
+        )
     placers: dict[str, type] = {
         "nearest": Nearest,
         "round-robin": RoundRobin,
@@ -203,6 +210,6 @@ def make_placer(
     if name == "random":
         return Random(seed)
     if name not in placers:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(KNOWN_POLICIES)}")
     placer: Placer = placers[name]()
     return placer

@@ -41,12 +41,18 @@ class ComputegridTimed:
 
     name = "computegrid-timed"
 
-    def __init__(self, curves: PowerCurves, policy: Policy = DEFAULT_POLICY) -> None:
+    def __init__(
+        self, curves: PowerCurves, policy: Policy = DEFAULT_POLICY, *, rolling: bool = False
+    ) -> None:
+        self.name = "computegrid-timed-rolling" if rolling else "computegrid-timed"
         self.curves = curves
         self.planner = TimeScheduler(policy)
         self.book: ReservationBook | None = None
         self._forecast: tuple[int, FleetForecast] | None = None
+        self.rolling = rolling  # re-plan held jobs every hour (``replan``)
+        self.scores: dict[int, float] = {}  # held job → the score of its promise
         self.deferred = 0
+        self.replans = 0
 
     def forecast(self, now_s: float) -> FleetForecast:
         """The curves from the current replay hour, as the operator's forecast would be."""
@@ -65,25 +71,57 @@ class ComputegridTimed:
             )
         return self._forecast[1]
 
-    def plan(
-        self, key: int, job: SimJob, state: FleetState, now_s: float
-    ) -> tuple[int, float] | None:
-        """(cluster, start) or None (wait); a start after now is a promise in the book."""
+    def decide(self, job: SimJob, state: FleetState, now_s: float) -> TimedDecision | None:
         if self.book is None:
             self.book = ReservationBook(state.size, len(state.resources))
-        request = job.request
         windowed = job.deadline_s is not None
         window = window_for(
-            request.sensitivity,
+            job.request.sensitivity,
             now_s,
             deadline_s=job.deadline_s,
             duration_s=job.duration_s if windowed else None,
         )
-        result = self.planner.plan(request, state, window, self.forecast(now_s), self.book)
-        if not isinstance(result, TimedDecision):
+        result = self.planner.plan(job.request, state, window, self.forecast(now_s), self.book)
+        return result if isinstance(result, TimedDecision) else None
+
+    def plan(
+        self, key: int, job: SimJob, state: FleetState, now_s: float
+    ) -> tuple[int, float] | None:
+        """(cluster, start) or None (wait); a start after now is a promise in the book."""
+        result = self.decide(job, state, now_s)
+        if result is None:
             return None
         if result.deferred:
-            self.promise(key, request, state, result.index, result.start_s, job.duration_s)
+            self.promise(key, job.request, state, result.index, result.start_s, job.duration_s)
+            self.scores[key] = result.score
+        return result.index, result.start_s
+
+    def replan(
+        self, key: int, job: SimJob, state: FleetState, now_s: float
+    ) -> tuple[int, float] | None:
+        """A held job asked again at a later hour: its new (cluster, start) when that scores
+        better than its promise (capacity may have freed since), else None (promise kept).
+
+        Its own promise is lifted while it plans, so it competes only with the others. The
+        plan on the books stays valid whatever the planner now thinks of it (the capacity
+        was promised), so only a strictly better score moves it."""
+        if not self.rolling or self.book is None:
+            return None
+        old = self.book.remove(str(key))
+        if old is None:
+            return None
+        result = self.decide(job, state, now_s)
+        if result is None or result.score <= self.scores[key] + 1e-6:
+            self.book.add(old)
+            return None
+        self.replans += 1
+        if result.deferred:
+            self.book.add(Reservation(str(key), result.index, old.compute_type_code,
+                                      result.start_s, result.start_s + job.duration_s,
+                                      old.amounts))  # fmt: skip
+            self.scores[key] = result.score
+        else:
+            del self.scores[key]
         return result.index, result.start_s
 
     def promise(
@@ -99,6 +137,7 @@ class ComputegridTimed:
         self.deferred += 1
 
     def release(self, key: int) -> None:
+        self.scores.pop(key, None)
         if self.book is not None:
             self.book.remove(str(key))
 

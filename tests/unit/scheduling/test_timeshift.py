@@ -146,6 +146,22 @@ def test_promised_capacity_is_not_given_twice() -> None:
     assert plan(Window(now_s=0.0, duration_s=2 * H, deadline_s=10 * H), book=book).start_s == 3 * H
 
 
+def test_a_critical_job_starts_now_whatever_is_promised() -> None:
+    # 62 of zhangjiakou's 64 cpu are promised over the next hour. A medium job without a
+    # window honours the promise over its first hour (4 cpu do not fit in the 2 left), so it
+    # goes to qingyang (13.6 ms, inside its 20 ms budget); a high-class job (5 ms: only
+    # zhangjiakou) is never held back by a promise: it starts now there, and the deferred
+    # job re-plans if its room is gone.
+    book = ReservationBook(clusters=2, resources=len(two_clusters()[0].resources))  # type: ignore[attr-defined]
+    book.add(promise(1, 0, 1, 62))
+    medium = plan(Window(now_s=0.0), MEDIUM, book=book)
+    assert (medium.cluster, medium.start_s) == ("qingyang", 0.0)
+    high = plan(Window(now_s=0.0), HIGH, book=book)
+    assert (high.cluster, high.start_s) == ("zhangjiakou", 0.0)
+    book.remove("other/job")
+    assert plan(Window(now_s=0.0), MEDIUM, book=book).cluster == "zhangjiakou"
+
+
 def test_reservation_book_peak() -> None:
     book = ReservationBook(clusters=1, resources=1)
     book.add(Reservation("a", 0, 0, 1 * H, 3 * H, np.array([10.0])))
