@@ -81,7 +81,7 @@ def _busy(exc: BaseException) -> bool:
 
 @retry(
     retry=retry_if_exception(_busy),
-    wait=wait_exponential_jitter(initial=0.5, max=10),
+    wait=wait_exponential_jitter(multiplier=0.5, max=10),
     stop=stop_after_attempt(8),
     reraise=True,
 )
