@@ -8,6 +8,7 @@ There is no per-job interval any more: member Jobs are watched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -157,6 +158,10 @@ def member_clusters(fleet: testbed.FleetInfo, hub_api: Any) -> list[str]:
     return [m.name for m in fleet.members]
 
 
+#: The session operator once started (it runs until the session ends, across modules).
+SESSION_OPERATORS: list[OperatorProcess] = []
+
+
 @pytest.fixture(scope="session")
 def operator(
     fleet: testbed.FleetInfo,
@@ -168,12 +173,31 @@ def operator(
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     proc = OperatorProcess(fleet.hub.kubeconfig, log_path)
     proc.start()
+    SESSION_OPERATORS.append(proc)
     try:
         wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "every member Ready", 120)
         yield proc
     finally:
+        SESSION_OPERATORS.remove(proc)
         proc.stop()
         print(f"operator log: {log_path}")
+
+
+@contextlib.contextmanager
+def no_operator(hub_api: Any, member_clusters: list[str]) -> Iterator[None]:
+    """Stop the session operator, if an earlier module started it, for a block that writes
+    MemberCluster statuses itself (a running operator would probe those members and
+    overwrite them); start it again afterwards, every member Ready."""
+    paused = [proc for proc in SESSION_OPERATORS if proc.proc is not None]
+    for proc in paused:
+        proc.stop()
+    try:
+        yield
+    finally:
+        for proc in paused:
+            proc.start()
+        if paused:
+            wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
 
 
 def computejob(

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from operator_fixtures import no_operator
 
 from computegrid import testbed
 from computegrid.api import GROUP, VERSION, ComputeJob, MemberClusterSpec, restricted_template
@@ -30,6 +31,7 @@ from computegrid.fleet.live import snapshot_from_status
 from computegrid.fleet_data import load_latency_model
 from computegrid.scheduling import Decision, FleetState, Scheduler, placement_status, to_request
 
+pytest_plugins = ["operator_fixtures"]
 PLUGIN = Path(sys.executable).with_name("kubectl-computegrid")
 NOW = "2026-11-29T01:00:00Z"
 
@@ -91,32 +93,36 @@ class Plugin:
 
 
 @pytest.fixture(scope="module")
-def live(fleet: testbed.FleetInfo, hub_api: Any) -> Iterator[tuple[Plugin, dict[str, str]]]:
-    """Three MemberClusters with written statuses (two Ready, one not), labelled for this run."""
+def live(
+    fleet: testbed.FleetInfo, hub_api: Any, member_clusters: list[str]
+) -> Iterator[tuple[Plugin, dict[str, str]]]:
+    """Three MemberClusters with written statuses (two Ready, one not), labelled for this run;
+    no operator runs meanwhile (it would probe them and overwrite the statuses)."""
     run_id = uuid.uuid4().hex[:6]
     label = {"computegrid.io/test-run": run_id}
     api = client.CustomObjectsApi(hub_api)
     names = {}
-    try:
-        for suffix, (member_spec, nodes, pods, ready) in MEMBERS.items():
-            name = f"plug-{run_id}-{suffix}"
-            names[suffix] = name
-            api.create_cluster_custom_object(GROUP, VERSION, "memberclusters", {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "MemberCluster",
-                "metadata": {"name": name, "labels": label}, "spec": member_spec})  # fmt: skip
-            snapshot = build_snapshot(
-                name, MemberClusterSpec.model_validate(member_spec), nodes, pods
-            )
-            status = ready_status(snapshot, None, NOW)
-            if not ready:
-                status |= failed_status(status["conditions"], 3, 3, "connection refused", NOW)
-            api.patch_cluster_custom_object_status(
-                GROUP, VERSION, "memberclusters", name, {"status": status}
-            )
-        yield Plugin(Path(fleet.hub.kubeconfig), f"computegrid.io/test-run={run_id}"), names
-    finally:
-        for name in names.values():
-            api.delete_cluster_custom_object(GROUP, VERSION, "memberclusters", name)
+    with no_operator(hub_api, member_clusters):
+        try:
+            for suffix, (member_spec, nodes, pods, ready) in MEMBERS.items():
+                name = f"plug-{run_id}-{suffix}"
+                names[suffix] = name
+                api.create_cluster_custom_object(GROUP, VERSION, "memberclusters", {
+                    "apiVersion": f"{GROUP}/{VERSION}", "kind": "MemberCluster",
+                    "metadata": {"name": name, "labels": label}, "spec": member_spec})  # fmt: skip
+                snapshot = build_snapshot(
+                    name, MemberClusterSpec.model_validate(member_spec), nodes, pods
+                )
+                status = ready_status(snapshot, None, NOW)
+                if not ready:
+                    status |= failed_status(status["conditions"], 3, 3, "connection refused", NOW)
+                api.patch_cluster_custom_object_status(
+                    GROUP, VERSION, "memberclusters", name, {"status": status}
+                )
+            yield Plugin(Path(fleet.hub.kubeconfig), f"computegrid.io/test-run={run_id}"), names
+        finally:
+            for name in names.values():
+                api.delete_cluster_custom_object(GROUP, VERSION, "memberclusters", name)
 
 
 def job_doc(name: str, origin: str, sensitivity: str, compute_type: str, resources: dict[str, str],
