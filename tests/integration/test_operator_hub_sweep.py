@@ -1,7 +1,12 @@
-"""A ComputeJob deleted while the operator cannot see the hub: when the hub comes back, the
-ComputeJob watch is re-established by a list, and a list reports no deletions. Without the
-periodic metadata sweep (``--hub-sweep-interval``) the job stayed in the operator's cache and
-its member Job ran on for ever; with it the member Job is deleted.
+"""A ComputeJob deleted while the operator cannot see the hub: its member Job must still go.
+
+When the hub comes back, Kopf either resumes the ComputeJob watch from its resourceVersion
+(the DELETED event arrives) or, after giving up resuming, lists afresh, and a list reports no
+deletions: then only the periodic metadata sweep (``--hub-sweep-interval``) finds the job
+gone. Which of the two happens depends on timing (both were seen); the test holds the
+partition until Kopf has given up resuming, so the second can happen, and asserts the
+outcome either way: the member Job is deleted. The sweep's own logic is unit-tested
+(``tests/unit/test_jobcache_sweep.py``).
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
                     "the member Job of the deleted ComputeJob removed",
                     90,
                 )
-                assert "deleted while unwatched" in cut.log_path.read_text()
+                swept = "deleted while unwatched" in cut.log_path.read_text()
+                print(f"removed after the outage by {'the sweep' if swept else 'the watch'}")
             finally:
                 cut.stop()
                 print(f"operator log: {cut.log_path}")
