@@ -20,7 +20,7 @@ from operator_fixtures import (
     OperatorProcess,
     computejob,
     jobs_with_uid,
-    ready_members,
+    no_operator,
     wait_for,
 )
 from tests.tools.faultproxy import FaultProxy
@@ -45,44 +45,42 @@ def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
     tmp_path: Path,
 ) -> None:
     hub = Hub(hub_api, namespace)
-    operator.stop()
-    try:
-        with FaultProxy.from_kubeconfig(fleet.hub.kubeconfig) as proxy:
-            config = proxy.write_kubeconfig(tmp_path / "hub-through-proxy.yaml")
-            cut = OperatorProcess(
-                str(config), tmp_path / "cut-off.log", extra=["--hub-sweep-interval", "3"]
+    with (
+        no_operator(hub_api, member_clusters),
+        FaultProxy.from_kubeconfig(fleet.hub.kubeconfig) as proxy,
+    ):
+        config = proxy.write_kubeconfig(tmp_path / "hub-through-proxy.yaml")
+        cut = OperatorProcess(
+            str(config), tmp_path / "cut-off.log", extra=["--hub-sweep-interval", "3"]
+        )
+        cut.start()
+        try:
+            uid = hub.create(computejob("long", origin="chengdu", run_seconds=900))["metadata"][
+                "uid"
+            ]
+            status = hub.wait_phase("long", "Running")
+            member = member_apis[status["remote"]["cluster"]]
+            assert len(jobs_with_uid(member, uid)) == 1
+            proxy.partition(True)  # the operator loses the hub (its watches are cut)
+            time.sleep(1.0)  # the cut has reached the operator's side
+            hub.delete("long")
+            wait_for(lambda: hub.gone("long"), "the ComputeJob gone from the hub")
+            # Kopf resumes a watch from its resourceVersion (the DELETED event would then
+            # arrive) for 9 attempts; after that it starts over with a list, which is
+            # what happens when the outage outlasts its retries or the history (410).
+            wait_for(
+                lambda: "computejobs?watch=true" in given_up(cut.log_path),
+                "Kopf giving up resuming the ComputeJob watch",
+                240,
             )
-            cut.start()
-            try:
-                uid = hub.create(computejob("long", origin="chengdu", run_seconds=900))["metadata"][
-                    "uid"
-                ]
-                status = hub.wait_phase("long", "Running")
-                member = member_apis[status["remote"]["cluster"]]
-                assert len(jobs_with_uid(member, uid)) == 1
-                proxy.partition(True)  # the operator loses the hub (its watches are cut)
-                time.sleep(1.0)  # the cut has reached the operator's side
-                hub.delete("long")
-                wait_for(lambda: hub.gone("long"), "the ComputeJob gone from the hub")
-                # Kopf resumes a watch from its resourceVersion (the DELETED event would then
-                # arrive) for 9 attempts; after that it starts over with a list, which is
-                # what happens when the outage outlasts its retries or the history (410).
-                wait_for(
-                    lambda: "computejobs?watch=true" in given_up(cut.log_path),
-                    "Kopf giving up resuming the ComputeJob watch",
-                    240,
-                )
-                proxy.partition(False)  # back: the watch lists afresh, and sees no deletion
-                wait_for(
-                    lambda: jobs_with_uid(member, uid) == [],
-                    "the member Job of the deleted ComputeJob removed",
-                    90,
-                )
-                swept = "deleted while unwatched" in cut.log_path.read_text()
-                print(f"removed after the outage by {'the sweep' if swept else 'the watch'}")
-            finally:
-                cut.stop()
-                print(f"operator log: {cut.log_path}")
-    finally:
-        operator.start()
-        wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
+            proxy.partition(False)  # back: the watch lists afresh, and sees no deletion
+            wait_for(
+                lambda: jobs_with_uid(member, uid) == [],
+                "the member Job of the deleted ComputeJob removed",
+                90,
+            )
+            swept = "deleted while unwatched" in cut.log_path.read_text()
+            print(f"removed after the outage by {'the sweep' if swept else 'the watch'}")
+        finally:
+            cut.stop()
+            print(f"operator log: {cut.log_path}")
