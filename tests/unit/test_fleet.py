@@ -10,11 +10,13 @@ from computegrid.fleet import (
     Fleet,
     build_snapshot,
     failed_status,
+    pod_essence,
     pod_requests,
     probe,
     ready_status,
 )
 from computegrid.lifecycle import Health
+from computegrid.lifecycle.mirror import copy_of
 
 SPEC = MemberClusterSpec.model_validate(
     {
@@ -66,6 +68,30 @@ def test_pod_requests_take_the_larger_of_containers_and_init() -> None:
         }
     }
     assert pod_requests(body) == {"cpu": 2.0, "memory": 2.0**30, "pods": 1.0}
+
+
+def test_a_pod_cut_to_its_essence_counts_the_same() -> None:
+    """Probes keep only a pod's node, phase and requests from each listed page."""
+    full = {
+        "metadata": {"name": "p", "managedFields": [{"manager": "kubelet"}] * 5},
+        "spec": {
+            "nodeName": "a",
+            "containers": [
+                {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1"}}},
+                {"name": "d", "image": "y"},
+            ],
+            "initContainers": [{"resources": {"requests": {"cpu": "3", "memory": "1Gi"}}}],
+            "volumes": [{"name": "v"}] * 10,
+        },
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled"}]},
+    }
+    cut = pod_essence(full)
+    assert pod_requests(cut) == pod_requests(full) == {"cpu": 3.0, "memory": 2.0**30, "pods": 1.0}
+    nodes = [node("a", "64", "general", 100.0)]
+    pods = [full, pod("a", "4", phase="Succeeded"), pod("", "2")]
+    whole = build_snapshot("g", SPEC, nodes, pods)
+    assert build_snapshot("g", SPEC, nodes, [pod_essence(p) for p in pods]) == whole
+    assert len(repr(cut)) < len(repr(full)) / 2
 
 
 def test_snapshot_capacity_power_and_taints() -> None:
@@ -227,3 +253,66 @@ def test_withdraw_deletes_our_jobs_and_names_what_it_could_not() -> None:
         assert asyncio.run(fleet.withdraw("never-registered", timeout=10)) == []
     finally:
         fleet.close()
+
+
+def test_a_late_create_answer_never_replaces_what_the_watch_saw_since() -> None:
+    """At 10,000 jobs a create's answer reached the loop after the watch had delivered the
+    finished Job; the stale answer replaced it and the ComputeJob stayed Scheduled for ever."""
+    fleet = Fleet(None, hub_name="h", client_factory=lambda name, spec: FakeMember())
+    state = fleet.register("g", SPEC, {})
+    state.watch = Watching()  # type: ignore[assignment]
+    state.ready = True
+
+    def job(version: str, status: dict[str, Any], member_uid: str = "k1") -> dict[str, Any]:
+        meta = {
+            "namespace": "a",
+            "name": "cg-x",
+            "uid": member_uid,
+            "resourceVersion": version,
+            "labels": {"computegrid.io/job-uid": "u1"},
+        }
+        return {"metadata": meta, "status": status}
+
+    created, finished = (
+        job("10", {}),
+        job("14", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+    )
+    try:
+        fleet.reset_copies("g", [])
+        fleet.update_copy("g", "MODIFIED", finished)
+        fleet.created("g", "u1", copy_of("g", created))
+        seen = fleet.view("g", "u1", "cg-x").copy
+        assert seen is not None and seen.phase == "Succeeded"
+        # a newer answer does replace it, and so does another Job of the same name (recreated)
+        fleet.created("g", "u1", copy_of("g", job("15", {"ready": 1})))
+        assert (fleet.view("g", "u1").copy or seen).phase == "Running"
+        fleet.created("g", "u1", copy_of("g", job("3", {}, member_uid="k2")))
+        assert (fleet.view("g", "u1").copy or seen).uid == "k2"
+    finally:
+        fleet.close()
+
+
+def test_a_listed_job_cut_to_its_essence_mirrors_the_same() -> None:
+    from computegrid.fleet.client import job_essence
+
+    job = {
+        "metadata": {
+            "namespace": "a",
+            "name": "cg-x",
+            "uid": "k1",
+            "resourceVersion": "7",
+            "labels": {"computegrid.io/job-uid": "u1", "computegrid.io/attempt": "2"},
+            "annotations": {"computegrid.io/source": "a/x"},
+            "managedFields": [{"manager": "kube-controller-manager"}] * 4,
+        },
+        "spec": {
+            "suspend": False,
+            "ttlSecondsAfterFinished": 600,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}] * 3}},
+        },
+        "status": {"ready": 1, "active": 1, "startTime": "2026-11-29T07:00:00Z"},
+    }
+    cut = job_essence(job)
+    assert copy_of("g", cut, "h") == copy_of("g", job, "h")
+    assert "template" not in cut["spec"] and "managedFields" not in cut["metadata"]
+    assert job["spec"]["template"]  # the caller's body is left whole

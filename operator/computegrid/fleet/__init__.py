@@ -19,7 +19,7 @@ from computegrid.fleet.hubwrites import Conflict, HubWriter, JobRef
 from computegrid.fleet.probes import ProbeResult, probe, transient
 from computegrid.fleet.registry import Fleet, MemberState
 from computegrid.fleet.rest import DEFAULT_TIMEOUT, Rest, http_status, status_message
-from computegrid.fleet.snapshot import build_snapshot, pod_requests, power_mix, totals
+from computegrid.fleet.snapshot import build_snapshot, pod_essence, pod_requests, power_mix, totals
 from computegrid.fleet.status import failed_status, ready_status
 from computegrid.fleet.watch import JobWatch
 
@@ -46,6 +46,7 @@ __all__ = [
     "merge_conditions",
     "now_rfc3339",
     "parse_rfc3339",
+    "pod_essence",
     "pod_requests",
     "power_mix",
     "probe",

@@ -20,6 +20,7 @@ from computegrid.fleet.endpoint import hub_endpoint
 from computegrid.fleet.kubeconfig import read_kubeconfig
 from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, ApiException, Rest, path_of
 from computegrid.fleet.rest import Body as Body
+from computegrid.fleet.snapshot import pod_essence
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
 JOBS = "/apis/batch/v1"
@@ -69,6 +70,14 @@ def get_configmap(rest: Rest, namespace: str, name: str) -> Body | None:
         raise
 
 
+def job_essence(job: Body) -> Body:
+    """A listed Job without its pod template and managed fields (most of its bytes): the
+    mirror reads metadata, ``spec.suspend``/``ttlSecondsAfterFinished`` and status."""
+    meta = {k: v for k, v in (job.get("metadata") or {}).items() if k != "managedFields"}
+    spec = {k: v for k, v in (job.get("spec") or {}).items() if k != "template"}
+    return {**job, "metadata": meta, "spec": spec}
+
+
 class KubeMemberClient:
     """``MemberClient`` over ``Rest``; raises ``ApiException`` on API errors."""
 
@@ -95,15 +104,17 @@ class KubeMemberClient:
         return self.rest.list_all("/api/v1/nodes")[0]
 
     def list_pods(self) -> list[Body]:
+        """Pods still holding room, each cut to what the capacity count reads."""
         query = {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
-        return self.rest.list_all("/api/v1/pods", query)[0]
+        return self.rest.list_all("/api/v1/pods", query, keep=pod_essence)[0]
 
     def list_jobs(self, label_selector: str) -> list[Body]:
         return self.list_jobs_at(label_selector)[0]
 
     def list_jobs_at(self, label_selector: str) -> tuple[list[Body], str]:
         """Jobs matching the selector in every namespace, and the list's resourceVersion."""
-        return self.rest.list_all(JOBS + "/jobs", {"labelSelector": label_selector})
+        query = {"labelSelector": label_selector}
+        return self.rest.list_all(JOBS + "/jobs", query, keep=job_essence)
 
     def watch_jobs(
         self, label_selector: str, resource_version: str, server_timeout: int, read_timeout: float

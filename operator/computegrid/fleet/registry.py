@@ -189,6 +189,19 @@ class Fleet:
             state.copies[uid] = copy_of(name, job, self.hub_name)
         return uid
 
+    def created(self, name: str, uid: str, copy: Copy) -> None:
+        """Our own create's (or adoption's) answer, known before the watch says so, so the job
+        is never created twice. The answer can arrive after the watch delivered a newer state
+        of the same Job (a busy thread pool: seen at 10,000 jobs, the Job had finished): the
+        newer one stays, or the job would wait for an event that never comes."""
+        state = self.members.get(name)
+        if state is None:
+            return
+        held = state.copies.get(uid)
+        if held is not None and held.uid == copy.uid and held.version >= copy.version:
+            return
+        state.copies[uid] = copy
+
     def watch_failed(self, name: str) -> None:
         state = self.members.get(name)
         if state is not None:

@@ -11,7 +11,7 @@ through it, with a bounded timeout on every call. Errors are ``ApiException`` wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -127,18 +127,23 @@ class Rest:
         page: int = 500,
         *,
         metadata_only: bool = False,
+        keep: Callable[[Body], Body] | None = None,
     ) -> tuple[list[Body], str]:
         """Every item of a collection, a page at a time; (items, the list's resourceVersion).
 
         ``metadata_only``: the server sends each object's metadata and nothing else
         (``PartialObjectMetadataList``), a fraction of the bytes to send and parse.
+        ``keep``: what to hold of each item, applied page by page, so a list of thousands of
+        pods or Jobs never sits in memory whole (3,000 pods parsed are ~75 MB; their node and
+        requests a few hundred kB).
         """
         items: list[Body] = []
         params = {**(query or {}), "limit": page}
         accept = METADATA_ONLY if metadata_only else None
         while True:
             data = self.request("GET", path, query=params, accept=accept)
-            items.extend(data.get("items") or [])
+            got = data.get("items") or []
+            items.extend(map(keep, got) if keep is not None else got)
             meta = data.get("metadata") or {}
             token = meta.get("continue")
             if not token:

@@ -59,6 +59,27 @@ def pod_requests(pod: Body) -> dict[str, float]:
     return total
 
 
+def _requests_only(containers: Any) -> list[dict[str, Any]]:
+    return [
+        {"resources": {"requests": (c.get("resources") or {}).get("requests") or {}}}
+        for c in containers or []
+    ]
+
+
+def pod_essence(pod: Body) -> dict[str, Any]:
+    """What ``build_snapshot`` reads of a pod (its node, phase and requests), kept at list
+    time so a probe of thousands of pods holds a few hundred bytes each, not the whole pod."""
+    spec = pod.get("spec") or {}
+    return {
+        "spec": {
+            "nodeName": spec.get("nodeName") or "",
+            "containers": _requests_only(spec.get("containers")),
+            "initContainers": _requests_only(spec.get("initContainers")),
+        },
+        "status": {"phase": (pod.get("status") or {}).get("phase")},
+    }
+
+
 def is_terminal(pod: Body) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 

@@ -400,9 +400,8 @@ class Controller:
             )
             metrics.DECISIONS.labels(outcome="refused").inc()
             return
-        state = self.fleet.members.get(action.cluster)
-        if state is not None:  # known now, before the watch says so: never created twice
-            state.copies[entry.uid] = copy_of(action.cluster, remote.body, self.options.hub_name)
+        copy = copy_of(action.cluster, remote.body, self.options.hub_name)
+        self.fleet.created(action.cluster, entry.uid, copy)
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)

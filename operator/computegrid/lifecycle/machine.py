@@ -78,6 +78,7 @@ class Copy:
     ttl: bool = False  # ttlSecondsAfterFinished already set
     source: str = ""  # "<namespace>/<name>" of its ComputeJob on the hub
     path: tuple[str, ...] = ()  # this hub, any child hubs, the cluster it runs on (issue 10)
+    version: int = 0  # the member's resourceVersion: an older answer never replaces a newer one
 
     @property
     def finished(self) -> bool:

@@ -105,6 +105,14 @@ def mirror_computejob(cluster: str, job: dict[str, Any]) -> Mirrored:
     )
 
 
+def _version(raw: Any) -> int:
+    """resourceVersions are etcd revisions in practice; ordering them drops stale answers."""
+    try:
+        return int(str(raw))
+    except ValueError:
+        return 0
+
+
 def copy_of(cluster: str, job: dict[str, Any], via: str = "") -> Copy:
     """The compact view of a member Job, or of a child hub's ComputeJob, that the state machine
     reads. ``via`` is this hub's name: the copy's ``path`` starts with it (none when empty)."""
@@ -136,4 +144,5 @@ def copy_of(cluster: str, job: dict[str, Any], via: str = "") -> Copy:
         ttl=child or spec.get("ttlSecondsAfterFinished") is not None,
         source=str((meta.get("annotations") or {}).get(ANN_SOURCE) or ""),
         path=path,
+        version=_version(meta.get("resourceVersion")),
     )
