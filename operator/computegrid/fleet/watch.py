@@ -78,6 +78,7 @@ class JobWatch:
                 if self.stopped.is_set():
                     return
                 self.on_reset(items)
+                del items  # this frame lives as long as the watch: never hold the list
                 failures = 0
                 self._follow(member, version)
             except Gone:
