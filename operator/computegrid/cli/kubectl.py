@@ -13,9 +13,11 @@ and ``--context`` as kubectl's own), and never writes.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,24 @@ from computegrid.api import ComputeType, LatencySensitivity, format_quantity
 from computegrid.cli import explain
 from computegrid.cli.errors import UsageError
 from computegrid.fleet.hub_reader import HubError, HubReader, context_namespace
-from computegrid.fleet.live import StatusError, count_jobs, snapshot_from_status
+from computegrid.fleet.live import (
+    StatusError,
+    count_jobs,
+    in_flight,
+    live_state,
+    snapshot_from_status,
+)
+from computegrid.fleet.snapshot import totals
 from computegrid.fleet_data import load_latency_model
-from computegrid.scheduling import LATENCY_BUDGET_MS, ClusterSnapshot, FleetState, Scheduler
+from computegrid.scheduling import LATENCY_BUDGET_MS, ClusterSnapshot, Scheduler
 
 PROG = "kubectl computegrid"
 # Resources shown per compute type in `fleet`: what a job of that type mostly asks for.
 SHOWN = ("cpu", "memory", "nvidia.com/gpu")
 NOTE = (
-    "(live fleet from the MemberCluster statuses: each compute type's free room is its total, "
-    "so a pod is checked against the type's sum, not the largest node)"
+    "(live fleet from the MemberCluster statuses: each pod is checked against the room of the "
+    "few nodes with most free and equal shares of the rest; room held for jobs placed since "
+    "a member's last probe is taken off; see docs/operator.md, kubectl computegrid)"
 )
 
 
@@ -108,12 +118,15 @@ def fleet_rows(members: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> lis
     rows = []
     for snapshot in live_snapshots(members):
         free: dict[str, dict[str, str]] = {}
-        for node in snapshot.nodes:
-            free[node.compute_type.value] = {
-                r: f"{format_quantity(max(node.free(r), 0.0), r)}/"
-                f"{format_quantity(node.allocatable[r], r)}"
+        for kind in ComputeType:
+            nodes = tuple(n for n in snapshot.nodes if n.compute_type == kind)
+            if not nodes:
+                continue
+            allocatable, available = totals(replace(snapshot, nodes=nodes))
+            free[kind.value] = {
+                r: f"{format_quantity(available[r], r)}/{format_quantity(allocatable[r], r)}"
                 for r in SHOWN
-                if node.allocatable.get(r)
+                if allocatable.get(r)
             }
         rows.append(
             {
@@ -170,14 +183,16 @@ def run_fleet(args: argparse.Namespace, hub: HubReader) -> int:
 
 def run_explain(args: argparse.Namespace, hub: HubReader) -> int:
     jobs = explain.load_jobs(args.filename)
-    snapshots = live_snapshots(hub.member_clusters(args.selector or ""))
+    members = hub.member_clusters(args.selector or "")
+    snapshots = live_snapshots(members)
     if not snapshots:
         raise UsageError("no MemberClusters on this hub: nothing to place on")
+    flights = in_flight(hub.compute_jobs(), members, dt.datetime.now(dt.UTC))
     latency = load_latency_model()
     scheduler = Scheduler()
     reports = []
     for source, job in jobs:
-        state = FleetState(snapshots, latency)  # each job on the fleet as it is now
+        state = live_state(snapshots, flights, latency)  # each job on the fleet as it is now
         reports.append(explain.report(source, job, explain.decide(source, job, state, scheduler)))
     data: Any = reports[0] if len(reports) == 1 else reports
     emit(data, args.output, "\n\n".join(explain.render(r) for r in reports) + f"\n{NOTE}")
