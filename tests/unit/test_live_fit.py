@@ -146,6 +146,20 @@ def test_the_unlisted_nodes_are_shares_no_larger_than_the_largest_of_them() -> N
     )
 
 
+def test_equal_shares_can_also_count_more_pods_than_the_unlisted_nodes_hold() -> None:
+    """The other way round: unlisted nodes with 5 and 3 cpu free take one 4-cpu pod; their
+    shares (4 each) take two. 16 + 12 + 10 + 8 pods on the listed nodes."""
+    nodes = [node(f"c{i}", "general", cpu) for i, cpu in enumerate((64, 48, 40, 32, 5, 3))]
+    probed, member = views(nodes, [])
+    request = job(4, parallelism=48)
+    assert outcome(request, FleetState([probed], LATENCY)) == FIT.format(
+        47, 48, "general", "cpu 64"
+    )
+    assert outcome(request, live_state([snapshot_from_status(member)], [], LATENCY)).startswith(
+        "placed"
+    )
+
+
 def placed(
     uid: str, cpu: int, at: dt.datetime, phase: str = "Scheduled", **status: Any
 ) -> dict[str, Any]:

@@ -11,7 +11,8 @@ that holds, stated so nobody reads more into a live ``explain`` than it has:
   no larger than the average of them, so no larger than the largest of them in any
   resource). A pod larger than every node of its type is refused with the operator's own
   ``ResourcesFit`` reason; a job whose pods fit the listed nodes is counted exactly; on the
-  rest, pods are counted as if those nodes were equal (the operator counts them one by one);
+  rest, pods are counted as if those nodes were equal (the operator counts them one by one,
+  so there a job may fit fewer or more pods live than it does);
 * a status written by an operator older than ``largestFree`` keeps the old reading: one
   pseudo-node per type holding the type's total free room, so the fit check sees the sum,
   not the largest node; older still (no ``byComputeType``): cluster totals go to the first
