@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from computegrid.fleet.live import (
     live_state,
     snapshot_from_status,
 )
-from computegrid.fleet.snapshot import totals
+from computegrid.fleet.snapshot import by_type
 from computegrid.fleet_data import load_latency_model
 from computegrid.scheduling import LATENCY_BUDGET_MS, ClusterSnapshot, Scheduler
 
@@ -126,17 +125,14 @@ def fleet_rows(members: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> lis
     counts = count_jobs(jobs)
     rows = []
     for snapshot in live_snapshots(members):
-        free: dict[str, dict[str, str]] = {}
-        for kind in ComputeType:
-            nodes = tuple(n for n in snapshot.nodes if n.compute_type == kind)
-            if not nodes:
-                continue
-            allocatable, available = totals(replace(snapshot, nodes=nodes))
-            free[kind.value] = {
-                r: f"{format_quantity(available[r], r)}/{format_quantity(allocatable[r], r)}"
+        free = {
+            room.kind.value: {
+                r: f"{format_quantity(room.available[r], r)}/{format_quantity(a, r)}"
                 for r in SHOWN
-                if allocatable.get(r)
+                if (a := room.allocatable.get(r))
             }
+            for room in by_type(snapshot)
+        }
         rows.append(
             {
                 "cluster": snapshot.name,

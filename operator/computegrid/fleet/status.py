@@ -12,7 +12,6 @@ does, instead of against the type's sum.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from computegrid.api import GPU, ComputeType, format_quantity
@@ -21,7 +20,7 @@ from computegrid.api.conditions import (
     merge_conditions,
 )
 from computegrid.api.member_cluster import LARGEST_FREE
-from computegrid.fleet.snapshot import totals
+from computegrid.fleet.snapshot import by_type, totals
 from computegrid.scheduling import ClusterSnapshot, NodeCapacity
 
 
@@ -51,19 +50,15 @@ def largest_free(
 def by_compute_type(snapshot: ClusterSnapshot) -> dict[str, dict[str, Any]]:
     """Allocatable, available, node count and the largest nodes' free room per compute type
     (status.byComputeType)."""
-    out: dict[str, dict[str, Any]] = {}
-    for kind in ComputeType:
-        nodes = tuple(n for n in snapshot.nodes if n.compute_type == kind)
-        if not nodes:
-            continue
-        allocatable, available = totals(replace(snapshot, nodes=nodes))
-        out[kind.value] = {
-            "allocatable": _render(allocatable),
-            "available": _render(available),
-            "nodeCount": len(nodes),
-            "largestFree": [_render(free) for free in largest_free(nodes)],
+    return {
+        room.kind.value: {
+            "allocatable": _render(room.allocatable),
+            "available": _render(room.available),
+            "nodeCount": len(room.nodes),
+            "largestFree": [_render(free) for free in largest_free(room.nodes)],
         }
-    return out
+        for room in by_type(snapshot)
+    }
 
 
 def ready_status(
