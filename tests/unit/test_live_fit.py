@@ -136,7 +136,8 @@ def test_the_unlisted_nodes_are_shares_no_larger_than_the_largest_of_them() -> N
     live = snapshot_from_status(member)
     free = sorted((n.free("cpu") for n in live.nodes), reverse=True)
     assert free == [64, 48, 40, 32, 12, 12, 12]  # (24 + 8 + 4) / 3: no more than 24
-    # The live view holds the member's totals, which the headroom filter reads.
+    # The live view holds the member's node count and totals (the headroom filter reads them).
+    assert len(live.nodes) == member["status"]["nodeCount"] == 7
     assert sum(n.allocatable["cpu"] for n in live.nodes) == 64 + 48 + 40 + 32 + 24 + 8 + 4
     # The limit, stated: 8 pods of 21 cpu fit 3 + 2 + 1 + 1 on the listed nodes and one on
     # the 24-cpu node the status does not list; the 12-cpu shares cannot show that one.

@@ -72,10 +72,9 @@ def test_status_per_type_round_trips_to_the_same_free_room() -> None:
     assert live.compute_types == {ComputeType.GENERAL, ComputeType.INTELLIGENT}
     general = [n for n in live.nodes if n.compute_type == ComputeType.GENERAL]
     intelligent = [n for n in live.nodes if n.compute_type == ComputeType.INTELLIGENT]
-    # Each node's free room as probed (largestFree), most free first; what is in use stays in
-    # the totals on a node with no room.
-    assert [n.free("cpu") for n in general] == [54, 32, 0]
-    assert [n.free("nvidia.com/gpu") for n in intelligent] == [5, 0]
+    # Each node's free room as probed (largestFree), most free first, one live node a node.
+    assert [n.free("cpu") for n in general] == [54, 32]
+    assert [n.free("nvidia.com/gpu") for n in intelligent] == [5]
     assert intelligent[0].free("cpu") == 28
     # Summed over types, the live view holds what the probe saw.
     assert totals(live) == totals(probed)

@@ -77,39 +77,45 @@ def _node(kind: ComputeType, count: int, raw: Body) -> NodeCapacity:
     return NodeCapacity(f"{kind.value} ×{count}", allocatable, requested, kind)
 
 
+def _share(amounts: Mapping[str, float], parts: int) -> dict[str, float]:
+    return {r: a / parts for r, a in amounts.items()}
+
+
+def _sum(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
+    return {r: a.get(r, 0.0) + b.get(r, 0.0) for r in a.keys() | b.keys()}
+
+
 def _type_nodes(kind: ComputeType, raw: Body) -> tuple[NodeCapacity, ...]:
-    """One type's nodes: the listed largest as probed, the others as equal shares of the rest."""
+    """One type's nodes: the listed largest with their free room as probed, the others as
+    equal shares of the rest; what is in use is shared out too, so the totals (which the
+    headroom filter reads) and the node count stay the status's."""
     listed = [quantities(entry) for entry in raw.get("largestFree") or []]
     count = int(raw.get("nodeCount") or 0)
     if not listed:  # an operator older than largestFree
         return (_node(kind, count, raw),)
     allocatable = quantities(raw.get("allocatable"))
     available = quantities(raw.get("available"))
-    nodes = [
-        NodeCapacity(f"{kind.value} most free #{i}", free, {}, kind)
-        for i, free in enumerate(listed, 1)
-    ]
-    # What the listed nodes do not hold: the other nodes' free room and everything in use.
-    rest_alloc = {
-        r: max(a - sum(f.get(r, 0.0) for f in listed), 0.0) for r, a in allocatable.items()
-    }
-    rest_free = {
-        r: min(max(available.get(r, 0.0) - sum(f.get(r, 0.0) for f in listed), 0.0), rest_alloc[r])
-        for r in allocatable
-    }
+    used = {r: max(a - available.get(r, 0.0), 0.0) for r, a in allocatable.items()}
     others = count - len(listed)
-    if others > 0:
-        share_alloc = {r: a / others for r, a in rest_alloc.items()}
-        share_used = {r: (a - rest_free[r]) / others for r, a in rest_alloc.items()}
-        nodes += [
+    if others <= 0:  # every node listed: what is in use sits on them
+        in_use = _share(used, len(listed))
+        return tuple(
+            NodeCapacity(f"{kind.value} most free #{i}", _sum(free, in_use), in_use, kind)
+            for i, free in enumerate(listed, 1)
+        )
+    rest = {r: max(available.get(r, 0.0) - sum(f.get(r, 0.0) for f in listed), 0.0) for r in used}
+    share_used = _share(used, others)
+    share_alloc = {r: u + rest[r] / others for r, u in share_used.items()}
+    return (
+        *(
+            NodeCapacity(f"{kind.value} most free #{i}", free, {}, kind)
+            for i, free in enumerate(listed, 1)
+        ),
+        *(
             NodeCapacity(f"{kind.value} other {j}/{others}", share_alloc, share_used, kind)
             for j in range(1, others + 1)
-        ]
-    elif any(rest_alloc.values()):
-        # Every node listed: what is in use stays in the totals (the headroom filter reads
-        # them) on a node with no room.
-        nodes.append(NodeCapacity(f"{kind.value} in use", rest_alloc, rest_alloc, kind))
-    return tuple(nodes)
+        ),
+    )
 
 
 def _nodes(status: Body) -> tuple[NodeCapacity, ...]:
