@@ -168,3 +168,5 @@ def test_why_renders_the_recorded_decision_like_explain() -> None:
     pending = why_report({"metadata": {"name": "p", "namespace": "t"}, "spec": {},
                           "status": {"phase": "Pending", "message": "no cluster has 64 GPUs"}})  # fmt: skip
     assert "→ Pending: no cluster has 64 GPUs" in render_why(pending)
+    pending["live"] = "0/1 clusters can take the job: 1 ResourcesFit"
+    assert "on the live fleet now (the table): 0/1 clusters can take" in render_why(pending)
