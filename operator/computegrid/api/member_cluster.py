@@ -22,6 +22,10 @@ CITY_KEY = r"^[a-z][a-z0-9_-]*$"  # the latency model's keys: lower-case pinyin
 # A Hub member's clusters in the parent's view: "<member>/<child cluster>" (issue 10); "/"
 # cannot occur in a MemberCluster name, so the split is unambiguous.
 CHILD_SEPARATOR = "/"
+# status.byComputeType[*].largestFree: the free room of at most this many nodes of a type, so
+# the status stays small whatever the node count (the kubectl plugin's and a parent hub's fit
+# check read them; fleet/live.py).
+LARGEST_FREE = 4
 
 
 class MemberType(StrEnum):
@@ -106,6 +110,13 @@ class TypeCapacity(ApiModel):
         default_factory=dict, description="That minus the requests of their non-terminal pods."
     )
     node_count: int = Field(default=0, ge=0, description="Ready nodes of this type.")
+    largest_free: list[dict[str, Quantity]] = Field(
+        default_factory=list,
+        max_length=LARGEST_FREE,
+        description=f"The free room of the (at most {LARGEST_FREE}) nodes of this type with the "
+        "most free, one entry per node, most free first (GPUs, then CPU, then memory): a "
+        "reader checks a pod against one node's room, not the type's sum.",
+    )
 
 
 class MemberClusterStatus(ApiModel):

@@ -8,11 +8,17 @@ and ``--context`` as kubectl's own), and never writes.
     kubectl computegrid fleet                 each member: ready, free room per type, power, jobs
     kubectl computegrid explain -f job.yaml   where it would go on the live fleet, and why
     kubectl computegrid why NAME [-n NS]      the decision recorded in a ComputeJob's status
+                                              (Pending: and its spec judged on the live fleet)
+
+``explain`` and a Pending job's ``why`` judge as the operator does: pods against single nodes'
+room, less the room it holds for jobs in flight; what the hub's record cannot tell is in
+``fleet.live``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
@@ -21,21 +27,33 @@ from typing import Any
 
 import yaml
 
-from computegrid.api import ComputeType, LatencySensitivity, format_quantity
+from computegrid.api import ComputeJob, ComputeType, LatencySensitivity, Phase, format_quantity
 from computegrid.cli import explain
 from computegrid.cli.errors import UsageError
 from computegrid.fleet.hub_reader import HubError, HubReader, context_namespace
-from computegrid.fleet.live import StatusError, count_jobs, snapshot_from_status
+from computegrid.fleet.live import (
+    StatusError,
+    count_jobs,
+    in_flight,
+    live_state,
+    snapshot_from_status,
+)
+from computegrid.fleet.snapshot import by_type
 from computegrid.fleet_data import load_latency_model
-from computegrid.scheduling import LATENCY_BUDGET_MS, ClusterSnapshot, FleetState, Scheduler
+from computegrid.scheduling import LATENCY_BUDGET_MS, ClusterSnapshot, Scheduler
 
 PROG = "kubectl computegrid"
 # Resources shown per compute type in `fleet`: what a job of that type mostly asks for.
 SHOWN = ("cpu", "memory", "nvidia.com/gpu")
 NOTE = (
-    "(live fleet from the MemberCluster statuses: each compute type's free room is its total, "
-    "so a pod is checked against the type's sum, not the largest node)"
+    "(live fleet from the MemberCluster statuses: each pod is checked against the room of the "
+    "few nodes with most free and equal shares of the rest; room held for jobs placed since "
+    "a member's last probe is taken off; see docs/operator.md, kubectl computegrid)"
 )
+
+
+# What of a stored ComputeJob's metadata its spec is judged with (the server's fields are not).
+SPEC_META = ("name", "namespace", "labels", "annotations")
 
 
 def _hub_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -107,14 +125,14 @@ def fleet_rows(members: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> lis
     counts = count_jobs(jobs)
     rows = []
     for snapshot in live_snapshots(members):
-        free: dict[str, dict[str, str]] = {}
-        for node in snapshot.nodes:
-            free[node.compute_type.value] = {
-                r: f"{format_quantity(max(node.free(r), 0.0), r)}/"
-                f"{format_quantity(node.allocatable[r], r)}"
+        free = {
+            room.kind.value: {
+                r: f"{format_quantity(room.available[r], r)}/{format_quantity(a, r)}"
                 for r in SHOWN
-                if node.allocatable.get(r)
+                if (a := room.allocatable.get(r))
             }
+            for room in by_type(snapshot)
+        }
         rows.append(
             {
                 "cluster": snapshot.name,
@@ -168,17 +186,27 @@ def run_fleet(args: argparse.Namespace, hub: HubReader) -> int:
 # explain -------------------------------------------------------------------------------------
 
 
-def run_explain(args: argparse.Namespace, hub: HubReader) -> int:
-    jobs = explain.load_jobs(args.filename)
-    snapshots = live_snapshots(hub.member_clusters(args.selector or ""))
+def judge_live(
+    hub: HubReader, selector: str | None, jobs: list[tuple[str, ComputeJob]]
+) -> list[dict[str, Any]]:
+    """``explain``'s report of each job on the live fleet as it is now: the statuses' room,
+    less what the operator holds for jobs in flight (``fleet.live``)."""
+    members = hub.member_clusters(selector or "")
+    snapshots = live_snapshots(members)
     if not snapshots:
         raise UsageError("no MemberClusters on this hub: nothing to place on")
+    flights = in_flight(hub.compute_jobs(), members, dt.datetime.now(dt.UTC))
     latency = load_latency_model()
     scheduler = Scheduler()
     reports = []
     for source, job in jobs:
-        state = FleetState(snapshots, latency)  # each job on the fleet as it is now
+        state = live_state(snapshots, flights, latency)  # each job on the fleet as it is now
         reports.append(explain.report(source, job, explain.decide(source, job, state, scheduler)))
+    return reports
+
+
+def run_explain(args: argparse.Namespace, hub: HubReader) -> int:
+    reports = judge_live(hub, args.selector, explain.load_jobs(args.filename))
     data: Any = reports[0] if len(reports) == 1 else reports
     emit(data, args.output, "\n\n".join(explain.render(r) for r in reports) + f"\n{NOTE}")
     return 0
@@ -240,6 +268,8 @@ def _class_budget(sensitivity: str) -> float | None:
 
 def render_why(r: dict[str, Any]) -> str:
     lines = [explain.render(r)]
+    if r.get("live"):
+        lines.append(f"  on the live fleet now (the table): {r['live']}\n{NOTE}")
     if r["reasons"]:
         lines.append("  why: " + "; ".join(r["reasons"]))
     remote = r.get("remote")
@@ -255,9 +285,36 @@ def render_why(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def judge_pending(hub: HubReader, selector: str | None, job: dict[str, Any]) -> dict[str, Any]:
+    """A Pending job's spec judged on the live fleet now (``explain``'s report), or why not."""
+    meta = job.get("metadata") or {}
+    source = f"{meta.get('namespace')}/{meta.get('name')}"
+    doc = {
+        "apiVersion": job.get("apiVersion"),
+        "kind": "ComputeJob",
+        "metadata": {k: meta[k] for k in SPEC_META if k in meta},
+        "spec": job.get("spec") or {},
+    }
+    try:
+        [live] = judge_live(hub, selector, [(source, explain.parse_job(doc, source))])
+    except UsageError as exc:
+        return {"clusters": [], "diagnosis": f"cannot judge it on the live fleet: {exc}"}
+    return live
+
+
 def run_why(args: argparse.Namespace, hub: HubReader) -> int:
     namespace = args.namespace or context_namespace(args.kubeconfig, args.context)
-    report = why_report(hub.compute_job(namespace, args.name))
+    job = hub.compute_job(namespace, args.name)
+    report = why_report(job)
+    if report["placement"] is None and report["phase"] == Phase.PENDING.value:
+        live = judge_pending(hub, args.selector, job)
+        report["clusters"] = live["clusters"]
+        report["live"] = (
+            f"would go to {live['placement']['cluster']}; the message above is from the "
+            "operator's last try"
+            if live.get("placement")
+            else live["diagnosis"]
+        )
     emit(report, args.output, render_why(report))
     return 0
 

@@ -81,10 +81,17 @@ class Capacity:
                     self._apply(state, reservation)
         return True
 
-    def reserve(self, uid: str, cluster: str, request: JobRequest) -> None:
-        """Promise capacity on ``cluster``; applied to the current state at once."""
+    def reserve(
+        self, uid: str, cluster: str, request: JobRequest, made: float | None = None
+    ) -> None:
+        """Promise capacity on ``cluster``; applied to the current state at once.
+
+        ``made`` (``time.monotonic()`` terms) is when it was promised, now when None: a reader
+        rebuilding promises from the hub's record (``fleet.live``) dates them back, so they
+        expire as the operator's do.
+        """
         self.release(uid)
-        reservation = Reservation(cluster, request, time.monotonic())
+        reservation = Reservation(cluster, request, time.monotonic() if made is None else made)
         self.reservations[uid] = reservation
         if self._state is not None:
             self._apply(self._state, reservation)

@@ -9,9 +9,10 @@ and what is watched are the child's ComputeJobs of this hub: ``HubMemberClient``
 client whose "jobs" are the child hub's ComputeJobs, so the registry, the watch and the
 dispatch state machine work unchanged.
 
-Limits, stated: capacity is per compute type (one pseudo-node per type, as in ``fleet.live``),
-so the parent's fit check sees a type's total free room; the child's own decision checks node
-by node. A child's own Hub members are not expanded (one level per hop; deeper levels are
+Limits, stated: capacity is read from the child's statuses as ``fleet.live`` reads it (per
+compute type, its listed largest nodes exactly and equal shares of the rest), so the parent's
+fit check is close to, not the same as, the child's own decision, which checks node by node.
+A child's own Hub members are not expanded (one level per hop; deeper levels are
 reached through Autonomous delegation).
 """
 
@@ -121,7 +122,8 @@ def hub_summary(
     member: str, spec: MemberClusterSpec, labels: Mapping[str, str], children: list[ClusterSnapshot]
 ) -> ClusterSnapshot:
     """The Hub member as one cluster, for its own MemberCluster status on the parent: the
-    ready children's pseudo-nodes together. Placement never reads it (it reads the children)."""
+    ready children's nodes as read from their statuses, together. Placement never reads it (it
+    reads the children)."""
     nodes = tuple(n for c in children if c.ready for n in c.nodes)
     return ClusterSnapshot(
         name=member,

@@ -11,6 +11,7 @@ they are charged to a pseudo-node so that the next decision does not double-book
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from computegrid.api import (
@@ -178,3 +179,23 @@ def totals(snapshot: ClusterSnapshot) -> tuple[dict[str, float], dict[str, float
         for resource in node.allocatable:
             available[resource] = available.get(resource, 0.0) + max(node.free(resource), 0.0)
     return allocatable, available
+
+
+@dataclass(frozen=True)
+class TypeRoom:
+    """One compute type's nodes of a snapshot and their (allocatable, available) sums."""
+
+    kind: ComputeType
+    nodes: tuple[NodeCapacity, ...]
+    allocatable: dict[str, float]
+    available: dict[str, float]
+
+
+def by_type(snapshot: ClusterSnapshot) -> list[TypeRoom]:
+    """Each compute type the snapshot has nodes of, in ``ComputeType`` order, with its sums."""
+    out = []
+    for kind in ComputeType:
+        nodes = tuple(n for n in snapshot.nodes if n.compute_type == kind)
+        if nodes:
+            out.append(TypeRoom(kind, nodes, *totals(replace(snapshot, nodes=nodes))))
+    return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from computegrid.api.quantities import format_quantity
 from computegrid.scheduling.snapshot import JobRequest
-from computegrid.scheduling.state import BoolArray, FleetState
+from computegrid.scheduling.state import TYPE_CODES, BoolArray, FleetState
 
 NAME = "ResourcesFit"
 
@@ -39,7 +39,9 @@ class ResourcesFit:
             missing = sorted(r for r in job.pod_resources if r not in state.resource_index)
             return f"no node has {', '.join(missing)}"
         fits = int(state.pods_fitting_per_cluster(job)[cluster])
-        rows = (state.node_cluster == cluster).nonzero()[0]
+        # The job's type only: a GPU node's free CPU is no room for a general job.
+        block = state.rows_by_type_cluster.get((TYPE_CODES[job.compute_type], cluster))
+        rows = range(block.start, block.stop) if block else range(0)
         best = {
             r: max((state.node_free[row, i] for row in rows), default=0.0)
             for r, i in state.resource_index.items()
@@ -48,5 +50,5 @@ class ResourcesFit:
         most = ", ".join(f"{r} {format_quantity(v, r)}" for r, v in best.items())
         return (
             f"fits {fits} of {job.parallelism} pods of {job.compute_type.value} type "
-            f"(most free on one node: {most})"
+            f"(most free on one node of the type: {most})"
         )
