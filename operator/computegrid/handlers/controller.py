@@ -402,6 +402,7 @@ class Controller:
             return
         copy = copy_of(action.cluster, remote.body, self.options.hub_name)
         self.fleet.created(action.cluster, entry.uid, copy)
+        entry.dispatched()
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)

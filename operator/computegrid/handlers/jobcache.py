@@ -7,6 +7,7 @@ request, so 10,000 finished jobs cost a few megabytes, not a few hundred.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +45,8 @@ class Entry:
     resource_version: str = ""
     created: float = 0.0  # epoch seconds
     meta: dict[str, Any] = field(default_factory=dict)  # labels, annotations (parse_job)
-    spec: dict[str, Any] | None = None
+    spec_text: str | None = None  # compact JSON: a fifth of the memory of parsed dicts
+    failover_spec: dict[str, Any] = field(default_factory=dict)  # read every tick: kept parsed
     status: dict[str, Any] = field(default_factory=dict)
     deleting: bool = False
     finalizers: tuple[str, ...] = ()
@@ -74,6 +76,7 @@ class Entry:
         generation = int(meta.get("generation") or 0)
         if generation != self.generation:
             self._job, self._request, self.blocked, self._digest = None, None, None, None
+            self.spec_text = None
         self.generation = generation
         self.resource_version = version
         self.meta = {
@@ -97,10 +100,18 @@ class Entry:
         self.status = status
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())
-        self.spec = None if self.finished else dict(body.get("spec") or {})
         if self.finished:
-            self._job, self._request = None, None
+            self.spec_text, self._job, self._request = None, None, None
+        elif self.spec_text is None:
+            spec = body.get("spec") or {}
+            self.spec_text = json.dumps(spec, separators=(",", ":"))
+            self.failover_spec = dict(spec.get("failover") or {})
         return True
+
+    @property
+    def spec(self) -> dict[str, Any] | None:
+        """The job's spec as the hub last sent it (None once it has finished)."""
+        return None if self.spec_text is None else dict(json.loads(self.spec_text))
 
     def ref(self) -> dict[str, str]:
         """The object reference Kopf's log formatters print (``--log-format json``)."""
@@ -115,9 +126,10 @@ class Entry:
     def job(self) -> ComputeJob:
         """The parsed ComputeJob; InvalidJob naming the field."""
         if self._job is None:
-            if self.spec is None:
+            spec = self.spec
+            if spec is None:
                 raise InvalidJob("the job has finished")
-            self._job = parse_job({"metadata": self.meta, "spec": self.spec})
+            self._job = parse_job({"metadata": self.meta, "spec": spec})
         return self._job
 
     def request(self, pod_policy: PodPolicy | None = None) -> JobRequest:
@@ -129,8 +141,14 @@ class Entry:
     def digest(self) -> dict[str, str]:
         """The spec's per-field hashes, once per generation (every member event reads it)."""
         if self._digest is None:
-            self._digest = spec_digest(self.spec) if self.spec is not None else {}
+            spec = self.spec
+            self._digest = spec_digest(spec) if spec is not None else {}
         return self._digest
+
+    def dispatched(self) -> None:
+        """Its copy exists: the parsed job (three quarters of an entry's memory) is read again
+        only if the job is placed anew, so it goes; the request stays for reservations."""
+        self._job = None
 
     def forget_request(self) -> None:
         """The pod policy changed: check the job again, and let it be placed again."""
@@ -138,7 +156,7 @@ class Entry:
 
     def failover(self, default_grace: float) -> tuple[FailoverPolicy, float]:
         """The job's failover policy and grace period (the operator's default when unset)."""
-        raw = dict((self.spec or {}).get("failover") or {})
+        raw = self.failover_spec
         try:
             policy = FailoverPolicy(raw.get("policy") or FailoverPolicy.IF_NOT_STARTED.value)
         except ValueError:
