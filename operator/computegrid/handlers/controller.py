@@ -509,6 +509,7 @@ class Controller:
                 continue
             for uid in vanished(self.jobs, listed, started):
                 log.info("ComputeJob %s is gone from the hub (deleted while unwatched)", uid)
+                metrics.HUB_SWEEP_REMOVED.inc()
                 self._forget(uid)
 
     async def _collect_orphans(self) -> None:
