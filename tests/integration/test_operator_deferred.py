@@ -17,9 +17,12 @@ One test for the three promises, so their waits overlap (CI time):
   the new member, the old suspended copy deleted);
 - a SIGKILL of the operator in between changes nothing (same members, same starts, no new
   member Job).
-A second test: a job whose planned member has no room left at its start (taken by a
-latency-critical job, which never waits for promises) is not released there but re-planned
-onto a member that has room, and released there at once.
+Two more, for the promises' checks: a job whose planned member has no room left at its start
+(taken by a latency-critical job, which never waits for promises) is not released there but
+re-planned onto a member that has room, and released there at once; and a job whose planned
+member is lost (the operator's view of it through a fault proxy, partitioned) long before its
+start is re-planned onto another member at once, its suspended copy deleted when the member
+is back.
 
 Each test pauses the session operator, if one runs (``no_operator``), and runs its own with
 the clock offset.
@@ -49,6 +52,7 @@ from operator_fixtures import (
     no_operator,
     wait_for,
 )
+from tests.tools.faultproxy import FaultProxy, restore_member_route, route_member_through
 
 from computegrid import testbed
 from computegrid.api import GROUP, VERSION
@@ -57,6 +61,7 @@ pytest_plugins = ["operator_fixtures"]
 QINGYANG, TIANFU = "gansu-qingyang", "chengdu-chongqing-tianfu"
 LEAD_S = 100.0  # real seconds from the operator's start to the planned start
 CROWD_LEAD_S = 60.0  # the same for the no-room test (less happens before its start)
+LOST_LEAD_S = 900.0  # the member-lost test never waits for the start
 FORECAST_NS = "kube-system"
 ONLY_QINGYANG = {"computegrid.io/max-latency-ms": "3"}
 
@@ -365,5 +370,91 @@ def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
         wait_for(lambda: hub.gone("filler") and hub.gone("crowded"), "both deleted", 60)
     print(
         f"no-room test: re-planned onto {home}, released {lag:.2f} s after P; "
+        f"took {time.monotonic() - began:.1f} s"
+    )
+
+
+def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Planned on gansu-qingyang at P, 15 minutes ahead; the operator then loses that member
+    (its view goes through a fault proxy, partitioned): NotReady after two failed probes, a
+    new fleet generation, and the promise is judged broken and re-planned onto another member
+    at once, not at P and not after the grace period; the suspended copy is deleted when the
+    member answers again."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after = {name: 100.0 if name == QINGYANG else 500.0 for name in member_clusters}
+    with (
+        no_operator(hub_api, member_clusters),
+        FaultProxy.from_kubeconfig(fleet.member(QINGYANG).kubeconfig) as proxy,
+    ):
+        route_member_through(proxy, hub_api, fleet, QINGYANG)
+        try:
+            with planning_operator(
+                fleet, hub_api, member_clusters, tmp_path / "lost.log", after, LOST_LEAD_S
+            ) as planning:
+                uid = hub.create(windowed("promised", planning.hour_p - LOST_LEAD_S))["metadata"][
+                    "uid"
+                ]
+                planned = hub.wait_phase("promised", "Deferred", timeout=30)
+                assert planned["deferral"]["cluster"] == QINGYANG
+                wait_for(
+                    lambda: (
+                        [j.spec.suspend for j in jobs_with_uid(member_apis[QINGYANG], uid)]
+                        == [True]
+                    ),
+                    "created suspended on gansu-qingyang",
+                    30,
+                )
+                lost_at = time.monotonic()
+                proxy.partition(True)
+                moved = wait_for(
+                    lambda: (
+                        (s := hub.status("promised")).get("deferral", {}).get("cluster")
+                        not in (None, QINGYANG)
+                        and s
+                    ),
+                    "the promise re-planned off the lost member",
+                    60,
+                )
+                replanned_s = time.monotonic() - lost_at
+                home = moved["deferral"]["cluster"]
+                assert moved["phase"] == "Deferred" and moved["remote"]["cluster"] == home
+                assert moved["deferral"]["replans"] == 1
+                assert rfc3339_s(moved["deferral"]["start"]) == planning.hour_p  # still at P
+                assert moved["staleCopies"][0]["cluster"] == QINGYANG
+                why = wait_for(
+                    lambda: {e.reason: e.message for e in hub.events("promised")}.get("Replanned"),
+                    "a Replanned Event",
+                    30,
+                )
+                assert f"the promise cannot be kept: {QINGYANG} is not Ready" in why
+                wait_for(
+                    lambda: (
+                        [j.spec.suspend for j in jobs_with_uid(member_apis[home], uid)] == [True]
+                    ),
+                    f"created suspended on {home}",
+                    30,
+                )
+                proxy.partition(False)
+                wait_for(
+                    lambda: not jobs_with_uid(member_apis[QINGYANG], uid),
+                    "the suspended copy on gansu-qingyang deleted once it answers",
+                    90,
+                )
+                status = hub.status("promised")
+                assert status["phase"] == "Deferred" and not status.get("staleCopies")
+                hub.delete("promised")
+                wait_for(lambda: not jobs_with_uid(member_apis[home], uid), "its Job removed", 60)
+        finally:
+            restore_member_route(hub_api, fleet, QINGYANG)
+    print(
+        f"member-lost test: re-planned onto {home} {replanned_s:.1f} s after the partition; "
         f"took {time.monotonic() - began:.1f} s"
     )
