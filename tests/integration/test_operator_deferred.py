@@ -105,6 +105,16 @@ def windowed(name: str, now_s: float, **kw: Any) -> dict[str, Any]:
     return body
 
 
+def qingyang_cleanest(members: list[str]) -> dict[str, float]:
+    """From hour P: gansu-qingyang at 100 g/kWh, every other member at 500."""
+    return {name: 100.0 if name == QINGYANG else 500.0 for name in members}
+
+
+def held_there(member_api: Any, uid: str) -> bool:
+    """The job's one Job on that member, created suspended (held)."""
+    return [j.spec.suspend for j in jobs_with_uid(member_api, uid)] == [True]
+
+
 def released_at(log: Path, job: str) -> float:
     """When the operator's log says it unsuspended ``job`` (its own clock, sub-second)."""
     for line in log.read_text().splitlines():
@@ -211,7 +221,7 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
     began = time.monotonic()
     hub = Hub(hub_api, namespace)
     core = client.CoreV1Api(hub_api)
-    after = {name: 100.0 if name == QINGYANG else 500.0 for name in member_clusters}
+    after = qingyang_cleanest(member_clusters)
     with planning_operator(
         fleet, hub_api, member_clusters, tmp_path / "deferred.log", after, LEAD_S
     ) as planning:
@@ -252,8 +262,7 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
             )
             wait_for(
                 lambda: (
-                    [j.spec.suspend for j in jobs_with_uid(member_apis[TIANFU], uids["moving"])]
-                    == [True]
+                    held_there(member_apis[TIANFU], uids["moving"])
                     and not jobs_with_uid(member_apis[QINGYANG], uids["moving"])
                 ),
                 "the suspended copy moved: created on tianfu, deleted on qingyang",
@@ -322,7 +331,7 @@ def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
     gansu-qingyang deleted; never unsuspended on the full member."""
     began = time.monotonic()
     hub = Hub(hub_api, namespace)
-    after = {name: 100.0 if name == QINGYANG else 500.0 for name in member_clusters}
+    after = qingyang_cleanest(member_clusters)
     with planning_operator(
         fleet, hub_api, member_clusters, tmp_path / "crowded.log", after, CROWD_LEAD_S
     ) as planning:
@@ -389,7 +398,7 @@ def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
     member answers again."""
     began = time.monotonic()
     hub = Hub(hub_api, namespace)
-    after = {name: 100.0 if name == QINGYANG else 500.0 for name in member_clusters}
+    after = qingyang_cleanest(member_clusters)
     with (
         no_operator(hub_api, member_clusters),
         FaultProxy.from_kubeconfig(fleet.member(QINGYANG).kubeconfig) as proxy,
@@ -405,10 +414,7 @@ def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
                 planned = hub.wait_phase("promised", "Deferred", timeout=30)
                 assert planned["deferral"]["cluster"] == QINGYANG
                 wait_for(
-                    lambda: (
-                        [j.spec.suspend for j in jobs_with_uid(member_apis[QINGYANG], uid)]
-                        == [True]
-                    ),
+                    lambda: held_there(member_apis[QINGYANG], uid),
                     "created suspended on gansu-qingyang",
                     30,
                 )
@@ -436,11 +442,7 @@ def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
                 )
                 assert f"the promise cannot be kept: {QINGYANG} is not Ready" in why
                 wait_for(
-                    lambda: (
-                        [j.spec.suspend for j in jobs_with_uid(member_apis[home], uid)] == [True]
-                    ),
-                    f"created suspended on {home}",
-                    30,
+                    lambda: held_there(member_apis[home], uid), f"created suspended on {home}", 30
                 )
                 proxy.partition(False)
                 wait_for(
