@@ -383,13 +383,16 @@ def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
         )
         asks = ()
     message = message[:1000]
+    # wake_at (its start, passed): the controller keeps it among the due jobs, which the
+    # placer queues again on every fleet change, also after a restart.
+    due = seconds_of(start)
     if _unchanged(s.status, {"message": message}):
-        return Step(actions=asks)
+        return Step(actions=asks, wake_at=due)
     patch = {
         "message": message,
         "conditions": _conditions(s.status, s.now, ("Deferred", "True", reason, message)),
     }
-    return Step(patch, (event("Warning", reason, message), *asks), conditional=True)
+    return Step(patch, (event("Warning", reason, message), *asks), conditional=True, wake_at=due)
 
 
 def _release(s: Situation, deferral: Mapping[str, Any], copy: Copy | None) -> Step:
