@@ -378,11 +378,10 @@ class InTime:
         hold(self.book, self.state, promise)
 
     def repromise(self, uid: str, plan: Plan, request: JobRequest) -> None:
-        """A re-planned job's promise moves (a plan starting now holds none any more)."""
-        self.promises.pop(uid, None)
+        """A re-planned job's promise moves; one that starts now holds its room from now for the
+        rest of the round too (it is reserved only when released)."""
         self.book.remove(uid)
-        if plan.deferred:
-            self.promise(uid, plan, request)
+        self.promise(uid, plan, request)
 
 
 def _promise(uid: str, plan: Plan, request: JobRequest) -> Promise:
