@@ -163,7 +163,7 @@ def room_now(state: FleetState, cluster: str, request: JobRequest, *, held: bool
     """May a due Deferred job be released on ``cluster`` now? Ready, and room for all its pods.
 
     ``held``: the job's own reservation is already applied to ``state`` on that cluster (a
-    release whose hub write failed and is tried again): that room is its own, so it fits.
+    release reserves before its hub write): that room is its own, so it fits.
     """
     index = state.index.get(cluster)
     if index is None:
