@@ -450,8 +450,12 @@ def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
                     "the suspended copy on gansu-qingyang deleted once it answers",
                     90,
                 )
-                status = hub.status("promised")
-                assert status["phase"] == "Deferred" and not status.get("staleCopies")
+                status = wait_for(
+                    lambda: not (s := hub.status("promised")).get("staleCopies") and s,
+                    "the stale copy's record dropped once it is gone",
+                    30,
+                )
+                assert status["phase"] == "Deferred" and status["deferral"]["cluster"] == home
                 hub.delete("promised")
                 wait_for(lambda: not jobs_with_uid(member_apis[home], uid), "its Job removed", 60)
         finally:
