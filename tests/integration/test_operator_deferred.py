@@ -17,6 +17,15 @@ One test for the three promises, so their waits overlap (CI time):
   the new member, the old suspended copy deleted);
 - a SIGKILL of the operator in between changes nothing (same members, same starts, no new
   member Job).
+Two more, for the promises' checks: a job whose planned member has no room left at its start
+(taken by a latency-critical job, which never waits for promises) is not released there but
+re-planned onto a member that has room, and released there at once; and a job whose planned
+member is lost (the operator's view of it through a fault proxy, partitioned) long before its
+start is re-planned onto another member at once, its suspended copy deleted when the member
+is back.
+
+Each test pauses the session operator, if one runs (``no_operator``), and runs its own with
+the clock offset.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ import json
 import math
 import signal
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +49,10 @@ from operator_fixtures import (
     OperatorProcess,
     computejob,
     jobs_with_uid,
-    ready_members,
+    no_operator,
     wait_for,
 )
+from tests.tools.faultproxy import FaultProxy, restore_member_route, route_member_through
 
 from computegrid import testbed
 from computegrid.api import GROUP, VERSION
@@ -48,7 +60,10 @@ from computegrid.api import GROUP, VERSION
 pytest_plugins = ["operator_fixtures"]
 QINGYANG, TIANFU = "gansu-qingyang", "chengdu-chongqing-tianfu"
 LEAD_S = 100.0  # real seconds from the operator's start to the planned start
+CROWD_LEAD_S = 75.0  # the same for the no-room test (less happens before its start)
+LOST_LEAD_S = 900.0  # the member-lost test never waits for the start
 FORECAST_NS = "kube-system"
+ONLY_QINGYANG = {"computegrid.io/max-latency-ms": "3"}
 
 
 def sdk_configmap(name: str, hour_p: float, now_s: float, after: float) -> dict[str, Any]:
@@ -80,6 +95,7 @@ def forecast_from(name: str) -> dict[str, Any]:
 
 
 def windowed(name: str, now_s: float, **kw: Any) -> dict[str, Any]:
+    """A low-class 10-minute job that must be done 6 h after ``now_s`` (the operator's clock)."""
     body = computejob(name, origin="qingyang", sensitivity="low", **kw)
     deadline = dt.datetime.fromtimestamp(now_s + 6 * 3600, dt.UTC)
     body["spec"]["timing"] = {
@@ -87,6 +103,16 @@ def windowed(name: str, now_s: float, **kw: Any) -> dict[str, Any]:
         "expectedDuration": "10m",
     }
     return body
+
+
+def qingyang_cleanest(members: list[str]) -> dict[str, float]:
+    """From hour P: gansu-qingyang at 100 g/kWh, every other member at 500."""
+    return {name: 100.0 if name == QINGYANG else 500.0 for name in members}
+
+
+def held_there(member_api: Any, uid: str) -> bool:
+    """The job's one Job on that member, created suspended (held)."""
+    return [j.spec.suspend for j in jobs_with_uid(member_api, uid)] == [True]
 
 
 def released_at(log: Path, job: str) -> float:
@@ -101,8 +127,90 @@ def rfc3339_s(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+@dataclass
+class Planning:
+    """The test's own operator, planning on a clock ``offset`` seconds ahead, ``lead_s``
+    before the whole hour ``hour_p``."""
+
+    proc: OperatorProcess
+    hour_p: float
+    offset: float
+    ready_s: float  # from the start until every member planned on its ConfigMap forecast
+
+    @property
+    def start_real(self) -> float:
+        """Hour P on the wall clock."""
+        return self.hour_p - self.offset
+
+
+def put_configmap(core: Any, body: dict[str, Any]) -> None:
+    try:
+        core.create_namespaced_config_map(FORECAST_NS, body)
+    except client.ApiException as exc:
+        if exc.status != 409:  # left by an interrupted run: replace it
+            raise
+        core.replace_namespaced_config_map(body["metadata"]["name"], FORECAST_NS, body)
+
+
+@contextlib.contextmanager
+def planning_operator(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_clusters: list[str],
+    log: Path,
+    after: Mapping[str, float],
+    lead_s: float,
+) -> Iterator[Planning]:
+    """Forecast ConfigMaps (600 g/kWh in hour P−1, then ``after[member]``) on every member, and
+    an operator whose clock says P − ``lead_s`` now; everything undone afterwards."""
+    custom = client.CustomObjectsApi(hub_api)
+    core = client.CoreV1Api(hub_api)
+    real0 = time.time()
+    hour_p = math.ceil(real0 / 3600) * 3600 + 3600  # a whole hour of the operator's clock
+    offset = hour_p - lead_s - real0  # its now = P − lead_s at real0
+    with no_operator(hub_api, member_clusters):
+        ours = OperatorProcess(
+            fleet.hub.kubeconfig,
+            log,
+            extra=["--clock-offset", f"{offset:.3f}", "--forecast-interval", "1"],
+        )
+        try:
+            for name in member_clusters:
+                put_configmap(core, sdk_configmap(name, hour_p, real0 + offset, after[name]))
+                custom.patch_cluster_custom_object(
+                    GROUP,
+                    VERSION,
+                    "memberclusters",
+                    name,
+                    {"spec": {"forecastSource": forecast_from(name)}},
+                )
+            ours.start()
+
+            def forecasts_current() -> bool:
+                items = custom.list_cluster_custom_object(GROUP, VERSION, "memberclusters")
+                return all(
+                    any(
+                        c["type"] == "ForecastCurrent" and c["status"] == "True"
+                        for c in (mc.get("status") or {}).get("conditions") or []
+                    )
+                    and (mc["status"].get("forecast") or {}).get("source") == "ConfigMap"
+                    for mc in items["items"]
+                )
+
+            wait_for(forecasts_current, "every member on its ConfigMap forecast", 60)
+            yield Planning(ours, hour_p, offset, time.time() - real0)
+        finally:
+            ours.stop()
+            for name in member_clusters:
+                custom.patch_cluster_custom_object(
+                    GROUP, VERSION, "memberclusters", name, {"spec": {"forecastSource": None}}
+                )
+                with contextlib.suppress(client.ApiException):
+                    core.delete_namespaced_config_map(f"carbon-{name}", FORECAST_NS)
+            print(f"operator log: {log}")
+
+
 def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
-    operator: OperatorProcess,
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -112,53 +220,14 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
 ) -> None:
     began = time.monotonic()
     hub = Hub(hub_api, namespace)
-    custom = client.CustomObjectsApi(hub_api)
     core = client.CoreV1Api(hub_api)
-    real0 = time.time()
-    hour_p = math.ceil(real0 / 3600) * 3600 + 3600  # a whole hour of the operator's clock
-    offset = hour_p - LEAD_S - real0  # its now = P − LEAD_S at real0
-    after = {name: 100.0 if name == QINGYANG else 500.0 for name in member_clusters}
-    for name in member_clusters:
-        core.create_namespaced_config_map(
-            FORECAST_NS, sdk_configmap(name, hour_p, real0 + offset, after[name])
-        )
-        custom.patch_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "memberclusters",
-            name,
-            {"spec": {"forecastSource": forecast_from(name)}},
-        )
-    operator.stop()
-    ours = OperatorProcess(
-        fleet.hub.kubeconfig,
-        tmp_path / "deferred.log",
-        extra=["--clock-offset", f"{offset:.3f}", "--forecast-interval", "1"],
-    )
-    try:
-        ours.start()
-
-        def forecasts_current() -> bool:
-            items = custom.list_cluster_custom_object(GROUP, VERSION, "memberclusters")["items"]
-            return all(
-                any(
-                    c["type"] == "ForecastCurrent" and c["status"] == "True"
-                    for c in (mc.get("status") or {}).get("conditions") or []
-                )
-                and (mc["status"].get("forecast") or {}).get("source") == "ConfigMap"
-                for mc in items
-            )
-
-        wait_for(forecasts_current, "every member on its ConfigMap forecast", 60)
-        ready_at = time.monotonic() - began
+    after = qingyang_cleanest(member_clusters)
+    with planning_operator(
+        fleet, hub_api, member_clusters, tmp_path / "deferred.log", after, LEAD_S
+    ) as planning:
+        ours, hour_p, offset = planning.proc, planning.hour_p, planning.offset
         with CreationLog(member_apis, namespace) as log:
-            pinned = hub.create(
-                windowed(
-                    "held",
-                    hour_p - LEAD_S,
-                    extra_annotations={"computegrid.io/max-latency-ms": "3"},  # qingyang only
-                )
-            )
+            pinned = hub.create(windowed("held", hour_p - LEAD_S, extra_annotations=ONLY_QINGYANG))
             moving = hub.create(windowed("moving", hour_p - LEAD_S))
             uids = {"held": pinned["metadata"]["uid"], "moving": moving["metadata"]["uid"]}
             for name in uids:
@@ -193,8 +262,7 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
             )
             wait_for(
                 lambda: (
-                    [j.spec.suspend for j in jobs_with_uid(member_apis[TIANFU], uids["moving"])]
-                    == [True]
+                    held_there(member_apis[TIANFU], uids["moving"])
                     and not jobs_with_uid(member_apis[QINGYANG], uids["moving"])
                 ),
                 "the suspended copy moved: created on tianfu, deleted on qingyang",
@@ -224,7 +292,7 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
                 assert status["phase"] == "Deferred" and status["deferral"] == before[n], n
 
             # The planned start: each released on its member, at (not before) its time.
-            start_real = hour_p - offset
+            start_real = planning.start_real
             lags: dict[str, float] = {}
             for name, home in (("held", QINGYANG), ("moving", TIANFU)):
                 done = hub.wait_phase(name, "Running", "Succeeded", timeout=LEAD_S + 60)
@@ -242,17 +310,157 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
         created = {n: sorted(m for m, _ in log.created.get(uid, set())) for n, uid in uids.items()}
         assert created == {"held": [QINGYANG], "moving": sorted([QINGYANG, TIANFU])}
         print(
-            f"forecasts current {ready_at:.1f} s after start; member Jobs created {created}; "
-            f"released after the planned start by {lags} s"
+            f"forecasts current {planning.ready_s:.1f} s after start; member Jobs created "
+            f"{created}; released after the planned start by {lags} s"
         )
-    finally:
-        ours.stop()
-        for name in member_clusters:
-            custom.patch_cluster_custom_object(
-                GROUP, VERSION, "memberclusters", name, {"spec": {"forecastSource": None}}
+    print(f"deferred test took {time.monotonic() - began:.1f} s")
+
+
+def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Planned on gansu-qingyang at P; before P a latency-critical job (it never waits for a
+    promise) takes 60 of the 64 cores of both its general nodes. At P the 40-core job does not
+    fit there, per node or in total: a NoRoomAtStart Warning, a re-plan onto a member with
+    room (counted, its Event saying why), released there at once, the suspended copy on
+    gansu-qingyang deleted; never unsuspended on the full member."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after = qingyang_cleanest(member_clusters)
+    with planning_operator(
+        fleet, hub_api, member_clusters, tmp_path / "crowded.log", after, CROWD_LEAD_S
+    ) as planning:
+        uid = hub.create(windowed("crowded", planning.hour_p - CROWD_LEAD_S, cpu="40"))["metadata"][
+            "uid"
+        ]
+        planned = hub.wait_phase("crowded", "Deferred", timeout=30)
+        assert planned["deferral"]["cluster"] == QINGYANG
+        assert rfc3339_s(planned["deferral"]["start"]) == planning.hour_p
+        hub.create(
+            computejob(
+                "filler", origin="qingyang", sensitivity="high", cpu="60", parallelism=2,
+                run_seconds=600, extra_annotations=ONLY_QINGYANG,
             )
-            with contextlib.suppress(client.ApiException):
-                core.delete_namespaced_config_map(f"carbon-{name}", FORECAST_NS)
-        operator.start()
-        wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
-        print(f"deferred test took {time.monotonic() - began:.1f} s; log {ours.log_path}")
+        )  # fmt: skip
+        assert hub.wait_phase("filler", "Running", timeout=60)["remote"]["cluster"] == QINGYANG
+        assert time.time() < planning.start_real, "the filler took longer than the lead"
+        assert hub.status("crowded")["phase"] == "Deferred"
+
+        moved = wait_for(
+            lambda: (s := hub.status("crowded")).get("phase") in ("Running", "Succeeded") and s,
+            "the crowded job re-planned and released elsewhere",
+            CROWD_LEAD_S + 60,
+        )
+        home = moved["remote"]["cluster"]
+        assert home != QINGYANG and moved["deferral"]["cluster"] == home
+        assert moved["deferral"]["replans"] == 1
+        assert rfc3339_s(moved["deferral"]["started"]) >= planning.hour_p
+        reasons = {e.reason: e.message for e in hub.events("crowded")}
+        assert "room for 0 of its 1 pod(s)" in reasons["NoRoomAtStart"]
+        assert "no room at its start" in reasons["Replanned"]
+        [job] = jobs_with_uid(member_apis[home], uid)
+        assert job.spec.suspend is False
+        wait_for(
+            lambda: not jobs_with_uid(member_apis[QINGYANG], uid),
+            "the suspended copy on the full member deleted",
+            30,
+        )
+        lag = released_at(planning.proc.log_path, job.metadata.name) - planning.start_real
+        assert 0.0 <= lag < 15.0, f"released {lag:+.2f} s from its start"
+        never = f"released {job.metadata.namespace}/{job.metadata.name} on {QINGYANG}"
+        assert never not in planning.proc.log_path.read_text()
+        for name in ("filler", "crowded"):  # gansu-qingyang free again for later modules
+            hub.delete(name)
+        wait_for(lambda: hub.gone("filler") and hub.gone("crowded"), "both deleted", 60)
+    print(
+        f"no-room test: re-planned onto {home}, released {lag:.2f} s after P; "
+        f"took {time.monotonic() - began:.1f} s"
+    )
+
+
+def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Planned on gansu-qingyang at P, 15 minutes ahead; the operator then loses that member
+    (its view goes through a fault proxy, partitioned): NotReady after two failed probes, a
+    new fleet generation, and the promise is judged broken and re-planned onto another member
+    at once, not at P and not after the grace period; the suspended copy is deleted when the
+    member answers again."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after = qingyang_cleanest(member_clusters)
+    with (
+        no_operator(hub_api, member_clusters),
+        FaultProxy.from_kubeconfig(fleet.member(QINGYANG).kubeconfig) as proxy,
+    ):
+        route_member_through(proxy, hub_api, fleet, QINGYANG)
+        try:
+            with planning_operator(
+                fleet, hub_api, member_clusters, tmp_path / "lost.log", after, LOST_LEAD_S
+            ) as planning:
+                uid = hub.create(windowed("promised", planning.hour_p - LOST_LEAD_S))["metadata"][
+                    "uid"
+                ]
+                planned = hub.wait_phase("promised", "Deferred", timeout=30)
+                assert planned["deferral"]["cluster"] == QINGYANG
+                wait_for(
+                    lambda: held_there(member_apis[QINGYANG], uid),
+                    "created suspended on gansu-qingyang",
+                    30,
+                )
+                lost_at = time.monotonic()
+                proxy.partition(True)
+                moved = wait_for(
+                    lambda: (
+                        (s := hub.status("promised")).get("deferral", {}).get("cluster")
+                        not in (None, QINGYANG)
+                        and s
+                    ),
+                    "the promise re-planned off the lost member",
+                    60,
+                )
+                replanned_s = time.monotonic() - lost_at
+                home = moved["deferral"]["cluster"]
+                assert moved["phase"] == "Deferred" and moved["remote"]["cluster"] == home
+                assert moved["deferral"]["replans"] == 1
+                assert rfc3339_s(moved["deferral"]["start"]) == planning.hour_p  # still at P
+                assert moved["staleCopies"][0]["cluster"] == QINGYANG
+                why = wait_for(
+                    lambda: {e.reason: e.message for e in hub.events("promised")}.get("Replanned"),
+                    "a Replanned Event",
+                    30,
+                )
+                assert f"the promise cannot be kept: {QINGYANG} is not Ready" in why
+                wait_for(
+                    lambda: held_there(member_apis[home], uid), f"created suspended on {home}", 30
+                )
+                proxy.partition(False)
+                wait_for(
+                    lambda: not jobs_with_uid(member_apis[QINGYANG], uid),
+                    "the suspended copy on gansu-qingyang deleted once it answers",
+                    90,
+                )
+                status = wait_for(
+                    lambda: not (s := hub.status("promised")).get("staleCopies") and s,
+                    "the stale copy's record dropped once it is gone",
+                    30,
+                )
+                assert status["phase"] == "Deferred" and status["deferral"]["cluster"] == home
+                hub.delete("promised")
+                wait_for(lambda: not jobs_with_uid(member_apis[home], uid), "its Job removed", 60)
+        finally:
+            restore_member_route(hub_api, fleet, QINGYANG)
+    print(
+        f"member-lost test: re-planned onto {home} {replanned_s:.1f} s after the partition; "
+        f"took {time.monotonic() - began:.1f} s"
+    )

@@ -1,12 +1,16 @@
-"""A ComputeJob deleted while the operator cannot see the hub: its member Job must still go.
+"""A ComputeJob deleted while the operator cannot see the hub: its member Job must still go,
+and the hub sweep is what removes it.
 
-When the hub comes back, Kopf either resumes the ComputeJob watch from its resourceVersion
-(the DELETED event arrives) or, after giving up resuming, lists afresh, and a list reports no
-deletions: then only the periodic metadata sweep (``--hub-sweep-interval``) finds the job
-gone. Which of the two happens depends on timing (both were seen); the test holds the
-partition until Kopf has given up resuming, so the second can happen, and asserts the
-outcome either way: the member Job is deleted. The sweep's own logic is unit-tested
-(``tests/unit/test_jobcache_sweep.py``).
+When the hub comes back, Kopf resumes the ComputeJob watch from the resourceVersion it last
+saw, and the API server, which still has that history, would deliver the DELETED event. A
+real hub loses the history after a while (compaction) and then answers the resumed watch with
+an in-stream 410: the client must list afresh, and a list reports no deletions. Left to
+timing, either can happen, so the test decides: the fault proxy in front of the hub answers
+the first resumed ComputeJob watch after the outage with that 410 (``watch_gone``), Kopf must
+relist, and only the periodic metadata sweep (``--hub-sweep-interval``) can find the job gone.
+The proof is the sweep's own log line and counter, the 410 served exactly once, and the member
+Job removed. The sweep's logic is unit-tested (``tests/unit/test_jobcache_sweep.py``), the
+proxy's rule in ``tests/unit/test_faultproxy.py``.
 """
 
 from __future__ import annotations
@@ -28,15 +32,18 @@ from tests.tools.faultproxy import FaultProxy
 from computegrid import testbed
 
 pytest_plugins = ["operator_fixtures"]
+SWEPT = "computegrid_hub_sweep_removed_total"
 
 
-def given_up(log: Path) -> str:
-    """The operator's log lines where Kopf's last attempt at a request failed."""
-    return "\n".join(line for line in log.read_text().splitlines() if "attempt #9/9" in line)
+def counter(metrics: str, name: str) -> float:
+    """A counter's value in a Prometheus text exposition (0 when not there yet)."""
+    for line in metrics.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
 
 
-def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
-    operator: OperatorProcess,
+def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -44,6 +51,7 @@ def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
     namespace: str,
     tmp_path: Path,
 ) -> None:
+    began = time.monotonic()
     hub = Hub(hub_api, namespace)
     with (
         no_operator(hub_api, member_clusters),
@@ -55,9 +63,8 @@ def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
         )
         cut.start()
         try:
-            uid = hub.create(computejob("long", origin="chengdu", run_seconds=900))["metadata"][
-                "uid"
-            ]
+            created = hub.create(computejob("long", origin="chengdu", run_seconds=900))
+            uid = created["metadata"]["uid"]
             status = hub.wait_phase("long", "Running")
             member = member_apis[status["remote"]["cluster"]]
             assert len(jobs_with_uid(member, uid)) == 1
@@ -65,22 +72,22 @@ def test_a_job_deleted_while_the_hub_was_unreachable_loses_its_member_job(
             time.sleep(1.0)  # the cut has reached the operator's side
             hub.delete("long")
             wait_for(lambda: hub.gone("long"), "the ComputeJob gone from the hub")
-            # Kopf resumes a watch from its resourceVersion (the DELETED event would then
-            # arrive) for 9 attempts; after that it starts over with a list, which is
-            # what happens when the outage outlasts its retries or the history (410).
-            wait_for(
-                lambda: "computejobs?watch=true" in given_up(cut.log_path),
-                "Kopf giving up resuming the ComputeJob watch",
-                240,
-            )
-            proxy.partition(False)  # back: the watch lists afresh, and sees no deletion
+            # Its history "compacted": the resumed ComputeJob watch gets a 410, once.
+            gone = proxy.watch_gone(r"/computejobs$", count=1)
+            proxy.partition(False)
+            wait_for(lambda: gone.hits == 1, "Kopf resuming the ComputeJob watch (410)", 120)
             wait_for(
                 lambda: jobs_with_uid(member, uid) == [],
                 "the member Job of the deleted ComputeJob removed",
-                90,
+                120,
             )
-            swept = "deleted while unwatched" in cut.log_path.read_text()
-            print(f"removed after the outage by {'the sweep' if swept else 'the watch'}")
+            log = cut.log_path.read_text()
+            swept = [line for line in log.splitlines() if "deleted while unwatched" in line]
+            assert len(swept) == 1 and uid in swept[0], swept
+            assert counter(cut.metrics(), SWEPT) == 1.0
+            assert proxy.summary()["faults"] == {"watch_gone": 1}
+            took = time.monotonic() - began
+            print(f"removed by the sweep after a forced relist; the test took {took:.1f} s")
         finally:
             cut.stop()
             print(f"operator log: {cut.log_path}")

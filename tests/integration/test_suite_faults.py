@@ -30,6 +30,7 @@ from operator_fixtures import (
     computejob,
     hub_jobs,
     jobs_with_uid,
+    no_operator,
     ready_members,
     suite_size,
     wait_for,
@@ -47,15 +48,16 @@ CREATE = r"/apis/batch/v1/namespaces/[^/]+/jobs$"
 
 @pytest.fixture
 def proxied(
-    operator: OperatorProcess,
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_clusters: list[str],
     tmp_path: Path,
 ) -> Iterator[tuple[FaultProxy, OperatorProcess]]:
     """A fresh operator that reaches tianfu through a fault proxy (the session's is paused)."""
-    operator.stop()
-    with FaultProxy.from_kubeconfig(fleet.member(TIANFU).kubeconfig) as proxy:
+    with (
+        no_operator(hub_api, member_clusters),
+        FaultProxy.from_kubeconfig(fleet.member(TIANFU).kubeconfig) as proxy,
+    ):
         route_member_through(proxy, hub_api, fleet, TIANFU)
         mine = OperatorProcess(fleet.hub.kubeconfig, tmp_path / "faults.log")
         try:
@@ -71,8 +73,6 @@ def proxied(
             mine.stop()
             print(f"operator log: {mine.log_path}")
             restore_member_route(hub_api, fleet, TIANFU)
-    operator.start()
-    wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
 
 
 def pinned(name: str, **kw: Any) -> dict[str, Any]:

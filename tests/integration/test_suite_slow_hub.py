@@ -21,7 +21,7 @@ from operator_fixtures import (
     OperatorProcess,
     computejob,
     hub_jobs,
-    ready_members,
+    no_operator,
     suite_size,
     wait_for,
     write_summary,
@@ -36,7 +36,6 @@ STATUS = r"/apis/computegrid\.io/v1alpha1/namespaces/[^/]+/computejobs/[^/]+/sta
 
 
 def test_a_slow_hub_converges_with_few_writes(
-    operator: OperatorProcess,
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -46,69 +45,69 @@ def test_a_slow_hub_converges_with_few_writes(
 ) -> None:
     jobs = suite_size(100, 1000)
     hub = Hub(hub_api, namespace)
-    operator.stop()
-    before = request_totals(hub_api)
-    started = time.monotonic()
-    with FaultProxy.from_kubeconfig(fleet.hub.kubeconfig) as proxy:
-        config = proxy.write_kubeconfig(tmp_path / "hub-through-proxy.yaml")
-        slow = OperatorProcess(str(config), tmp_path / "slow-hub.log")
-        slow.start()
-        try:
-            # Active through the proxy: its ComputeJob watch is open there (the MemberClusters'
-            # Ready conditions may still be the paused session operator's).
-            wait_for(
-                lambda: (
-                    proxy.requests_seen("WATCH computejobs") >= 1
-                    and "following member" in slow.log_path.read_text()
-                ),
-                "the operator watching the hub through the proxy",
-                120,
-            )
-            with CreationLog(member_apis, namespace) as log:
-                # The slow phase: every call 0.5 s late, 30 status writes answered 504.
-                proxy.delay(0.5)
-                proxy.status(504, "PATCH", STATUS, count=30)
-                first = [f"slow-{i:04d}" for i in range(jobs // 2)]
-                second = [f"after-{i:04d}" for i in range(jobs - len(first))]
-
-                def submit(names: list[str]) -> None:
-                    for name in names:
-                        hub.create(computejob(name, origin="shanghai", sensitivity="low",
-                                              cpu="100m", run_seconds=1))  # fmt: skip
-
-                submitter = threading.Thread(target=submit, args=(first,), daemon=True)
-                submitter.start()
-                for _ in range(3):
-                    time.sleep(3.0)
-                    proxy.reset_watches()
-                submitter.join(timeout=600)
-                # Slow until the 504s have all been served (or two minutes): a real outage.
+    with no_operator(hub_api, member_clusters):  # its counts stop before the restart
+        before = request_totals(hub_api)
+        started = time.monotonic()
+        with FaultProxy.from_kubeconfig(fleet.hub.kubeconfig) as proxy:
+            config = proxy.write_kubeconfig(tmp_path / "hub-through-proxy.yaml")
+            slow = OperatorProcess(str(config), tmp_path / "slow-hub.log")
+            slow.start()
+            try:
+                # Active through the proxy: its ComputeJob watch is open there (the MemberClusters'
+                # Ready conditions may still be the paused session operator's).
                 wait_for(
-                    lambda: proxy.summary()["faults"].get("status_504", 0) >= 30,
-                    "the 504s served",
+                    lambda: (
+                        proxy.requests_seen("WATCH computejobs") >= 1
+                        and "following member" in slow.log_path.read_text()
+                    ),
+                    "the operator watching the hub through the proxy",
                     120,
                 )
-                recovered = time.monotonic()
-                proxy.clear()  # the hub recovers
-                submit(second)  # placed only through a re-established ComputeJob watch
+                with CreationLog(member_apis, namespace) as log:
+                    # The slow phase: every call 0.5 s late, 30 status writes answered 504.
+                    proxy.delay(0.5)
+                    proxy.status(504, "PATCH", STATUS, count=30)
+                    first = [f"slow-{i:04d}" for i in range(jobs // 2)]
+                    second = [f"after-{i:04d}" for i in range(jobs - len(first))]
 
-                def converged() -> bool:
-                    items = hub_jobs(hub_api, namespace)
-                    done = sum((j.get("status") or {}).get("phase") == "Succeeded" for j in items)
-                    return done == jobs
+                    def submit(names: list[str]) -> None:
+                        for name in names:
+                            hub.create(computejob(name, origin="shanghai", sensitivity="low",
+                                                  cpu="100m", run_seconds=1))  # fmt: skip
 
-                wait_for(converged, f"all {jobs} ComputeJobs Succeeded after recovery", 600)
-                converged_s = time.monotonic() - recovered
-                time.sleep(3.0)  # let the last coalesced writes land before counting
-                duplicates = log.duplicates()
-                created = dict(log.created)
-        finally:
-            slow.stop()
-            print(f"operator log: {slow.log_path}")
-        faults = proxy.summary()
-    after = request_totals(hub_api)
-    operator.start()
-    wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
+                    submitter = threading.Thread(target=submit, args=(first,), daemon=True)
+                    submitter.start()
+                    for _ in range(3):
+                        time.sleep(3.0)
+                        proxy.reset_watches()
+                    submitter.join(timeout=600)
+                    # Slow until the 504s have all been served (or two minutes): a real outage.
+                    wait_for(
+                        lambda: proxy.summary()["faults"].get("status_504", 0) >= 30,
+                        "the 504s served",
+                        120,
+                    )
+                    recovered = time.monotonic()
+                    proxy.clear()  # the hub recovers
+                    submit(second)  # placed only through a re-established ComputeJob watch
+
+                    def converged() -> bool:
+                        items = hub_jobs(hub_api, namespace)
+                        done = sum(
+                            (j.get("status") or {}).get("phase") == "Succeeded" for j in items
+                        )
+                        return done == jobs
+
+                    wait_for(converged, f"all {jobs} ComputeJobs Succeeded after recovery", 600)
+                    converged_s = time.monotonic() - recovered
+                    time.sleep(3.0)  # let the last coalesced writes land before counting
+                    duplicates = log.duplicates()
+                    created = dict(log.created)
+            finally:
+                slow.stop()
+                print(f"operator log: {slow.log_path}")
+            faults = proxy.summary()
+        after = request_totals(hub_api)
     writes = hub_writes(before, after)
     ours = {k: v for k, v in writes.items() if k.startswith("computejobs") and "errors" not in k}
     # The test's own creates are POSTs on computejobs: not the operator's.

@@ -25,7 +25,7 @@ from operator_fixtures import (
     computejob,
     hub_jobs,
     install_peering,
-    ready_members,
+    no_operator,
     suite_size,
     wait_for,
     write_summary,
@@ -37,7 +37,6 @@ pytest_plugins = ["operator_fixtures"]
 
 
 def test_handovers_back_and_forth_lose_nothing_and_run_nothing_twice(
-    operator: OperatorProcess,
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -47,7 +46,6 @@ def test_handovers_back_and_forth_lose_nothing_and_run_nothing_twice(
 ) -> None:
     jobs, handovers = suite_size(60, 300), suite_size(4, 12)
     install_peering(hub_api)
-    operator.stop()
     base = OperatorProcess(
         fleet.hub.kubeconfig,
         tmp_path / "base.log",
@@ -56,58 +54,57 @@ def test_handovers_back_and_forth_lose_nothing_and_run_nothing_twice(
     hub = Hub(hub_api, namespace)
     submitted: list[str] = []
     started = time.monotonic()
-    try:
-        base.start()
-        wait_for(lambda: "following member" in base.log_path.read_text(), "base replica active")
-        with CreationLog(member_apis, namespace) as log:
+    with no_operator(hub_api, member_clusters):
+        try:
+            base.start()
+            wait_for(lambda: "following member" in base.log_path.read_text(), "base replica active")
+            with CreationLog(member_apis, namespace) as log:
 
-            def submit() -> None:
-                for i in range(jobs):
-                    body = computejob(
-                        f"sb-{i:04d}",
-                        origin="shanghai",
-                        sensitivity="low",
-                        cpu="100m",
-                        run_seconds=2,
+                def submit() -> None:
+                    for i in range(jobs):
+                        body = computejob(
+                            f"sb-{i:04d}",
+                            origin="shanghai",
+                            sensitivity="low",
+                            cpu="100m",
+                            run_seconds=2,
+                        )
+                        submitted.append(hub.create(body)["metadata"]["uid"])
+                        time.sleep(0.05)
+
+                submitter = threading.Thread(target=submit, daemon=True)
+                submitter.start()
+                for round_ in range(handovers):
+                    high = OperatorProcess(
+                        fleet.hub.kubeconfig,
+                        tmp_path / f"high-{round_}.log",
+                        extra=["--peering", PEERING, "--priority", "100"],
                     )
-                    submitted.append(hub.create(body)["metadata"]["uid"])
-                    time.sleep(0.05)
-
-            submitter = threading.Thread(target=submit, daemon=True)
-            submitter.start()
-            for round_ in range(handovers):
-                high = OperatorProcess(
-                    fleet.hub.kubeconfig,
-                    tmp_path / f"high-{round_}.log",
-                    extra=["--peering", PEERING, "--priority", "100"],
-                )
-                high.start()  # base pauses
+                    high.start()  # base pauses
+                    wait_for(
+                        lambda h=high: "following member" in h.log_path.read_text(),
+                        "the high replica active",
+                        120,
+                    )
+                    time.sleep(2.0)
+                    high.stop()  # graceful: its peering record goes, base resumes
+                submitter.join(timeout=300)
                 wait_for(
-                    lambda h=high: "following member" in h.log_path.read_text(),
-                    "the high replica active",
-                    120,
+                    lambda: (
+                        sum(
+                            (j.get("status") or {}).get("phase") == "Succeeded"
+                            for j in hub_jobs(hub_api, namespace)
+                        )
+                        == jobs
+                    ),
+                    f"all {jobs} ComputeJobs Succeeded",
+                    600,
                 )
-                time.sleep(2.0)
-                high.stop()  # graceful: its peering record goes, base resumes
-            submitter.join(timeout=300)
-            wait_for(
-                lambda: (
-                    sum(
-                        (j.get("status") or {}).get("phase") == "Succeeded"
-                        for j in hub_jobs(hub_api, namespace)
-                    )
-                    == jobs
-                ),
-                f"all {jobs} ComputeJobs Succeeded",
-                600,
-            )
-            duplicates = log.duplicates()
-            created = dict(log.created)
-        resumed = base.log_path.read_text().count("Resuming operations")
-    finally:
-        base.stop()
-        operator.start()
-        wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready", 120)
+                duplicates = log.duplicates()
+                created = dict(log.created)
+            resumed = base.log_path.read_text().count("Resuming operations")
+        finally:
+            base.stop()
     summary = {
         "jobs": jobs,
         "handovers": handovers,

@@ -12,6 +12,7 @@ Use from a test::
     with FaultProxy.from_kubeconfig(member.kubeconfig) as proxy:
         kube.put_secret(hub, ns, member.name, {"kubeconfig": proxy.kubeconfig_text()}, labels)
         proxy.drop_response("POST", r"/apis/batch/v1/namespaces/[^/]+/jobs$", count=1)
+        proxy.watch_gone(r"/computejobs$", count=1)  # the next resumed watch: 410, relist
         ...
         proxy.summary()  # requests per (verb, resource), faults injected
 
@@ -50,6 +51,8 @@ from aiohttp import web
 from computegrid.testbed import FleetInfo, kube
 
 STALL_SECONDS = 30.0
+#: The query of a watch resumed from a resourceVersion (either order of the parameters).
+RESUMED_WATCH = r"^(?=.*(?:^|&)watch=(?:true|1)(?:&|$))(?=.*(?:^|&)resourceVersion=[^&]+)"
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself: never copied across.
 _HOP_BY_HOP = frozenset(
     h.lower()
@@ -169,9 +172,10 @@ def make_serving_cert(workdir: Path, host: str = "127.0.0.1") -> tuple[Path, Pat
 
 @dataclass
 class Rule:
-    """One fault: applies to requests whose method and path match, ``count`` times (None: ∞)."""
+    """One fault: applies to requests whose method, path and (if given) raw query string match,
+    ``count`` times (None: ∞)."""
 
-    kind: str  # "drop_response" | "status" | "delay"
+    kind: str  # "drop_response" | "status" | "delay" | "watch_gone"
     method: re.Pattern[str]
     path: re.Pattern[str]
     count: int | None = None
@@ -179,9 +183,14 @@ class Rule:
     seconds: float = 0.0
     retry_after: int = 1
     hits: int = 0
+    query: re.Pattern[str] | None = None
 
-    def matches(self, method: str, path: str) -> bool:
-        return bool(self.method.fullmatch(method) and self.path.search(path))
+    def matches(self, method: str, path: str, query: str = "") -> bool:
+        return bool(
+            self.method.fullmatch(method)
+            and self.path.search(path)
+            and (self.query is None or self.query.search(query))
+        )
 
 
 def resource_of(path: str, query: str) -> tuple[str, str]:
@@ -215,6 +224,8 @@ def resource_of(path: str, query: str) -> tuple[str, str]:
 def _status_body(code: int, message: str) -> dict[str, Any]:
     """A ``metav1.Status`` as the API server writes it for this code."""
     reason = _REASONS.get(code, "InternalError")
+    if code == 410:
+        reason = "Expired"  # what a resourceVersion the server no longer has gets
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -344,8 +355,11 @@ class FaultProxy:
         return rule
 
     @staticmethod
-    def _rule(kind: str, method: str, path: str, count: int | None, **kw: Any) -> Rule:
-        return Rule(kind, re.compile(method, re.I), re.compile(path), count, **kw)
+    def _rule(
+        kind: str, method: str, path: str, count: int | None, query: str | None = None, **kw: Any
+    ) -> Rule:
+        compiled = None if query is None else re.compile(query)
+        return Rule(kind, re.compile(method, re.I), re.compile(path), count, query=compiled, **kw)
 
     def drop_response(self, method: str = ".*", path: str = ".*", count: int | None = None) -> Rule:
         """Forward matching requests, then reset the client's connection without an answer."""
@@ -373,6 +387,19 @@ class FaultProxy:
         if seconds < 0:
             raise ValueError(f"delay: seconds must be >= 0, got {seconds}")
         return self._add(self._rule("delay", method, path, count, seconds=seconds))
+
+    def watch_gone(
+        self, path: str = ".*", count: int | None = None, query: str = RESUMED_WATCH
+    ) -> Rule:
+        """Answer matching watches as the API server answers one resumed from a resourceVersion
+        it no longer has (compacted): ``200``, one event ``{"type": "ERROR", "object": <Status
+        code 410, reason Expired>}``, then the end of the stream, without forwarding.
+
+        The default ``query`` matches only a watch that carries ``resourceVersion=`` (a resume,
+        or the watch after a list), so the client must list afresh, and a list reports no
+        deletions: what happened while it was not watching is not delivered as events.
+        """
+        return self._add(self._rule("watch_gone", "GET", path, count, query=query, code=410))
 
     def stall(self, method: str = ".*", path: str = ".*", count: int | None = None) -> Rule:
         """A 30 s delay: longer than the usual client request timeout."""
@@ -519,12 +546,12 @@ class FaultProxy:
                 await self._listen()
             self._resumed.set()
 
-    def _pick(self, method: str, path: str) -> tuple[float, Rule | None]:
-        """Total delay and the terminal fault (status/drop) for this request; counts them."""
+    def _pick(self, method: str, path: str, query: str = "") -> tuple[float, Rule | None]:
+        """Total delay and the terminal fault (status/drop/gone) for this request; counts them."""
         with self._lock:
             delay, terminal = 0.0, None
             for rule in self._rules:
-                if not rule.matches(method, path) or (terminal and rule.kind != "delay"):
+                if not rule.matches(method, path, query) or (terminal and rule.kind != "delay"):
                     continue
                 rule.hits += 1
                 if rule.count is not None:
@@ -549,9 +576,11 @@ class FaultProxy:
         if partitioned:  # "hang": hold until the partition ends, then reset
             await self._resumed.wait()
             return self._abort(request)
-        delay, fault = self._pick(request.method, split.path)
+        delay, fault = self._pick(request.method, split.path, split.query)
         if delay:
             await asyncio.sleep(delay)
+        if fault is not None and fault.kind == "watch_gone":
+            return await self._gone(request, split.query)
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": str(fault.retry_after)} if fault.code == 429 else {}
             status = _status_body(fault.code, f"faultproxy: injected {fault.code}")
@@ -577,6 +606,19 @@ class FaultProxy:
             return await self._relay(request, upstream, watch=verb == "WATCH")
         finally:
             upstream.release()
+
+    async def _gone(self, request: web.Request, query: str) -> web.StreamResponse:
+        """A watch answered with an in-stream 410, as kube-apiserver does for a resourceVersion
+        older than its history (the "too old resource version" ERROR event)."""
+        since = parse_qs(query).get("resourceVersion", ["0"])[0]
+        status = _status_body(410, f"too old resource version: {since} (faultproxy: injected)")
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+        await response.write_eof()
+        return response
 
     def _abort(self, request: web.Request) -> web.StreamResponse:
         """Reset the client's connection; aiohttp finds it closed and writes nothing."""

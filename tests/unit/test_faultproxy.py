@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -22,7 +23,7 @@ import pytest
 import urllib3
 import yaml
 from aiohttp import web
-from tests.tools.faultproxy import FaultProxy, make_serving_cert, resource_of
+from tests.tools.faultproxy import RESUMED_WATCH, FaultProxy, Rule, make_serving_cert, resource_of
 
 TOKEN = "s3cret-token"
 
@@ -192,3 +193,53 @@ def test_partition_hang_holds_until_resumed(proxy: FaultProxy) -> None:
         client.request("GET", url, timeout=urllib3.Timeout(connect=2, read=0.5))
     proxy.partition(False)
     assert client.request("GET", url).status == 200
+
+
+def test_a_resumed_watch_gets_an_in_stream_410_once_then_is_forwarded(proxy: FaultProxy) -> None:
+    """As kube-apiserver answers a watch from a resourceVersion it has compacted away: 200, one
+    ERROR event carrying a Status with code 410, end of stream (the client must relist)."""
+    rule = proxy.watch_gone(r"/configmaps$", count=1)
+    client = http(proxy)
+    base = proxy.url + "/api/v1/namespaces/ns/configmaps"
+    listed = client.request("GET", base + "?resourceVersion=42")  # a list, not a watch
+    assert listed.status == 200 and listed.json()["kind"] == "List"
+    fresh = client.request("GET", base + "?watch=true", preload_content=False)
+    assert b'"ADDED"' in next(fresh.stream(1024))  # a watch without a version: forwarded
+    proxy.reset_watches()
+    gone = client.request("GET", base + "?allowWatchBookmarks=true&resourceVersion=42&watch=true")
+    assert gone.status == 200 and gone.headers["Content-Type"].startswith("application/json")
+    [line] = gone.data.decode().splitlines()  # one event, then the stream ends
+    event = json.loads(line)
+    assert event["type"] == "ERROR"
+    assert event["object"]["kind"] == "Status" and event["object"]["code"] == 410
+    assert event["object"]["reason"] == "Expired"
+    assert "too old resource version: 42" in event["object"]["message"]
+    again = client.request("GET", base + "?resourceVersion=42&watch=true", preload_content=False)
+    assert b'"ADDED"' in next(again.stream(1024))  # count=1: the next resume is forwarded
+    proxy.reset_watches()
+    assert rule.hits == 1 and proxy.summary()["faults"] == {"watch_gone": 1}
+
+
+@pytest.mark.parametrize(
+    ("query", "matched"),
+    [
+        ("watch=true&resourceVersion=5", True),
+        ("resourceVersion=5&allowWatchBookmarks=true&watch=true&timeoutSeconds=120", True),
+        ("watch=1&resourceVersion=5", True),
+        ("watch=true", False),  # a fresh watch
+        ("watch=true&resourceVersion=", False),  # no version to be too old
+        ("resourceVersion=5", False),  # a list at a version
+        ("watch=false&resourceVersion=5", False),
+        ("watch=trueish&resourceVersion=5", False),
+    ],
+)
+def test_the_resumed_watch_rule_is_matched_on_the_query(query: str, matched: bool) -> None:
+    rule = Rule(
+        "watch_gone",
+        re.compile("GET"),
+        re.compile("/computejobs$"),
+        query=re.compile(RESUMED_WATCH),
+    )
+    assert rule.matches("GET", "/apis/computegrid.io/v1alpha1/computejobs", query) == matched
+    assert not rule.matches("GET", "/api/v1/pods", query)
+    assert Rule("status", re.compile(".*"), re.compile(".*")).matches("GET", "/x", query)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from computegrid.api import FailoverPolicy
-from computegrid.lifecycle import Copy, Do, Health, Member, Situation, machine
+from computegrid.lifecycle import Copy, Do, Health, Member, Room, Situation, machine
 
 NOW = "2026-11-29T12:00:00Z"
 REMOTE = {"cluster": "a", "namespace": "t", "name": "cg-j", "attempt": 1}
@@ -445,3 +445,100 @@ def test_a_replan_is_recorded_counted_and_moves_the_suspended_copy(
         assert step.actions[-1].suspend
     else:
         assert "remote" not in step.patch and "staleCopies" not in step.patch
+
+
+# -- Deferred at its start: a fresh fit check, never released blindly (issue 9) -------------
+
+NO_ROOM = Room(False, "a has room for 0 of its 1 pod(s) now")
+USED_UP = {**DEFERRED, "deferral": {**DEFERRAL, "replans": 3}}
+
+
+def due_situation(
+    status: dict[str, Any], member: Member, clock_s: float, room: Room, max_replans: int = 3
+) -> Situation:
+    return Situation(
+        status, 1, FailoverPolicy.IF_NOT_STARTED, 300.0, NOW, member,
+        clock_s=clock_s, room=room, max_replans=max_replans,
+    )  # fmt: skip
+
+
+READY_SUSPENDED = Member(Health.READY, copy=SUSPENDED)
+DOWN = Member(Health.UNREACHABLE, down_for=5.0)  # inside the 300 s grace period
+
+
+# (status, member, clock, room, --max-replans) → actions, the Deferred condition's reason
+@pytest.mark.parametrize(
+    ("status", "member", "clock", "room", "limit", "actions", "reason"),
+    [
+        # Room on a Ready member: released as planned.
+        (DEFERRED, READY_SUSPENDED, START_S, Room(), 3, ["Event:Started", "Resume"], "Started"),
+        # No room at the start, re-plans left: held, a Warning saying why, a new plan asked.
+        (DEFERRED, READY_SUSPENDED, START_S, NO_ROOM, 3, ["Event:NoRoomAtStart", "Replan"],
+         "NoRoomAtStart"),
+        # Late and no room: still not released blindly.
+        (DEFERRED, READY_SUSPENDED, START_S + 6 * 3600, NO_ROOM, 3,
+         ["Event:NoRoomAtStart", "Replan"], "NoRoomAtStart"),
+        # Re-plans used up: waits for room on its member, says so, asks for nothing.
+        (USED_UP, READY_SUSPENDED, START_S, NO_ROOM, 3, ["Event:WaitingForRoom"],
+         "WaitingForRoom"),
+        (DEFERRED, READY_SUSPENDED, START_S, NO_ROOM, 0, ["Event:WaitingForRoom"],
+         "WaitingForRoom"),
+        # Its member unreachable at the start (inside grace): re-planned now, not after grace.
+        (DEFERRED, DOWN, START_S, Room(False, "a is not Ready (ProbeFailed)"), 3,
+         ["Event:NoRoomAtStart", "Replan"], "NoRoomAtStart"),
+        # ... with no re-plans left: waits out the grace period as any job (then failover).
+        (USED_UP, DOWN, START_S, Room(False, "a is not Ready"), 3, [], None),
+        # Unreachable before the start: nothing here (the placer's promise check re-plans).
+        (DEFERRED, DOWN, START_S - 60, Room(), 3, [], None),
+        # Not due: the room is not asked for, the job is created suspended as planned.
+        (DEFERRED, Member(Health.READY), START_S - 60, NO_ROOM, 3, ["Create"], None),
+        # Member unknown (a restart, a resumed standby): never guess.
+        (DEFERRED, UNKNOWN, START_S, NO_ROOM, 3, [], None),
+    ],
+)  # fmt: skip
+def test_a_due_deferred_job_is_released_only_where_it_fits(
+    status: dict[str, Any],
+    member: Member,
+    clock: float,
+    room: Room,
+    limit: int,
+    actions: list[str],
+    reason: str | None,
+) -> None:
+    step = machine.step(due_situation(status, member, clock, room, limit))
+    assert kinds(step) == actions
+    deferred = next(
+        (c for c in step.patch.get("conditions") or [] if c["type"] == "Deferred"), None
+    )
+    assert (deferred or {}).get("reason") == reason
+    assert machine.released(step) == (reason == "Started")
+    if reason in ("NoRoomAtStart", "WaitingForRoom"):
+        assert step.conditional and "phase" not in step.patch and "deferral" not in step.patch
+        assert room.why in step.patch["message"] and step.wake_at == START_S  # kept due
+        assert deferred is not None and deferred["status"] == "True"
+
+
+def test_a_held_job_writes_its_reason_once_and_keeps_asking_for_a_plan() -> None:
+    first = machine.step(due_situation(DEFERRED, READY_SUSPENDED, START_S, NO_ROOM))
+    again = machine.step(
+        due_situation({**DEFERRED, **first.patch}, READY_SUSPENDED, START_S + 30, NO_ROOM)
+    )
+    assert (again.patch, kinds(again)) == ({}, ["Replan"])
+    assert "re-plan 1 of at most 3" in first.patch["message"]
+    waiting = machine.step(due_situation(USED_UP, READY_SUSPENDED, START_S, NO_ROOM))
+    quiet = machine.step(
+        due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, START_S + 30, NO_ROOM)
+    )
+    assert (quiet.patch, quiet.actions) == ({}, ())
+    released = machine.step(
+        due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, START_S + 60, Room())
+    )
+    assert machine.released(released)  # room came back: released on its planned member
+
+
+def test_a_replan_says_what_prompted_it() -> None:
+    new = {**DEFERRAL, "cluster": "b"}
+    step = machine.replanned(
+        DEFERRED, NOW, cluster="b", deferral=new, placement={}, message="a left the fleet"
+    )
+    assert step.patch["message"].startswith("re-planned (1) (a left the fleet): start")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from computegrid.api.common import ComputeType, LatencySensitivity
 from computegrid.fleet_data import load_latency_model, load_national_fleet
-from computegrid.handlers.timing import Plan, Promise, book_of, fleet_forecast
+from computegrid.handlers.timing import (
+    Plan,
+    Promise,
+    book_of,
+    broken,
+    fleet_forecast,
+    room_now,
+)
 from computegrid.scheduling import (
     Decision,
     FleetState,
@@ -109,3 +118,90 @@ def test_a_latency_critical_job_with_a_window_still_starts_now(state: FleetState
     assert isinstance(timed, TimedDecision)
     p = Plan(Decision(timed.evaluation, timed.index, timed.score), timed, 600.0)
     assert not p.deferred and p.deferral() is None and p.late() == ""
+
+
+# -- the checks that keep a promise honest: at the start, and after a fleet change ------------
+
+QINGYANG = "gansu-qingyang"
+
+
+def fleet(**changes: object) -> FleetState:
+    """The three clusters, gansu-qingyang's snapshot with ``changes`` (dataclasses.replace)."""
+    snaps = [
+        dataclasses.replace(s, **changes) if s.name == QINGYANG else s  # type: ignore[arg-type]
+        for s in load_national_fleet().snapshots()
+        if s.name in NAMES
+    ]
+    return FleetState(snaps, load_latency_model())
+
+
+def filled(state: FleetState, leave_cpu: float) -> FleetState:
+    """gansu-qingyang's general pool taken down to ``leave_cpu`` free cores per node."""
+    rows = state.rows_by_type_cluster[(0, state.index[QINGYANG])]
+    cpu = state.resource_index["cpu"]
+    state.node_free[rows, cpu] = leave_cpu
+    state.version += 1
+    return state
+
+
+def parallel(pods: int, cpu: float = 1.0) -> JobRequest:
+    return dataclasses.replace(job(cpu), parallelism=pods)
+
+
+# (state, cluster, request, held) → fits, words in why
+@pytest.mark.parametrize(
+    ("make", "cluster", "request_", "held", "fits", "words"),
+    [
+        (lambda: fleet(), QINGYANG, job(), False, True, ""),
+        (lambda: fleet(), "nowhere", job(), False, False, "no longer in the fleet"),
+        (lambda: fleet(ready=False, not_ready_reason="ProbeFailed: refused"), QINGYANG, job(),
+         False, False, "not Ready (ProbeFailed: refused)"),
+        (lambda: filled(fleet(), 0.0), QINGYANG, job(), False, False, "room for 0 of its 1"),
+        # 3 general nodes with 1 core each left: 3 one-core pods fit, 4 do not.
+        (lambda: filled(fleet(), 1.0), QINGYANG, parallel(3), False, True, ""),
+        (lambda: filled(fleet(), 1.0), QINGYANG, parallel(4), False, False, "room for 3 of its 4"),
+        # Its own reservation is already in the state: that room is its own.
+        (lambda: filled(fleet(), 0.0), QINGYANG, job(), True, True, ""),
+    ],
+)  # fmt: skip
+def test_room_at_the_start(
+    make: object, cluster: str, request_: JobRequest, held: bool, fits: bool, words: str
+) -> None:
+    room = room_now(make(), cluster, request_, held=held)  # type: ignore[operator]
+    assert room.fits == fits
+    assert words in room.why and bool(room.why) != fits
+
+
+def test_a_promise_is_broken_only_by_what_is_certain() -> None:
+    small = Promise("j", QINGYANG, job(), P, P + 600)
+    state = fleet()
+    assert broken(state, book_of(state, [small]), small) == ""
+    busy = filled(fleet(), 0.0)  # running work may end before P: not judged here
+    assert broken(busy, book_of(busy, [small]), small) == ""
+    down = fleet(ready=False, not_ready_reason="ProbeFailed: timeout")
+    assert broken(down, book_of(down, [small]), small) == (
+        f"{QINGYANG} is not Ready (ProbeFailed: timeout)"
+    )
+    gone = FleetState([s for s in state.clusters if s.name != QINGYANG], load_latency_model())
+    assert broken(gone, book_of(gone, [small]), small) == f"{QINGYANG} left the fleet"
+    huge = Promise("h", QINGYANG, job(cpu=65.0), P, P + 600)  # no node has 65 cores
+    assert "no node" in broken(state, book_of(state, [huge]), huge)
+
+
+def test_nodes_gone_break_the_promises_they_held() -> None:
+    """Two promises of 80 cores each over the same hour (its 3 general nodes hold 192); then it keeps 2."""
+    state = fleet()
+    cpu = state.resource_index["cpu"]
+    index = state.index[QINGYANG]
+    pool = float(state.node_alloc[state.rows_by_type_cluster[(0, index)]][:, cpu].sum())
+    a = Promise("a", QINGYANG, parallel(2, 40.0), P, P + 600)
+    b = Promise("b", QINGYANG, parallel(2, 40.0), P + 300, P + 900)
+    assert pool == 192.0 and broken(state, book_of(state, [a, b]), a) == ""
+    snap = state.clusters[index]
+    general = [n for n in snap.nodes if n.compute_type is ComputeType.GENERAL][:2]
+    shrunk = fleet(nodes=tuple(general))
+    book = book_of(shrunk, [a, b])
+    for p in (a, b):
+        assert "less than the 160 promised over its run" in broken(shrunk, book, p)
+    alone = book_of(shrunk, [a])  # one promise alone fits the two 64-core nodes left
+    assert broken(shrunk, alone, a) == ""

@@ -32,6 +32,7 @@ from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry, vanished
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.queue import WorkQueue
+from computegrid.handlers.timing import room_now
 from computegrid.lifecycle import (
     FINISHED,
     Action,
@@ -39,6 +40,7 @@ from computegrid.lifecycle import (
     Do,
     Health,
     Member,
+    Room,
     Situation,
     Step,
     copy_of,
@@ -76,9 +78,9 @@ class Controller:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     deferred: set[str] = field(default_factory=set)  # uids whose hub status is Deferred
     wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
-    replans: dict[str, tuple[Any, dict[str, Any]]] = field(
+    replans: dict[str, tuple[Any, dict[str, Any], str]] = field(
         default_factory=dict
-    )  # uid → (Plan, basis)
+    )  # uid → (Plan, the deferral it replaces, why)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class Controller:
         for uid in self.deferred:
             entry = self.jobs.get(uid)
             if entry is not None:
-                self.placer.replan(entry)
+                self.placer.replan(entry, f"the forecast of {name} changed")
 
     def wake_placer(self) -> None:
         if self.placer is not None:
@@ -233,6 +235,7 @@ class Controller:
             if c.cluster not in listed
             and self.fleet.view(c.cluster, entry.uid).health == Health.READY
         )
+        clock = self.options.clock()
         return Situation(
             status,
             entry.generation,
@@ -243,8 +246,29 @@ class Controller:
             stale,
             others,
             entry.digest(),
-            self.options.clock(),
+            clock,
+            self._room(entry, clock),
+            self.options.max_replans,
         )
+
+    def _room(self, entry: Entry, clock: float) -> Room:
+        """For a due Deferred job only: may its planned member take it now (FleetState)?"""
+        status = entry.status
+        deferral = status.get("deferral") or {}
+        if (
+            status.get("phase") != Phase.DEFERRED.value
+            or not deferral
+            or clock < machine.seconds_of(deferral.get("start"))
+        ):
+            return machine.ROOM
+        try:
+            request = entry.request(self.pod_policy)
+        except InvalidJob:
+            return machine.ROOM  # nothing to judge it by: released as planned
+        cluster = str(deferral.get("cluster"))
+        state = self.capacity.state(self.fleet.generation, self.fleet.snapshots)
+        own = self.capacity.reservations.get(entry.uid)
+        return room_now(state, cluster, request, held=own is not None and own.cluster == cluster)
 
     async def reconcile(self, uid: str) -> None:
         gone = self.gone.pop(uid, None)
@@ -274,7 +298,7 @@ class Controller:
             await self._replan(entry, *replan)
         await self.carry_out(entry, machine.step(self.situation(entry)))
 
-    async def _replan(self, entry: Entry, plan: Any, basis: dict[str, Any]) -> None:
+    async def _replan(self, entry: Entry, plan: Any, basis: dict[str, Any], why: str) -> None:
         """Record a new plan for a Deferred job, if the record is still the one it replaces."""
         if entry.status.get("phase") != Phase.DEFERRED.value:
             return
@@ -293,22 +317,32 @@ class Controller:
             cluster=plan.cluster,
             deferral=deferral,
             placement=plan.placement(now_rfc3339()),
-            message="",
+            message=why,
         )
         await self.carry_out(entry, step)
         metrics.DECISIONS.labels(outcome="replanned").inc()
 
     async def carry_out(self, entry: Entry, step: Step) -> None:
+        released = machine.released(step)
+        if released:
+            # Reserved before the hub write (nothing awaited since the room was judged), so a
+            # second job released meanwhile cannot be judged to fit in the same room.
+            self._reserve_now(entry)
         if step.patch:
-            await self.write(entry, step.patch, conditional=step.conditional)
+            try:
+                await self.write(entry, step.patch, conditional=step.conditional)
+            except BaseException:
+                if released:
+                    self.capacity.release(entry.uid)
+                raise
         if step.wake_at is not None and self.wakes.get(entry.uid) != step.wake_at:
             # A Deferred job's start: one wake-up in the queue's timer heap, not one per look.
             self.wakes[entry.uid] = step.wake_at
             delay = max(step.wake_at - self.options.clock(), 0.0) + 0.05
             self.queue.add_after(entry.uid, delay)
-        if machine.released(step):
+        if released:
             self.wakes.pop(entry.uid, None)
-            self._reserve_now(entry)
+            self.wake_placer()
         if step.final:
             entry.blocked = self.placer.key(entry) if self.placer else None
             self.capacity.release(entry.uid)
@@ -317,14 +351,14 @@ class Controller:
 
     def _reserve_now(self, entry: Entry) -> None:
         """A released Deferred job takes capacity now: held until a probe counts its pods."""
-        cluster = _cluster(entry.status)
+        # The planned cluster (a Hub member's child), as the FleetState names it.
+        cluster = (entry.status.get("deferral") or {}).get("cluster") or _cluster(entry.status)
         try:
             request = entry.request(self.pod_policy)
         except InvalidJob:
             return
         if cluster:
-            self.capacity.reserve(entry.uid, cluster, request)
-            self.wake_placer()
+            self.capacity.reserve(entry.uid, str(cluster), request)
 
     async def write(self, entry: Entry, patch: dict[str, Any], *, conditional: bool) -> None:
         """Status to the hub: now and conditionally, or coalesced; the cache follows at once."""
@@ -373,6 +407,8 @@ class Controller:
                 await self.placer.record(entry, outcome)
             else:
                 self.placer.add(entry)
+        elif action.do == Do.REPLAN and self.placer is not None:
+            self.placer.replan(entry, f"no room at its start: {action.message}")
         elif action.do == Do.CREATE:
             await self._create(entry, action)
         else:
@@ -473,6 +509,7 @@ class Controller:
                 continue
             for uid in vanished(self.jobs, listed, started):
                 log.info("ComputeJob %s is gone from the hub (deleted while unwatched)", uid)
+                metrics.HUB_SWEEP_REMOVED.inc()
                 self._forget(uid)
 
     async def _collect_orphans(self) -> None:

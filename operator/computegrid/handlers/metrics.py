@@ -42,6 +42,11 @@ HUB_WRITES = Counter(
 EVENTS_DROPPED = Counter(
     "computegrid_events_dropped_total", "Events not posted because the hub was too slow."
 )
+HUB_SWEEP_REMOVED = Counter(
+    "computegrid_hub_sweep_removed_total",
+    "ComputeJobs the hub sweep found gone (deleted while the hub's watch was down or relisting: "
+    "no DELETED event ever came); their member Jobs are then removed.",
+)
 QUEUE_DEPTH = Gauge("computegrid_queue_depth", "ComputeJobs queued or being worked on.")
 WAITING = Gauge("computegrid_waiting_for_placement", "ComputeJobs waiting for a cluster.")
 CARBON_SAVED = Counter(

@@ -13,8 +13,11 @@ an API server.
 
 A job with ``spec.timing`` is planned in space and time (``TimeScheduler.plan`` on the
 members' forecasts, honouring the capacity promised to Deferred jobs: handlers/timing.py);
-a plan that starts later makes it Deferred. When a member's forecast changes, Deferred jobs
-are planned again (``replan``), at most ``--max-replans`` times each.
+a plan that starts later makes it Deferred. Deferred jobs are planned again (``replan``), at
+most ``--max-replans`` times each, when a member's forecast changes, when the fleet changed so
+that a promise cannot be kept (``_check_promises``: a member lost or NotReady, nodes gone; run
+once per fleet generation, in memory), and when one is due but its member cannot take it
+(the state machine asks).
 """
 
 from __future__ import annotations
@@ -37,8 +40,16 @@ from computegrid.handlers.placement import (
     diagnosis_message,
     placement_status,
 )
-from computegrid.handlers.timing import Plan, Promise, book_of, fleet_forecast, hold, promise_of
-from computegrid.lifecycle import machine
+from computegrid.handlers.timing import (
+    Plan,
+    Promise,
+    book_of,
+    broken,
+    fleet_forecast,
+    hold,
+    promise_of,
+)
+from computegrid.lifecycle import Health, machine
 from computegrid.scheduling import (
     Decision,
     FleetForecast,
@@ -66,8 +77,10 @@ class Placer:
     started: float = field(default_factory=time.monotonic)
     problems: set[str] = field(default_factory=set)  # members that cannot be probed at all
     task: asyncio.Task[Any] | None = None
-    replanning: dict[str, Entry] = field(default_factory=dict)  # Deferred, forecast changed
+    replanning: dict[str, tuple[Entry, str]] = field(default_factory=dict)  # uid → (job, why)
     _timed: TimeScheduler | None = None
+    _checked: int = -1  # the fleet generation the promises were last checked against
+    _shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # cluster → what it was
 
     def __post_init__(self) -> None:
         self.controller.placer = self
@@ -88,8 +101,9 @@ class Placer:
         self.waiting[entry.uid] = entry
         self.wake.set()
 
-    def replan(self, entry: Entry) -> None:
-        self.replanning[entry.uid] = entry
+    def replan(self, entry: Entry, why: str) -> None:
+        """Plan a Deferred job again (bounded by --max-replans); ``why`` goes into its Event."""
+        self.replanning[entry.uid] = (entry, why)
         self.wake.set()
 
     @property
@@ -133,6 +147,10 @@ class Placer:
         order = sorted(self.waiting.values(), key=lambda e: e.priority)
         in_time: InTime | None = None  # made on the first windowed job of the round
         tried = 0
+        if fleet.generation != self._checked:
+            self._checked = fleet.generation
+            if controller.deferred:
+                self._check_promises(state)
         if self.replanning:
             in_time = InTime.of(self, state)
             self._replan_all(state, in_time)
@@ -180,10 +198,11 @@ class Placer:
         return False
 
     def _replan_all(self, state: FleetState, in_time: InTime) -> None:
-        """Deferred jobs whose members' forecasts changed: a new plan when it differs."""
+        """Deferred jobs asked to plan again (a forecast, a promise broken, no room at the start):
+        a new plan when it differs."""
         controller = self.controller
         limit = controller.options.max_replans
-        for uid, entry in list(self.replanning.items()):
+        for uid, (entry, why) in list(self.replanning.items()):
             del self.replanning[uid]
             deferral = dict(entry.status.get("deferral") or {})
             if (
@@ -202,8 +221,50 @@ class Placer:
                 continue
             plan = in_time.plan(entry, request, timing.duration_s, leave_out=uid)
             if isinstance(plan, Plan) and plan.differs_from(deferral):
-                controller.replans[uid] = (plan, deferral)
+                controller.replans[uid] = (plan, deferral, why)
                 controller.queue.add(uid)
+                in_time.repromise(uid, plan, request)  # the next re-plan of the round sees it
+            elif not isinstance(plan, Plan):
+                log.info("no new plan for Deferred job %s (%s): it keeps its plan", uid, why)
+
+    def _check_promises(self, state: FleetState) -> None:
+        """A new fleet generation: re-plan the Deferred jobs whose promise cannot be kept, and
+        look again at the due ones that wait for room.
+
+        Cheap on purpose (it runs on every probe that moved capacity): the promises are judged
+        only on clusters whose readiness or allocatable resources changed since the last check
+        (a probe that only moved pods' requests changes neither), all in memory; due jobs are
+        found by the wake-up already queued for them.
+        """
+        controller = self.controller
+        now_s = controller.options.clock()
+        for uid in controller.deferred:
+            wake = controller.wakes.get(uid)
+            if wake is not None and wake <= now_s:
+                controller.queue.add(uid)  # due and still Deferred: room may be back
+        shapes = {
+            name: (bool(state.ready[i]), state.cluster_alloc[i].tobytes())
+            for i, name in enumerate(state.names)
+        }
+        before, self._shapes = self._shapes, shapes
+        changed = {n for n in shapes.keys() | before.keys() if shapes.get(n) != before.get(n)}
+        if before and not changed:
+            return
+        in_time = InTime.of(self, state)
+        fleet = controller.fleet
+        for uid, promise in in_time.promises.items():
+            entry = controller.jobs.get(uid)
+            if entry is None or uid not in controller.deferred or promise.start_s <= now_s:
+                continue  # decided in this round, gone, or due (the start's own check decides)
+            if before and promise.cluster not in changed and promise.cluster in shapes:
+                continue
+            member = fleet.member_of(promise.cluster)
+            if fleet.view(member, uid).health == Health.UNKNOWN:
+                continue  # not probed or not watched by this replica yet: nothing is certain
+            why = broken(state, in_time.book, promise)
+            if why:
+                log.info("Deferred job %s: its promise cannot be kept: %s", uid, why)
+                self.replan(entry, f"the promise cannot be kept: {why}")
 
     def _refuse(self, entry: Entry, reason: str, message: str, outcome: str) -> None:
         metrics.DECISIONS.labels(outcome=outcome).inc()
@@ -315,6 +376,12 @@ class InTime:
         promise = _promise(uid, plan, request)
         self.promises[uid] = promise
         hold(self.book, self.state, promise)
+
+    def repromise(self, uid: str, plan: Plan, request: JobRequest) -> None:
+        """A re-planned job's promise moves; one that starts now holds its room from now for the
+        rest of the round too (it is reserved only when released)."""
+        self.book.remove(uid)
+        self.promise(uid, plan, request)
 
 
 def _promise(uid: str, plan: Plan, request: JobRequest) -> Promise:

@@ -6,7 +6,10 @@ The promises are read from the hub's record, not kept on the side: every job who
 member over ``[start, start + expectedDuration)``, plus the plans decided in this round and
 not written yet. So a restart knows every promise as soon as the hub's watch has listed.
 
-The core is used through ``TimeScheduler.plan`` only (scheduling/timeshift.py).
+The core is used through ``TimeScheduler.plan`` only (scheduling/timeshift.py). Two checks
+keep the promises honest afterwards, both on the operator's FleetState, no request to anyone:
+``room_now`` (at a Deferred job's start: may it be released on its planned member?) and
+``broken`` (after a fleet change: can the planned member still hold what was promised?).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placement import InvalidJob, placement_status
-from computegrid.lifecycle.machine import rfc3339_of, seconds_of
+from computegrid.lifecycle.machine import Room, rfc3339_of, seconds_of
 from computegrid.scheduling import (
     Decision,
     FleetForecast,
@@ -29,7 +34,7 @@ from computegrid.scheduling import (
 )
 from computegrid.scheduling.forecast import Forecast
 from computegrid.scheduling.state import TYPE_CODES
-from computegrid.scheduling.timeshift import HORIZON_H
+from computegrid.scheduling.timeshift import HORIZON_H, fits_empty_node, pool_totals
 
 MIN_DEFER_S = 1.0  # a start less than this ahead is "now"
 
@@ -152,3 +157,56 @@ def hold(book: ReservationBook, state: FleetState, p: Promise) -> None:
             amounts=vector * p.request.parallelism,
         )
     )
+
+
+def room_now(state: FleetState, cluster: str, request: JobRequest, *, held: bool = False) -> Room:
+    """May a due Deferred job be released on ``cluster`` now? Ready, and room for all its pods.
+
+    ``held``: the job's own reservation is already applied to ``state`` on that cluster (a
+    release reserves before its hub write): that room is its own, so it fits.
+    """
+    index = state.index.get(cluster)
+    if index is None:
+        return Room(False, f"{cluster} is no longer in the fleet")
+    if not state.ready[index]:
+        why = state.clusters[index].not_ready_reason or "NotReady"
+        return Room(False, f"{cluster} is not Ready ({why})")
+    if held:
+        return Room()
+    fitting = int(state.pods_fitting_per_cluster(request)[index])
+    if fitting < request.parallelism:
+        return Room(
+            False,
+            f"{cluster} has room for {fitting} of its {request.parallelism} pod(s) now",
+        )
+    return Room()
+
+
+def broken(state: FleetState, book: ReservationBook, p: Promise) -> str:
+    """Why ``cluster`` can no longer keep promise ``p`` ("" when it can), after a fleet change.
+
+    Only what is certain: the member gone or NotReady, no node that could hold one pod, or
+    fewer allocatable resources in its pool of the job's compute type than the promises
+    overlapping the run add up to (``book`` holds them all, ``p`` included). Room taken by
+    running work is not judged here (it may end before the start): the start checks it.
+    """
+    index = state.index.get(p.cluster)
+    if index is None:
+        return f"{p.cluster} left the fleet"
+    if not state.ready[index]:
+        why = state.clusters[index].not_ready_reason or "NotReady"
+        return f"{p.cluster} is not Ready ({why})"
+    vector = state.request_vector(p.request)
+    if vector is None or not fits_empty_node(p.request, state)[index]:
+        return f"no node of {p.cluster} can hold one of its pods any more"
+    alloc, _ = pool_totals(p.request, state)
+    code = TYPE_CODES[p.request.compute_type]
+    peak = book.peak(code, np.array([p.start_s]), p.end_s - p.start_s)[0, index]
+    for r in np.flatnonzero(vector > 0):
+        if alloc[index, r] < peak[r] - 1e-9:
+            return (
+                f"{p.cluster}'s {p.request.compute_type.value} nodes now hold "
+                f"{alloc[index, r]:g} {state.resources[r]}, less than the {peak[r]:g} promised "
+                "over its run"
+            )
+    return ""

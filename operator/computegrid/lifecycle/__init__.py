@@ -13,6 +13,7 @@ from computegrid.lifecycle.machine import (
     Do,
     Health,
     Member,
+    Room,
     Situation,
     Step,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Health",
     "Member",
     "Mirrored",
+    "Room",
     "Situation",
     "Step",
     "copy_of",

@@ -20,7 +20,10 @@ The states, read off the status (docs/operator.md draws them)::
                         Pending (remote moved to staleCopies) ──placed──▶ Scheduled (attempt+1)
 
 A Deferred job may be re-planned before its start (``replanned``: a new start, or a new member
-whose old suspended copy becomes a stale copy); the placer bounds how often.
+whose old suspended copy becomes a stale copy); the placer bounds how often. At its start it is
+released only if its planned member is Ready and still has room for it (``Situation.room``,
+from the operator's FleetState); otherwise it asks for a re-plan, or, with the re-plans used
+up, waits for room on that member, saying why in its status (``_blocked``).
 
 A stale copy is suspended, then deleted, the moment its member answers again; if it turns
 out to have Succeeded meanwhile, the job is marked Succeeded from it instead of running again.
@@ -108,6 +111,17 @@ UNKNOWN = Member(Health.UNKNOWN)
 
 
 @dataclass(frozen=True)
+class Room:
+    """Can the planned member take a Deferred job now? (the operator's FleetState says)"""
+
+    fits: bool = True
+    why: str = ""  # when it cannot, in words: "gansu-qingyang is not Ready (...)"
+
+
+ROOM = Room()
+
+
+@dataclass(frozen=True)
 class Situation:
     status: Status
     generation: int
@@ -119,6 +133,8 @@ class Situation:
     others: tuple[Copy, ...] = ()  # copies on Ready members that no record names
     spec_digest: Mapping[str, str] = field(default_factory=dict)  # per spec field, now
     clock_s: float = 0.0  # the planning clock (Unix seconds): when a Deferred job is due
+    room: Room = ROOM  # the planned member's room for a due Deferred job (asked only then)
+    max_replans: int = 3  # --max-replans: how often a Deferred job's plan may change
 
 
 def spec_digest(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -136,6 +152,7 @@ class Do(StrEnum):
     PLACE = "Place"  # ask the placer for a cluster
     CREATE = "Create"  # create (or adopt on 409) the recorded Job on its member
     RESUME = "Resume"  # unsuspend the recorded Job: a Deferred job's start time came
+    REPLAN = "Replan"  # ask the placer for a new plan: a Deferred job's member cannot take it
     SET_TTL = "SetTTL"  # the result is on the hub: let the member clean the Job up
     SUSPEND = "Suspend"
     DELETE = "Delete"
@@ -257,7 +274,14 @@ def _recorded(s: Situation, remote: Mapping[str, Any]) -> Step:
         return Step()
     if member.health == Health.REMOVED:
         return _lost(s, remote, "MemberRemoved", f"member {remote.get('cluster')} was removed")
+    deferral = s.status.get("deferral") or {}
+    holding = s.status.get("phase") == Phase.DEFERRED.value and bool(deferral)
     if member.health == Health.UNREACHABLE:
+        if holding and _due(s, deferral) and _replans_left(s, deferral):
+            # Its copy is suspended and never released (the hub says so): safe to plan it
+            # elsewhere now rather than wait out the grace period past its start.
+            why = s.room.why or f"{remote.get('cluster')} is unreachable"
+            return _blocked(s, deferral, why)
         if member.down_for < s.grace:
             return Step()
         return _lost(
@@ -274,8 +298,7 @@ def _recorded(s: Situation, remote: Mapping[str, Any]) -> Step:
             f"a Job {remote.get('namespace')}/{remote.get('name')} on {remote.get('cluster')} "
             "exists and is not this ComputeJob's: not adopted",
         )
-    deferral = s.status.get("deferral") or {}
-    if s.status.get("phase") == Phase.DEFERRED.value and deferral:
+    if holding:
         return _deferred(s, remote, deferral)
     if member.copy is None:
         if not _dispatched(s.status):
@@ -308,6 +331,8 @@ def _deferred(s: Situation, remote: Mapping[str, Any], deferral: Mapping[str, An
     start_s = seconds_of(deferral.get("start"))
     copy = s.member.copy
     if s.clock_s >= start_s:
+        if not s.room.fits:
+            return _blocked(s, deferral, s.room.why)
         return _release(s, deferral, copy)
     if copy is None:
         if _dispatched(s.status):
@@ -323,6 +348,52 @@ def _deferred(s: Situation, remote: Mapping[str, Any], deferral: Mapping[str, An
         "conditions": _conditions(s.status, s.now, created),
     }
     return Step(patch, wake_at=start_s)
+
+
+def _due(s: Situation, deferral: Mapping[str, Any]) -> bool:
+    return s.clock_s >= seconds_of(deferral.get("start"))
+
+
+def _replans_left(s: Situation, deferral: Mapping[str, Any]) -> bool:
+    return int(deferral.get("replans") or 0) < s.max_replans
+
+
+def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
+    """Due, and its planned member cannot take it now: never released blindly.
+
+    With re-plans left, the placer is asked for a new plan (on another member, or later);
+    with none left, the job waits for room on its planned member. Either way it stays
+    Deferred, the status says why (written once, not per look), and it is looked at again
+    when the fleet changes (the placer queues due Deferred jobs on a new fleet generation).
+    """
+    cluster = deferral.get("cluster")
+    start = deferral.get("start")
+    replans = int(deferral.get("replans") or 0)
+    if _replans_left(s, deferral):
+        reason = "NoRoomAtStart"
+        message = (
+            f"not released at {start} on {cluster}: {why}; asking for a new plan "
+            f"(re-plan {replans + 1} of at most {s.max_replans})"
+        )
+        asks: tuple[Action, ...] = (Action(Do.REPLAN, reason=reason, message=why),)
+    else:
+        reason = "WaitingForRoom"
+        message = (
+            f"not released at {start} on {cluster}: {why}; its {s.max_replans} re-plans are "
+            f"used up: waiting for room there"
+        )
+        asks = ()
+    message = message[:1000]
+    # wake_at (its start, passed): the controller keeps it among the due jobs, which the
+    # placer queues again on every fleet change, also after a restart.
+    due = seconds_of(start)
+    if _unchanged(s.status, {"message": message}):
+        return Step(actions=asks, wake_at=due)
+    patch = {
+        "message": message,
+        "conditions": _conditions(s.status, s.now, ("Deferred", "True", reason, message)),
+    }
+    return Step(patch, (event("Warning", reason, message), *asks), conditional=True, wake_at=due)
 
 
 def _release(s: Situation, deferral: Mapping[str, Any], copy: Copy | None) -> Step:
@@ -585,7 +656,8 @@ def replanned(
     placement: Mapping[str, Any],
     message: str,
 ) -> Step:
-    """A Deferred job's plan changed before its start (a new forecast): recorded, counted.
+    """A Deferred job's plan changed (a new forecast, its member lost, no room at its start):
+    recorded, counted; ``message`` says what prompted it.
 
     The same member: only the start moves. Another member: the suspended copy becomes a stale
     copy (fenced: deleted when its member answers) and a new attempt is created suspended there.
@@ -594,8 +666,9 @@ def replanned(
     remote = dict(status.get("remote") or {})
     replans = int(old.get("replans") or 0) + 1
     new = {**dict(deferral), "replans": replans}
+    why = f" ({message})" if message else ""
     text = (
-        f"re-planned ({replans}): start {new.get('start')} on {cluster}, was "
+        f"re-planned ({replans}){why}: start {new.get('start')} on {cluster}, was "
         f"{old.get('start')} on {old.get('cluster')}; " + "; ".join(new.get("reasons") or ())
     )
     patch: dict[str, Any] = {

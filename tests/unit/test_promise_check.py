@@ -1,0 +1,199 @@
+"""The placer's promise check (issue 9), with the operator's own parts and no API server: on a
+new fleet generation, a Deferred job whose member can no longer keep its promise is planned
+again at once (saying why), only clusters whose readiness or allocatable resources changed are
+judged, and due jobs held for room are queued again."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from computegrid.api import MemberClusterSpec, restricted_template
+from computegrid.fleet import Capacity, Fleet, HubWriter
+from computegrid.fleet_data import load_latency_model, load_national_fleet
+from computegrid.handlers.controller import Controller
+from computegrid.handlers.jobcache import Entry
+from computegrid.handlers.options import OperatorOptions
+from computegrid.handlers.placer import Placer
+from computegrid.lifecycle.machine import rfc3339_of
+from computegrid.scheduling import Scheduler
+
+NAMES = ("chengdu-chongqing-chongqing", "chengdu-chongqing-tianfu", "gansu-qingyang")
+QINGYANG = "gansu-qingyang"
+P = 1796000400.0  # a whole hour: the planned start
+LEAD_S = 600.0  # the operator's clock is this far before P
+
+
+class Watching:
+    """Stands for a started Job watch (the view asks only whether there is one)."""
+
+    def stop(self) -> None:
+        pass
+
+
+def spec_of(name: str) -> MemberClusterSpec:
+    data = load_national_fleet().by_name(name)
+    return MemberClusterSpec.model_validate(
+        {
+            "hub": data.hub,
+            "region": data.region.value,
+            "location": data.location,
+            "kubeconfigSecretRef": {"name": name},
+        }
+    )
+
+
+@pytest.fixture
+def parts() -> Iterator[tuple[Fleet, Controller, Placer]]:
+    """Three Ready, watched members with their national-fleet nodes; a controller and placer."""
+    fleet = Fleet(None, hub_name="h")
+    for snapshot in load_national_fleet().snapshots():
+        if snapshot.name in NAMES:
+            state = fleet.register(snapshot.name, spec_of(snapshot.name), {})
+            state.snapshot, state.ready, state.probed, state.synced = snapshot, True, True, True
+            state.watch = Watching()  # type: ignore[assignment]
+    options = OperatorOptions(clock_offset=P - LEAD_S - time.time())
+    writer = HubWriter(None)  # type: ignore[arg-type]  # nothing is written here
+    controller = Controller(options, fleet, Capacity(load_latency_model()), writer)
+    placer = Placer(controller, Scheduler())
+    placer.started -= 60.0  # past the restart's wait for first probes
+    try:
+        yield fleet, controller, placer
+    finally:
+        fleet.close()
+
+
+def deferred(uid: str, cluster: str, start_s: float) -> Entry:
+    """A low-class windowed job Deferred to ``start_s`` on ``cluster``, as the hub records it."""
+    entry = Entry(uid, "team-a", f"job-{uid}")
+    entry.update(
+        {
+            "metadata": {
+                "uid": uid, "namespace": "team-a", "name": f"job-{uid}", "generation": 1,
+                "resourceVersion": "1", "creationTimestamp": "2026-11-29T00:00:00Z",
+                "annotations": {
+                    "computegrid.io/origin": "qingyang",
+                    "computegrid.io/latency-sensitivity": "low",
+                },
+            },
+            "spec": {
+                "resources": {"cpu": "1", "memory": "1Gi"},
+                "template": restricted_template("busybox", restartPolicy="Never"),
+                "timing": {"deadline": rfc3339_of(P + 6 * 3600), "expectedDuration": "10m"},
+            },
+            "status": {
+                "phase": "Deferred",
+                "remote": {"cluster": cluster, "namespace": "h-team-a", "name": f"cg-{uid}",
+                           "attempt": 1},
+                "attempts": 1,
+                "deferral": {"cluster": cluster, "start": rfc3339_of(start_s),
+                             "latestStart": rfc3339_of(P + 5 * 3600), "replans": 0},
+            },
+        }
+    )  # fmt: skip
+    return entry
+
+
+def hold(controller: Controller, *entries: Entry) -> None:
+    for entry in entries:
+        controller.jobs[entry.uid] = entry
+        controller.deferred.add(entry.uid)
+
+
+def test_a_lost_member_breaks_its_promises_at_the_next_generation(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    fleet, controller, placer = parts
+    there, elsewhere = deferred("q", QINGYANG, P), deferred("t", "chengdu-chongqing-tianfu", P)
+    hold(controller, there, elsewhere)
+    placer._drain()  # the first look after a (re)start judges every promise: all kept
+    assert controller.replans == {}
+    member = fleet.members[QINGYANG]  # two failed probes, as probes.py records them
+    member.ready, member.down_since = False, time.monotonic()
+    member.not_ready_reason = "ProbeFailed: connection refused"
+    fleet.generation += 1
+    placer._drain()
+    assert set(controller.replans) == {"q"}  # the tianfu promise is not touched
+    plan, basis, why = controller.replans["q"]
+    assert plan.cluster != QINGYANG and basis == there.status["deferral"]
+    assert why == (
+        "the promise cannot be kept: gansu-qingyang is not Ready (ProbeFailed: connection refused)"
+    )
+    assert len(controller.queue) == 1  # its worker records the new plan
+
+
+def test_only_clusters_whose_shape_changed_are_judged_and_unknown_members_never(
+    parts: tuple[Fleet, Controller, Placer], caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet, controller, placer = parts
+    hold(controller, deferred("q", QINGYANG, P))
+    placer._drain()  # the shapes of the first look are kept
+    big = deferred("big", QINGYANG, P)  # 4 × 50 cores: more than gansu-qingyang's 192
+    assert big.spec is not None
+    big.spec["resources"]["cpu"], big.spec["parallelism"] = "50", 4
+    hold(controller, big)
+    fleet.generation += 1  # a probe that moved only pods' requests: no cluster changed shape
+    placer._drain()
+    assert controller.replans == {}  # not judged: nothing it depends on moved
+    member = fleet.members[QINGYANG]
+    member.ready = False  # without down_since: its view is Unknown (not probed, not watched)
+    fleet.generation += 1
+    placer._drain()
+    assert controller.replans == {}  # its shape moved, but nothing is certain about it
+    member.ready = True
+    with caplog.at_level(logging.INFO, "computegrid.placer"):
+        fleet.generation += 1
+        placer._drain()
+    broken = sorted(r.args[0] for r in caplog.records if r.msg.startswith("Deferred job"))
+    assert broken == ["big", "q"]  # judged now: together they ask 201 of its 192 cores
+    assert "less than the 201 promised" in caplog.text
+    # The small one moves; the big one fits nowhere now and keeps its plan (said in the log).
+    assert set(controller.replans) == {"q"} and "no new plan for Deferred job big" in caplog.text
+
+
+def test_due_jobs_held_for_room_are_queued_on_every_new_generation(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    fleet, controller, placer = parts
+    due, later = deferred("due", QINGYANG, P - LEAD_S - 60), deferred("later", QINGYANG, P)
+    hold(controller, due, later)
+    controller.wakes.update({"due": P - LEAD_S - 60, "later": P})
+    placer._drain()
+    assert len(controller.queue) == 1  # only the due one
+    placer._drain()  # no new generation: nothing
+    assert len(controller.queue) == 1
+    fleet.generation += 1
+    controller.queue = type(controller.queue)()
+    placer._drain()
+    assert len(controller.queue) == 1
+
+
+def test_nodes_gone_break_a_promise_they_held(parts: tuple[Fleet, Controller, Placer]) -> None:
+    """gansu-qingyang keeps one general node of its three (64 cores): two 40-core promises at P
+    no longer fit there, and both are judged broken (which of the two should move is the
+    planner's call: each is planned again with the other's new promise counted)."""
+    fleet, controller, placer = parts
+    a, b = deferred("a", QINGYANG, P), deferred("b", QINGYANG, P)
+    for entry in (a, b):
+        assert entry.spec is not None
+        entry.spec["resources"]["cpu"] = "40"
+    hold(controller, a, b)
+    placer._drain()
+    assert controller.replans == {}
+    member = fleet.members[QINGYANG]
+    assert member.snapshot is not None
+    general = [n for n in member.snapshot.nodes if n.compute_type.value == "general"]
+    kept = tuple(n for n in member.snapshot.nodes if n not in general[1:])
+    member.snapshot = dataclasses.replace(member.snapshot, nodes=kept)
+    fleet.generation += 1
+    placer._drain()
+    assert set(controller.replans) == {"a", "b"}
+    for _, _, why in controller.replans.values():
+        assert why == (
+            "the promise cannot be kept: gansu-qingyang's general nodes now hold 64 cpu, less "
+            "than the 80 promised over its run"
+        )
