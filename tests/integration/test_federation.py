@@ -234,6 +234,14 @@ def landing(status: dict[str, Any], hops: int) -> str | None:
     return str(path[-1]) if status.get("phase") in LANDED and len(path) == hops else None
 
 
+def unschedulable(row: dict[str, Any]) -> bool:
+    """Pending with Scheduled=False: no cluster fits (the samples' Urumqi and Beijing ones)."""
+    status = row["status"]
+    return status.get("phase") == "Pending" and any(
+        c["type"] == "Scheduled" and c["status"] == "False" for c in status.get("conditions") or []
+    )
+
+
 def place_samples(api: Any, namespace: str, hops: int) -> dict[str, dict[str, Any]]:
     """Apply the samples at a hub; poll (0.5 s) until each landed or waits Pending with a
     reason. Per sample: its status, the cluster (None: Pending), create → landed seconds."""
@@ -251,13 +259,8 @@ def place_samples(api: Any, namespace: str, hops: int) -> dict[str, dict[str, An
             row.update(status=status, uid=item["metadata"]["uid"], item=item)
             if row["cluster"] is None and (cluster := landing(status, hops)):
                 row.update(cluster=cluster, landed_s=round(time.monotonic() - started, 2))
-        pending = [
-            n
-            for n, r in out.items()
-            if r["cluster"] is None
-            and not (r["status"].get("phase") == "Pending" and r["status"].get("conditions"))
-        ]
-        if len(out) == len(bodies) and not pending:
+        waiting = [n for n, r in out.items() if r["cluster"] is None and not unschedulable(r)]
+        if len(out) == len(bodies) and not waiting:
             break
         time.sleep(0.5)
     return out

@@ -109,7 +109,10 @@ def run_up(args: argparse.Namespace) -> int:
     demo._ensure_binaries(testbed)
     if remove():
         print(f"demo: removed the previous federation {FEDERATION}")
-    info = federation.up_federation(FEDERATION, topology, log=print)
+    try:
+        info = federation.up_federation(FEDERATION, topology, log=print)
+    except (testbed.BinariesMissingError, testbed.FleetBusyError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
     for region in info.regions:
         testbed.add_data_inventory(region.fleet)
         kubectl = demo.Kubectl(region.fleet.bin_dir, region.fleet.hub.kubeconfig)
