@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from computegrid.cli import main
-from computegrid.cli.demo_federated import hubs_ready, landed_rtt_ms, table
+from computegrid.cli.demo_federated import FEDERATION, hubs_ready, landed_rtt_ms, table
 from computegrid.fleet_data import load_national_fleet, resolve_city
 from computegrid.fleet_data.national import load_latency_model
+from computegrid.testbed import federation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +85,12 @@ def test_bad_topology_or_flags_are_one_line_errors(
     topology = str(ROOT / "deploy" / "testbed" / "federation.yaml")
     assert main(["demo", "up", "--topology", topology, "--members", "3"]) == 2
     assert "--members" in capsys.readouterr().err
+
+
+def test_the_demo_s_federation_name_fits_the_shipped_topology() -> None:
+    """A region's fleet is ``<name>-<region>`` (20 characters at most): a longer demo name
+    failed `make demo-federated` before anything started."""
+    topology = federation.read_topology(ROOT / "deploy" / "testbed" / "federation.yaml")
+    federation.check_names(FEDERATION, topology)
+    with pytest.raises(ValueError, match="over 20 characters"):
+        federation.check_names("demofed", topology)

@@ -22,7 +22,8 @@ from typing import Any
 from computegrid.cli import demo
 from computegrid.cli.errors import UsageError
 
-FEDERATION = "demofed"
+# Short: a region's fleet is "<this>-<region>", 20 characters at most ("demofd-yangtze-delta").
+FEDERATION = "demofd"
 
 
 def _federation() -> Any:
@@ -104,6 +105,7 @@ def run_up(args: argparse.Namespace) -> int:
         raise UsageError(f"--samples {args.samples}: not a folder (run from the checkout)")
     try:
         topology = federation.read_topology(args.topology)
+        federation.check_names(FEDERATION, topology)
     except ValueError as exc:
         raise UsageError(f"--topology {exc}") from None
     demo._ensure_binaries(testbed)
