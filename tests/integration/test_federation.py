@@ -341,6 +341,9 @@ def delegation(bed: Bed, request: pytest.FixtureRequest) -> Iterator[str]:
         set_modes({r.name: r.delegation for r in bed.info.regions})
 
 
+# The first test's setup starts both beds, one after the other (flat: 69 s, federation: 52 s
+# at load 11-19; 160 s and 185 s at load 35-41, which broke the 600 s default).
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("delegation", ["Pinned", "Autonomous"], indirect=True)
 def test_the_samples_land_as_on_a_flat_fleet(
     flat_samples: dict[str, dict[str, Any]], bed: Bed, ns: str, delegation: str
