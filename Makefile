@@ -89,12 +89,16 @@ demo: install testbed-build ## The operator on a local national fleet (hub + 10 
 .PHONY: demo-fleet
 demo-fleet: demo
 
+.PHONY: demo-federated
+demo-federated: install testbed-build ## The federated view: national hub, 2 regional hubs (own operators), 4 members; samples at the national hub, table with the Path
+	$(BIN)/computegrid demo up --topology deploy/testbed/federation.yaml
+
 .PHONY: explain
 explain: install ## Dry run, no cluster: where each sample would go on an idle national fleet, and why
 	$(BIN)/computegrid explain -f deploy/samples/ -o table
 
 .PHONY: demo-down
-demo-down: install ## Stop the demo's operator and fleet
+demo-down: install ## Stop the demo's operators and fleets (flat and federated)
 	$(BIN)/computegrid demo down
 
 .PHONY: bench

@@ -302,12 +302,25 @@ class CreationLog:
 
     Counting creations (ADDED events with distinct member Job uids), not survivors, is what
     proves exactly-once: a duplicate that was created and then cleaned up still counts.
+
+    ``hub`` is the ``--hub-name`` whose member namespace is watched; ``namespace=None``
+    watches every namespace (objects are keyed by their job-uid label, so other tests'
+    objects are never counted for ours); ``kind="computejobs"`` follows the ComputeJobs a
+    parent hub creates on a child hub (federation) instead of Jobs.
     """
 
-    def __init__(self, member_apis: dict[str, Any], namespace: str) -> None:
+    def __init__(
+        self,
+        member_apis: dict[str, Any],
+        namespace: str | None,
+        *,
+        hub: str = HUB_NAME,
+        kind: str = "jobs",
+    ) -> None:
         import threading
 
-        self.namespace = member_namespace(namespace)
+        self.namespace = None if namespace is None else tenant_namespace(namespace, hub)
+        self.kind = kind
         self.created: dict[str, set[tuple[str, str]]] = {}  # CJ uid -> {(member, Job uid)}
         self.first_seen: dict[str, float] = {}  # CJ uid -> time.monotonic() of first ADDED
         self.lock = threading.Lock()
@@ -329,45 +342,57 @@ class CreationLog:
         for thread in self.threads:
             thread.join(timeout=15)
 
+    def _list_call(self, api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The list function (and its leading arguments) that the watch follows."""
+        if self.kind == "computejobs":
+            custom = client.CustomObjectsApi(api)
+            if self.namespace is None:
+                return custom.list_cluster_custom_object, (GROUP, VERSION, "computejobs")
+            return custom.list_namespaced_custom_object, (
+                GROUP, VERSION, self.namespace, "computejobs",
+            )  # fmt: skip
+        batch = client.BatchV1Api(api)
+        if self.namespace is None:
+            return batch.list_job_for_all_namespaces, ()
+        return batch.list_namespaced_job, (self.namespace,)
+
     def _follow(self, member: str, api: Any) -> None:
         from kubernetes import watch
 
-        batch = client.BatchV1Api(api)
-        listed = batch.list_namespaced_job(self.namespace)
-        for job in listed.items:
-            self._saw(member, job)
-        version = listed.metadata.resource_version
+        call, args = self._list_call(api)
+        listed = call(*args)
+        for obj in _items(listed):
+            self._saw(member, obj)
+        version = _meta(listed)["resourceVersion"]
         self.ready.wait(timeout=60)
         while not self.stop_flag.is_set():
             stream = watch.Watch()
             try:
                 for event in stream.stream(
-                    batch.list_namespaced_job,
-                    self.namespace,
-                    resource_version=version,
-                    timeout_seconds=5,
+                    call, *args, resource_version=version, timeout_seconds=5
                 ):
-                    job = event["object"]
-                    version = job.metadata.resource_version
+                    obj = event["object"]
+                    version = _meta(obj)["resourceVersion"]
                     if event["type"] == "ADDED":
-                        self._saw(member, job)
+                        self._saw(member, obj)
                     if self.stop_flag.is_set():
                         break
             except ApiException as exc:
-                if exc.status == 410:  # relist; ADDED for known Jobs changes nothing
-                    listed = batch.list_namespaced_job(self.namespace)
-                    for job in listed.items:
-                        self._saw(member, job)
-                    version = listed.metadata.resource_version
+                if exc.status == 410:  # relist; ADDED for known objects changes nothing
+                    listed = call(*args)
+                    for obj in _items(listed):
+                        self._saw(member, obj)
+                    version = _meta(listed)["resourceVersion"]
             except Exception:  # the member is being stopped by a test: try again
                 time.sleep(0.5)
 
-    def _saw(self, member: str, job: Any) -> None:
-        uid = (job.metadata.labels or {}).get("computegrid.io/job-uid")
+    def _saw(self, member: str, obj: Any) -> None:
+        meta = _meta(obj)
+        uid = (meta.get("labels") or {}).get("computegrid.io/job-uid")
         if not uid:
             return
         with self.lock:
-            self.created.setdefault(uid, set()).add((member, job.metadata.uid))
+            self.created.setdefault(uid, set()).add((member, str(meta["uid"])))
             self.first_seen.setdefault(uid, time.monotonic())
 
     def duplicates(self) -> dict[str, list[str]]:
@@ -377,6 +402,23 @@ class CreationLog:
                 for uid, where in self.created.items()
                 if len(where) > 1
             }
+
+
+def _meta(obj: Any) -> dict[str, Any]:
+    """An object's (or a list's) metadata with the API's camelCase keys, whether the client
+    returned a dict (custom objects) or a model (Jobs)."""
+    if isinstance(obj, dict):
+        return dict(obj.get("metadata") or {})
+    meta = obj.metadata
+    return {
+        "resourceVersion": meta.resource_version,
+        "labels": getattr(meta, "labels", None),  # a list's metadata has neither
+        "uid": getattr(meta, "uid", None),
+    }
+
+
+def _items(listed: Any) -> list[Any]:
+    return list(listed["items"] if isinstance(listed, dict) else listed.items)
 
 
 def suite_size(ci: int, full: int) -> int:

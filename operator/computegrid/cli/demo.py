@@ -4,6 +4,7 @@
 national-fleet cluster, registers them as MemberClusters, runs the operator in the
 background, applies ``deploy/samples/``, waits while printing progress, then prints where
 each job went and why and draws the placements on a map (PNG). ``down`` stops it all.
+``up --topology FILE`` shows the federated view instead (``demo_federated``).
 
 The command line never imports the Kubernetes client (import-linter): it drives the hub with
 the test bed's own ``kubectl``, exactly the commands a newcomer would type next.
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ DONE = ("Succeeded", "Failed")
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "demo", help="the operator on a local national fleet, with the sample jobs"
+        "demo", help="the operator on a local national fleet (or federation), with the samples"
     )
     sub = parser.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
     up = sub.add_parser("up", help="start fleet + operator, apply the samples, report")
@@ -38,6 +40,12 @@ def register(subparsers: Any) -> None:
     up.add_argument("--samples", type=Path, default=Path("deploy/samples"), help="ComputeJobs")
     up.add_argument("--timeout", type=float, default=240, help="seconds to wait for the jobs")
     up.add_argument("--map", type=Path, help="PNG path (default <fleet dir>/placements.png)")
+    up.add_argument(
+        "--topology",
+        type=Path,
+        help="the federated view instead: a three-level test bed from this file "
+        "(deploy/testbed/federation.yaml), the samples applied at its national hub",
+    )
     up.set_defaults(func=run_up)
     down = sub.add_parser("down", help="stop the operator and the fleet")
     down.set_defaults(func=run_down)
@@ -95,28 +103,6 @@ def _member_docs(info: Any) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
 
 
-def _full_inventory(info: Any) -> None:
-    """Give every member the fleet data's whole node inventory (the test bed starts 3 nodes
-    each), so the demo's capacity is the data's and placements match ``computegrid explain``."""
-    from computegrid.fleet_data import load_national_fleet, node_labels
-    from computegrid.testbed.kube import node_body
-
-    national = load_national_fleet()
-    for member in info.members:
-        data = national.by_name(member.name)
-        bodies = []
-        for spec in data.nodes:
-            if spec.name in member.nodes:
-                continue
-            allocatable = {"cpu": str(spec.cpu), "memory": f"{spec.memory_gi}Gi", "pods": "110"}
-            if spec.gpu:
-                allocatable["nvidia.com/gpu"] = str(spec.gpu)
-            bodies.append(node_body(spec.name, dict(node_labels(data, spec)), allocatable))
-        if bodies:
-            kubectl = Kubectl(info.bin_dir, member.kubeconfig)
-            kubectl("create", "-f", "-", stdin="\n---\n".join(json.dumps(b) for b in bodies))
-
-
 def _namespaces(samples: Path) -> list[str]:
     import yaml
 
@@ -144,10 +130,9 @@ def _settled(job: dict[str, Any]) -> bool:
 
 def _table(jobs: list[dict[str, Any]]) -> str:
     rows = [("NAMESPACE", "NAME", "PHASE", "CLUSTER", "HUB", "RTT-MS", "gCO2/h SAVED", "WHY")]
-    for job in sorted(jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"])):
+    for job in by_name(jobs):
         status = job.get("status") or {}
         placement = status.get("placement") or {}
-        why = (placement.get("reasons") or [status.get("message") or ""])[0]
         rows.append(
             (
                 job["metadata"]["namespace"],
@@ -157,9 +142,24 @@ def _table(jobs: list[dict[str, Any]]) -> str:
                 placement.get("hub") or "-",
                 f"{placement['latencyMs']:.1f}" if "latencyMs" in placement else "-",
                 f"{placement.get('carbonSavedGPerHour', 0):.0f}" if placement else "-",
-                why[:70],
+                why(status),
             )
         )
+    return render_rows(rows)
+
+
+def by_name(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"]))
+
+
+def why(status: dict[str, Any]) -> str:
+    """The first reason of the placement, else the status message (cut to 70 characters)."""
+    placement = status.get("placement") or {}
+    return str((placement.get("reasons") or [status.get("message") or ""])[0])[:70]
+
+
+def render_rows(rows: Sequence[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell; the last (the reason) left unpadded."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
@@ -196,40 +196,31 @@ def _draw_map(info: Any, jobs: list[dict[str, Any]], path: Path) -> None:
                    clusters, drawn)  # fmt: skip
 
 
-def _pid_file(info: Any) -> Path:
-    return Path(info.workdir) / "operator.pid"
-
-
-def run_up(args: argparse.Namespace) -> int:
-    testbed = _testbed()
-    if not args.samples.is_dir():
-        raise UsageError(f"--samples {args.samples}: not a folder (run from the checkout)")
-    _ensure_binaries(testbed)
-    try:
-        old = testbed.load(FLEET)
-        _stop_operator(old)
-    except FileNotFoundError:
-        pass
-    size = {"members": args.members} if args.members else {"fleet": "national"}
-    info = testbed.up(FLEET, **size, nodes_per_member=3, log=print)
-    _full_inventory(info)
-    kubectl = Kubectl(info.bin_dir, info.hub.kubeconfig)
-    kubectl("apply", "-f", "-", stdin=_member_docs(info))
-    for namespace in _namespaces(args.samples):
-        body = kubectl("create", "namespace", namespace, "--dry-run=client", "-o", "yaml")
-        kubectl("apply", "-f", "-", stdin=body)
+def start_operator(info: Any, *extra: str) -> subprocess.Popen[bytes]:
+    """``computegrid run`` on the fleet's hub in the background; pid and log in its folder."""
     log_path = Path(info.workdir) / "operator.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "computegrid.cli", "run", "--hub-kubeconfig",
-             info.hub.kubeconfig, "--metrics-port", "0", "--probe-interval", "2"],
+             info.hub.kubeconfig, "--metrics-port", "0", "--probe-interval", "2", *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     _pid_file(info).write_text(str(proc.pid), encoding="utf-8")
     print(f"demo: operator running (pid {proc.pid}, log {log_path})")
-    _wait_ready(kubectl, len(info.members), proc)
-    kubectl("apply", "-f", str(args.samples))
-    deadline = time.monotonic() + args.timeout
+    return proc
+
+
+def create_namespaces(kubectl: Kubectl, samples: Path) -> None:
+    for namespace in _namespaces(samples):
+        body = kubectl("create", "namespace", namespace, "--dry-run=client", "-o", "yaml")
+        kubectl("apply", "-f", "-", stdin=body)
+
+
+def apply_and_wait(kubectl: Kubectl, samples: Path, timeout: float) -> list[dict[str, Any]]:
+    """Apply the samples; print progress every 3 s until each has finished or waits with a
+    reason (or ``timeout``); the hub's ComputeJobs then."""
+    kubectl("apply", "-f", str(samples))
+    deadline = time.monotonic() + timeout
     jobs: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         jobs = _jobs(kubectl)
@@ -241,6 +232,38 @@ def run_up(args: argparse.Namespace) -> int:
         if jobs and all(_settled(j) for j in jobs):
             break
         time.sleep(3)
+    return jobs
+
+
+def _pid_file(info: Any) -> Path:
+    return Path(info.workdir) / "operator.pid"
+
+
+def run_up(args: argparse.Namespace) -> int:
+    if args.topology is not None:
+        if args.members is not None or args.map is not None:
+            raise UsageError("--topology: the federated demo takes neither --members nor --map")
+        from computegrid.cli import demo_federated
+
+        return demo_federated.run_up(args)
+    testbed = _testbed()
+    if not args.samples.is_dir():
+        raise UsageError(f"--samples {args.samples}: not a folder (run from the checkout)")
+    _ensure_binaries(testbed)
+    try:
+        old = testbed.load(FLEET)
+        _stop_operator(old)
+    except FileNotFoundError:
+        pass
+    size = {"members": args.members} if args.members else {"fleet": "national"}
+    info = testbed.up(FLEET, **size, nodes_per_member=3, log=print)
+    testbed.add_data_inventory(info)  # the data's capacity: placements match `explain`
+    kubectl = Kubectl(info.bin_dir, info.hub.kubeconfig)
+    kubectl("apply", "-f", "-", stdin=_member_docs(info))
+    create_namespaces(kubectl, args.samples)
+    proc = start_operator(info)
+    _wait_ready(kubectl, len(info.members), proc)
+    jobs = apply_and_wait(kubectl, args.samples, args.timeout)
     print()
     print(_table(jobs))
     map_path = args.map or Path(info.workdir) / "placements.png"
@@ -293,4 +316,8 @@ def run_down(args: argparse.Namespace) -> int:
         _stop_operator(testbed.load(FLEET))
     removed = testbed.down(FLEET)
     print(f"demo: removed {len(removed)} clusters" if removed else "demo: nothing to remove")
+    from computegrid.cli import demo_federated
+
+    if demo_federated.remove():
+        print(f"demo: removed the federation {demo_federated.FEDERATION}")
     return 0

@@ -123,7 +123,8 @@ def _federation_up(args: argparse.Namespace) -> int:
         print(f"  regional hub {region.name} ({region.delegation}): {members}")
         print(f"    {region.fleet.hub.kubeconfig}")
     print("next: start one operator per hub (computegrid run --hub-kubeconfig K --hub-name N),")
-    print("register the members (docs/operator.md, Federation), then:")
+    print("register the members (docs/operator.md, Federation; `make demo-federated` does all")
+    print("of it on a federation of its own), then:")
     print(f"  {kubectl} --kubeconfig {info.national.hub.kubeconfig} get cgj -A")
     print(f"  computegrid testbed down{_where(info.national)}")
     return 0

@@ -7,6 +7,7 @@ Public API (the CLI, the integration tests and the operator's developers use the
 - ``down(name, workdir=None)``, ``status(name, workdir=None) -> list[ClusterStatus]`` (the API
   server and every component: process and health endpoint)
 - ``repair(name, workdir=None) -> list[Restart]`` restarts components that exited or hang
+- ``add_data_inventory(info)``: every member gets the fleet data's whole node inventory
 - ``load(name, workdir=None) -> FleetInfo`` reads ``<workdir>/fleet.json`` of a running fleet
 - ``stop_member(member, name)`` / ``start_member(member, name)`` for chaos tests
 - ``bin_dir()`` / ``missing_binaries()``: where ``make testbed-build`` puts the binaries
@@ -28,6 +29,7 @@ from computegrid.testbed.fleet import (
     ClusterInfo,
     ClusterStatus,
     FleetInfo,
+    add_data_inventory,
     down,
     kubectl_hints,
     load,
@@ -58,6 +60,7 @@ __all__ = [
     "NotReadyError",
     "RepairError",
     "Restart",
+    "add_data_inventory",
     "api_client",
     "bin_dir",
     "down",

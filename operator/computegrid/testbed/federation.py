@@ -113,6 +113,16 @@ def region_fleet_name(name: str, region: str) -> str:
     return f"{name}-{region}"
 
 
+def check_names(name: str, topology: Topology) -> None:
+    """ValueError unless every region's fleet name (``<name>-<region>``) is a valid one."""
+    for region in topology.regions:
+        fleet_name = region_fleet_name(name, region.name)
+        if len(fleet_name) > 20:
+            raise ValueError(
+                f"regions[{region.name}]: fleet name {fleet_name!r} is over 20 characters"
+            )
+
+
 def hub_member_body(region: RegionInfo) -> dict[str, Any]:
     """The national hub's MemberCluster for a regional hub: ``type: Hub``; the location,
     region and hub node of its first member (where its API is; placement reads the children)."""
@@ -144,12 +154,7 @@ def up_federation(
     say = log or (lambda *_: None)
     started = time.monotonic()
     work = workdir_for(name, workdir).resolve()
-    for region in topology.regions:
-        fleet_name = region_fleet_name(name, region.name)
-        if len(fleet_name) > 20:
-            raise ValueError(
-                f"regions[{region.name}]: fleet name {fleet_name!r} is over 20 characters"
-            )
+    check_names(name, topology)
     national = up(name, workdir=work, clusters=[], log=say)
     regions: list[RegionInfo] = []
 

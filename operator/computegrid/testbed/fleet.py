@@ -226,6 +226,26 @@ def _nodes_for(cluster: FleetCluster, per_member: int) -> list[dict[str, Any]]:
     return bodies
 
 
+def add_data_inventory(info: FleetInfo) -> int:
+    """Give every member the fleet data's whole node inventory (``up`` starts
+    ``nodes_per_member`` of them), so placements see the data's capacity, as ``computegrid
+    explain`` does. Nodes already there are kept (same names); returns how many were added."""
+    national = load_national_fleet()
+    added = 0
+    for member in info.members:
+        data = national.by_name(member.name)
+        have = set(member.nodes)
+        bodies = [b for b in _nodes_for(data, len(data.nodes)) if b["metadata"]["name"] not in have]
+        if bodies:
+            api = kube.api_client(Path(member.kubeconfig))
+            try:
+                kube.create_nodes(api, bodies)  # 409 (made by an earlier call) is fine
+            finally:
+                api.close()
+        added += len(bodies)
+    return added
+
+
 def _server_of(kubeconfig: Path) -> str:
     doc = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
     return str(doc["clusters"][0]["cluster"]["server"])
