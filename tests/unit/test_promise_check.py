@@ -67,7 +67,7 @@ def parts() -> Iterator[tuple[Fleet, Controller, Placer]]:
         fleet.close()
 
 
-def deferred(uid: str, cluster: str, start_s: float) -> Entry:
+def deferred(uid: str, cluster: str, start_s: float, cpu: str = "1", parallelism: int = 1) -> Entry:
     """A low-class windowed job Deferred to ``start_s`` on ``cluster``, as the hub records it."""
     entry = Entry(uid, "team-a", f"job-{uid}")
     entry.update(
@@ -81,7 +81,8 @@ def deferred(uid: str, cluster: str, start_s: float) -> Entry:
                 },
             },
             "spec": {
-                "resources": {"cpu": "1", "memory": "1Gi"},
+                "resources": {"cpu": cpu, "memory": "1Gi"},
+                "parallelism": parallelism,
                 "template": restricted_template("busybox", restartPolicy="Never"),
                 "timing": {"deadline": rfc3339_of(P + 6 * 3600), "expectedDuration": "10m"},
             },
@@ -132,9 +133,7 @@ def test_only_clusters_whose_shape_changed_are_judged_and_unknown_members_never(
     fleet, controller, placer = parts
     hold(controller, deferred("q", QINGYANG, P))
     placer._drain()  # the shapes of the first look are kept
-    big = deferred("big", QINGYANG, P)  # 4 × 50 cores: more than gansu-qingyang's 192
-    assert big.spec is not None
-    big.spec["resources"]["cpu"], big.spec["parallelism"] = "50", 4
+    big = deferred("big", QINGYANG, P, cpu="50", parallelism=4)  # more than qingyang's 192
     hold(controller, big)
     fleet.generation += 1  # a probe that moved only pods' requests: no cluster changed shape
     placer._drain()
@@ -177,10 +176,7 @@ def test_nodes_gone_break_a_promise_they_held(parts: tuple[Fleet, Controller, Pl
     no longer fit there, and both are judged broken (which of the two should move is the
     planner's call: each is planned again with the other's new promise counted)."""
     fleet, controller, placer = parts
-    a, b = deferred("a", QINGYANG, P), deferred("b", QINGYANG, P)
-    for entry in (a, b):
-        assert entry.spec is not None
-        entry.spec["resources"]["cpu"] = "40"
+    a, b = deferred("a", QINGYANG, P, cpu="40"), deferred("b", QINGYANG, P, cpu="40")
     hold(controller, a, b)
     placer._drain()
     assert controller.replans == {}
