@@ -200,8 +200,9 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
         entry["ci95"] = ci
         entry["per_seed"] = {
             key: [_round(float(r.metrics[name][key])) for r in runs]
-            for key in ("carbon_t", "cost_cny", "deadline_misses")
-        }
+            for key in ("carbon_t", "cost_cny", "deadline_misses", "ratio_to_bound",
+                        "captured_savings")
+        }  # fmt: skip
         entry["per_class"] = {
             cls: {
                 k: _round(float(np.mean([r.metrics[name]["per_class"][cls][k] for r in runs])))
@@ -240,6 +241,8 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
             "constraints": int(np.mean([b.constraints for b in bounds])),
             "bucket_hours": bounds[0].bucket_hours,
             "slack_jobs": int(sum(b.slack_jobs for b in bounds)),
+            "per_seed": [_round(b.carbon_t) for b in bounds],
+            "solve_s": [round(b.solve_s, 1) for b in bounds],
         }
     out["targets"] = targets(out)
     out["study"] = {
