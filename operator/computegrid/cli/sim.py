@@ -85,6 +85,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--scenario", default="base", choices=SCENARIOS)
     parser.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
+    parser.add_argument("--bound-time-limit", type=float, default=300.0,
+                        help="seconds HiGHS may take per LP bound (default 300)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--report", type=Path, default=None, help="write report.md + PNGs here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -110,6 +112,8 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         raise UsageError("--days must be above 0")
     if not 0 <= args.window_share <= 1:
         raise UsageError("--window-share must be in [0, 1]")
+    if args.bound_time_limit <= 0:
+        raise UsageError("--bound-time-limit must be above 0")
     if not 0 <= args.data_share <= 1:
         raise UsageError("--data-share must be in [0, 1]")
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -144,6 +148,7 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         window_share=args.window_share,
         data_share=args.data_share,
         prices=prices,
+        bound_time_limit_s=args.bound_time_limit,
     )
 
 

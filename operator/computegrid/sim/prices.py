@@ -68,7 +68,8 @@ def candidate_prices(
 
 def learn(out: Path, jobs: int, seeds: Sequence[int]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    cfg = StudyConfig(jobs=jobs, seeds=tuple(seeds), policies=REFERENCE)
+    cfg = StudyConfig(jobs=jobs, seeds=tuple(seeds), policies=REFERENCE,
+                      bound_time_limit_s=3600.0)  # fmt: skip
     duals: dict[str, np.ndarray] = {}
     reference: dict[str, Any] = {"jobs": jobs, "seeds": {}}
     for seed in seeds:

@@ -78,6 +78,7 @@ class StudyConfig:
     window_share: float = WINDOW_SHARE  # low/medium jobs with a deadline window (issue 9)
     data_share: float = 0.0  # low/medium jobs reading a dataset at their origin (issue 10)
     prices: CapacityPrices | None = None  # for computegrid-priced (sim/prices.py)
+    bound_time_limit_s: float = 300.0  # HiGHS' limit per LP (a shared machine needs more)
 
 
 @dataclass
@@ -158,7 +159,8 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
     if cfg.bound:
         hours = curve_hours(arrays, list(replays.values()))
         t0 = time.perf_counter()
-        bound = lower_bound(jobs, arrays, idle, curves.window(hours))
+        bound = lower_bound(jobs, arrays, idle, curves.window(hours),
+                            time_limit_s=cfg.bound_time_limit_s)  # fmt: skip
         wall["bound"] = time.perf_counter() - t0
         if log:
             log(f"seed {seed}: bound {wall['bound']:.1f} s ({bound.variables} variables)")
