@@ -5,8 +5,9 @@ the weight tuning, sim/tune.py) and never on an evaluation trace:
 
     python -m computegrid.sim.prices learn DIR [--jobs N] [--seeds 100,101,102]
         each training seed's trace and fleet, the time-expanded LP bound and its dual prices
-        per (hour, cluster, pool, resource) → DIR/duals.npz; the seed's nearest, computegrid,
-        computegrid-timed and bound carbon → DIR/reference.json
+        per (hour, cluster, pool, resource) → DIR/duals-SEED.npy; the seed's nearest,
+        computegrid, computegrid-timed (not with --lp-only) and bound carbon →
+        DIR/reference.json
     python -m computegrid.sim.prices try DIR CANDIDATE …
         each candidate on each training seed with prices learned from the *other* training
         seeds (leave one out, so no trace prices itself): ratio to the bound, captured share
@@ -66,35 +67,43 @@ def candidate_prices(
     return prices
 
 
-def learn(out: Path, jobs: int, seeds: Sequence[int]) -> None:
+def learn(out: Path, jobs: int, seeds: Sequence[int], *, reference: bool = True) -> None:
+    """Per seed (saved as it finishes: a slow LP on a shared machine loses nothing done):
+    DIR/duals-SEED.npy, and the seed's figures in DIR/reference.json."""
     out.mkdir(parents=True, exist_ok=True)
-    cfg = StudyConfig(jobs=jobs, seeds=tuple(seeds), policies=REFERENCE,
+    cfg = StudyConfig(jobs=jobs, seeds=tuple(seeds), policies=REFERENCE if reference else (),
                       bound_time_limit_s=3600.0)  # fmt: skip
-    duals: dict[str, np.ndarray] = {}
-    reference: dict[str, Any] = {"jobs": jobs, "seeds": {}}
+    path = out / "reference.json"
+    meta: dict[str, Any] = {"jobs": jobs, "seeds": {}}
+    if path.exists():
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if meta["jobs"] != jobs:
+            raise ValueError(f"{path}: learned on {meta['jobs']} jobs, not {jobs}")
     for seed in seeds:
         run = run_seed(cfg, seed, stderr_log)
         assert run.bound is not None and run.bound.capacity_duals is not None
-        duals[str(seed)] = run.bound.capacity_duals
-        reference["bucket_hours"] = run.bound.bucket_hours
-        reference["clusters"] = list(run.state.names)
-        reference["seeds"][str(seed)] = {
-            **{name: run.metrics[name]["carbon_t"] for name in REFERENCE},
+        np.save(out / f"duals-{seed}.npy", run.bound.capacity_duals, allow_pickle=False)
+        meta["bucket_hours"] = run.bound.bucket_hours
+        meta["clusters"] = list(run.state.names)
+        meta["seeds"][str(seed)] = {
+            **{name: run.metrics[name]["carbon_t"] for name in cfg.policies},
             "bound": run.bound.carbon_t,
             "slack_jobs": run.bound.slack_jobs,
+            "solve_s": round(run.bound.solve_s, 1),
         }
-    np.savez_compressed(out / "duals.npz", allow_pickle=False, **duals)
-    (out / "reference.json").write_text(json.dumps(reference, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
 def _load(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    with np.load(directory / "duals.npz") as archive:
-        duals = {k: archive[k] for k in archive.files}
-    return duals, json.loads((directory / "reference.json").read_text(encoding="utf-8"))
+    meta = json.loads((directory / "reference.json").read_text(encoding="utf-8"))
+    duals = {s: np.load(directory / f"duals-{s}.npy", allow_pickle=False) for s in meta["seeds"]}
+    return duals, meta
 
 
 def try_candidates(directory: Path, specs: Sequence[str]) -> dict[str, Any]:
     duals, meta = _load(directory)
+    if any("computegrid-timed" not in ref for ref in meta["seeds"].values()):
+        raise ValueError(f"{directory}: learned with --lp-only; try needs the reference replays")
     results: dict[str, Any] = {}
     for spec in specs:
         rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": []}
@@ -156,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_learn.add_argument("dir", type=Path)
     p_learn.add_argument("--jobs", type=int, default=20_000)
     p_learn.add_argument("--seeds", default=",".join(map(str, TRAIN_SEEDS)))
+    p_learn.add_argument("--lp-only", action="store_true", help="no reference replays")
     p_try = sub.add_parser("try")
     p_try.add_argument("dir", type=Path)
     p_try.add_argument("candidates", nargs="+")
@@ -168,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
         if set(seeds) & set(range(5)):
             parser.error("--seeds: 0-4 are the evaluation seeds; learn on others")
-        learn(args.dir, args.jobs, seeds)
+        learn(args.dir, args.jobs, seeds, reference=not args.lp_only)
     elif args.command == "try":
         print(json.dumps(try_candidates(args.dir, args.candidates)))
     else:
