@@ -18,6 +18,11 @@ from computegrid.cli import main
         (["--policies", "nearest,teleport"], "unknown teleport"),
         (["--util", "1.5"], "--util must be in (0, 1]"),
         (["--scale", "0"], "--scale must be at least 1"),
+        (["--policies", "computegrid-priced"], "computegrid-priced needs --prices FILE"),
+        (
+            ["--policies", "computegrid-priced", "--prices", "/no/prices.json"],
+            "--prices /no/prices.json: No such file",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):

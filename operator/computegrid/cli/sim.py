@@ -22,6 +22,7 @@ from computegrid.fleet_data.inputs import InputError
 from computegrid.fleet_data.power import MODEL_PROVINCES, SCENARIOS
 from computegrid.scheduling import DEFAULT_POLICY, Policy
 from computegrid.sim.placers import KNOWN_POLICIES, POLICY_NAMES
+from computegrid.sim.prices import load_prices
 from computegrid.sim.study import StudyConfig, curve_notes, run_study, stderr_log
 from computegrid.sim.trace import WINDOW_SHARE
 
@@ -76,8 +77,16 @@ def register(subparsers: Any) -> None:
         help="share of low/medium jobs reading a dataset at their origin, log-uniform 1 GiB "
         "to 2 TiB (default 0: none, the study before data moved with the work)",
     )
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help="prices for room for computegrid-priced (python -m computegrid.sim.prices write)",
+    )
     parser.add_argument("--scenario", default="base", choices=SCENARIOS)
     parser.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
+    parser.add_argument("--bound-time-limit", type=float, default=300.0,
+                        help="seconds HiGHS may take per LP bound (default 300)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--report", type=Path, default=None, help="write report.md + PNGs here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -103,6 +112,8 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         raise UsageError("--days must be above 0")
     if not 0 <= args.window_share <= 1:
         raise UsageError("--window-share must be in [0, 1]")
+    if args.bound_time_limit <= 0:
+        raise UsageError("--bound-time-limit must be above 0")
     if not 0 <= args.data_share <= 1:
         raise UsageError("--data-share must be in [0, 1]")
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -110,6 +121,16 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
     if unknown or not names:
         raise UsageError(f"--policies: unknown {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(KNOWN_POLICIES)}")  # fmt: skip
+    prices = None
+    if "computegrid-priced" in names:
+        if args.prices is None:
+            raise UsageError("--policies computegrid-priced needs --prices FILE")
+        try:
+            prices = load_prices(args.prices)
+        except OSError as exc:
+            raise UsageError(f"--prices {args.prices}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UsageError(f"--prices {exc}") from None
     if "nearest" not in names:
         names.insert(0, "nearest")  # savings and captured savings are measured against it
     return StudyConfig(
@@ -126,6 +147,8 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         clusters=clusters,
         window_share=args.window_share,
         data_share=args.data_share,
+        prices=prices,
+        bound_time_limit_s=args.bound_time_limit,
     )
 
 

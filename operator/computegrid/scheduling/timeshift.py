@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from computegrid.api.common import LatencySensitivity
+from computegrid.scheduling.capacity_price import CapacityPrices
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.scheduling.forecast import HOUR_S, Forecast
 from computegrid.scheduling.framework import Scheduler
@@ -409,8 +410,12 @@ class TimeScheduler:
         policy: Policy = DEFAULT_POLICY,
         horizon_h: float = HORIZON_H,
         unknown_run_h: float = 1.0,
+        prices: CapacityPrices | None = None,
     ) -> None:
         self.scheduler = Scheduler(policy)
+        # Optional prices for room (scheduling/capacity_price.py): charged as extra carbon
+        # intensity, through the class's carbon weight; None: the plain time-aware policy.
+        self.prices = prices
         self.policy = policy
         self.horizon_h = horizon_h
         # How far promises bind a job of unknown duration: its first hour by default. Over the
@@ -463,6 +468,7 @@ class TimeScheduler:
                 array = np.clip(plugin.score(job, view), 0.0, 100.0)
             total = total + weight * array
             weight_sum += weight
+        total = total - self._room_charge(job, state, ev, starts, run_s)
         total = np.where(feasible, total / weight_sum, -np.inf)
         if not np.isfinite(total).any():
             return Diagnosis(ev)  # nothing left once promises are honoured
@@ -483,6 +489,21 @@ class TimeScheduler:
             duration_s=run_s,
             nearest_index=self._nearest(now_result),
         )
+
+    def _room_charge(
+        self, job: JobRequest, state: FleetState, ev: Evaluation, starts: FloatArray, run_s: float
+    ) -> FloatArray | float:
+        """The price of the room each (start, cluster) takes, in weighted score points: what
+        the carbon plugin would lose if the grid were dearer by the surcharge (g/kWh)."""
+        if self.prices is None:
+            return 0.0
+        charge: FloatArray | float = 0.0
+        for plugin, weight in zip(ev.scores, ev.weights, strict=True):
+            if plugin.name == carbon.NAME and weight > 0:
+                worst = float(getattr(plugin, "worst", carbon.WORST_G_PER_KWH))
+                extra = self.prices.surcharge_g_per_kwh(job, state, starts, run_s)
+                charge = charge + weight * 100.0 * extra / worst
+        return charge
 
     def _nearest(self, decision: Decision) -> int:
         return decision.evaluation.state.index[decision.nearest().name]

@@ -34,13 +34,13 @@ import numpy.typing as npt
 from scipy import optimize, sparse
 
 from computegrid.scheduling import FleetState, window_for
+from computegrid.scheduling.capacity_price import RESOURCES
 from computegrid.scheduling.energy import PUE
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.metrics import JobArrays, hourly_integral
 from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]
-RESOURCES = ("cpu", "memory", "nvidia.com/gpu")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ class Bound:
     status: str
     placement: npt.NDArray[np.float64]  # [jobs, clusters] fractional share in the LP optimum
     job_carbon_kg: FloatArray  # [jobs] each job's carbon in the LP optimum (for diagnosis)
+    # [buckets, clusters, types, resources]: the dual price of each capacity row, kg of carbon
+    # one more unit of that room over that bucket would save (≥ 0; 0 where no row or unknown).
+    # Learned into online prices by sim/prices.py.
+    capacity_duals: FloatArray | None = None
 
 
 def allowed_clusters(job: SimJob, state: FleetState) -> npt.NDArray[np.bool_]:
@@ -191,6 +195,11 @@ def lower_bound(
     np.add.at(placement, (jv, cv), x[:nv])  # summed over each job's starts
     job_kg = cheapest * slack
     np.add.at(job_kg, jv, cost_kg * x[:nv])
+    duals = np.zeros(cap.size * buckets)
+    marginals = getattr(getattr(lp, "ineqlin", None), "marginals", None)
+    if marginals is not None and len(marginals) == len(used):
+        duals[used] = np.maximum(-np.asarray(marginals), 0.0)  # HiGHS: ≤ 0 when minimising
+    capacity_duals = duals.reshape(state.size, types, len(RESOURCES), buckets).transpose(3, 0, 1, 2)
     milp_t = None
     method = "lp"
     if nv + n <= milp_max_vars:
@@ -219,4 +228,5 @@ def lower_bound(
         status=str(lp.message),
         placement=placement,
         job_carbon_kg=job_kg,
+        capacity_duals=capacity_duals,
     )

@@ -23,6 +23,9 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   jobs without a window (and every high-class job) start now, as with ``computegrid``.
 - ``computegrid-timed-rolling``: the same, and every hour each held job is planned again on
   the fleet as it is then (a rolling horizon); it moves only to a strictly better score.
+- ``computegrid-priced``: computegrid-timed with prices for room (``--prices FILE``, learned
+  from the LP bound's dual prices on training traces, sim/prices.py): every job, window or
+  not, pays for the green room it takes at its hours (scheduling/capacity_price.py).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from computegrid.scheduling.state import BoolArray
 
 if TYPE_CHECKING:
     from computegrid.fleet_data.power import PowerCurves
+    from computegrid.scheduling.capacity_price import CapacityPrices
     from computegrid.sim.trace import SimJob
 
 POLICY_NAMES = (
@@ -52,7 +56,7 @@ POLICY_NAMES = (
     "greedy-carbon",
 )
 # Run only when named (``--policies``): a variant under study, not in the default table.
-OPT_IN_POLICIES = ("computegrid-timed-rolling",)
+OPT_IN_POLICIES = ("computegrid-timed-rolling", "computegrid-priced")
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -187,18 +191,28 @@ class GreedyCarbon:
 
 
 def make_placer(
-    name: str, *, seed: int = 0, policy: Policy | None = None, curves: PowerCurves | None = None
+    name: str,
+    *,
+    seed: int = 0,
+    policy: Policy | None = None,
+    curves: PowerCurves | None = None,
+    prices: CapacityPrices | None = None,
 ) -> Placer:
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
-    if name in ("computegrid-timed", "computegrid-timed-rolling"):
+    if name in ("computegrid-timed", "computegrid-timed-rolling", "computegrid-priced"):
         from computegrid.sim.timed import ComputegridTimed
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
+        if name == "computegrid-priced" and prices is None:
+            raise ValueError(f"{name} needs prices for room (--prices FILE)")
         return ComputegridTimed(
-            curves, policy or DEFAULT_POLICY, rolling=name == "computegrid-timed-rolling"
+            curves,
+            policy or DEFAULT_POLICY,
+            rolling=name == "computegrid-timed-rolling",
+            prices=prices if name == "computegrid-priced" else None,
         )
     placers: dict[str, type] = {
         "nearest": Nearest,

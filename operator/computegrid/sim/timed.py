@@ -29,6 +29,7 @@ from computegrid.scheduling import (
     TimeScheduler,
     window_for,
 )
+from computegrid.scheduling.capacity_price import CapacityPrices
 from computegrid.scheduling.forecast import HOUR_S
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.trace import SimJob
@@ -42,11 +43,18 @@ class ComputegridTimed:
     name = "computegrid-timed"
 
     def __init__(
-        self, curves: PowerCurves, policy: Policy = DEFAULT_POLICY, *, rolling: bool = False
+        self,
+        curves: PowerCurves,
+        policy: Policy = DEFAULT_POLICY,
+        *,
+        rolling: bool = False,
+        prices: CapacityPrices | None = None,
     ) -> None:
         self.name = "computegrid-timed-rolling" if rolling else "computegrid-timed"
+        if prices is not None:
+            self.name = "computegrid-priced"
         self.curves = curves
-        self.planner = TimeScheduler(policy)
+        self.planner = TimeScheduler(policy, prices=prices)
         self.book: ReservationBook | None = None
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)
