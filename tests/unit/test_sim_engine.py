@@ -11,7 +11,9 @@ from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model, load_national_fleet
 from computegrid.fleet_data.power import build_curves
 from computegrid.scheduling import Decision, FleetState, JobRequest, Scheduler, window_for
+from computegrid.scheduling.capacity_price import RESOURCES, CapacityPrices
 from computegrid.scheduling.energy import PUE
+from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.engine import replay
 from computegrid.sim.metrics import JobArrays, curve_hours, policy_metrics
@@ -23,6 +25,16 @@ LATENCY = load_latency_model()
 CURVES = build_curves(FLEET.clusters)
 TIANFU = FLEET.by_name("chengdu-chongqing-tianfu")  # 2 GPU nodes of 8 GPUs
 TIANFU_CURVES = build_curves([TIANFU])
+
+
+def placer_on(policy: str, state: FleetState, **kw):
+    """``make_placer``, and for ``computegrid-priced`` free room (all prices 0): its prices
+    are tested in test_capacity_price.py and test_sim_prices.py; here it keeps the engine's
+    invariants like every other policy."""
+    if policy == "computegrid-priced":
+        table = np.zeros((1, state.size, len(TYPE_CODES), len(RESOURCES)))
+        kw["prices"] = CapacityPrices(0.0, table)
+    return make_placer(policy, **kw)
 
 
 def gpu_job(name: str, arrival_s: float, pods: int, hours: float = 1.0) -> SimJob:
@@ -41,7 +53,7 @@ def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # time-aware computegrid too: the same filters; these jobs have no window).
     jobs = [gpu_job("a", 0, 2), gpu_job("b", 10, 1), gpu_job("c", 20, 1)]
     state = FleetState([TIANFU.snapshot()], LATENCY)
-    run = replay(jobs, state, make_placer(policy, curves=TIANFU_CURVES), TIANFU_CURVES)
+    run = replay(jobs, state, placer_on(policy, state, curves=TIANFU_CURVES), TIANFU_CURVES)
     c_start = 7200.0 if policy.startswith("computegrid") else 3600.0
     np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, c_start])
     np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, c_start + 3600.0])
@@ -94,7 +106,7 @@ def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scal
     arrays = JobArrays.of(jobs)
     for policy in KNOWN_POLICIES:
         state = FleetState(FLEET.snapshots(scale), LATENCY)
-        run = replay(jobs, state, make_placer(policy, seed=seed, curves=CURVES), CURVES)
+        run = replay(jobs, state, placer_on(policy, state, seed=seed, curves=CURVES), CURVES)
         assert run.overcommits == 0
         # The trace ends and the fleet empties: a job still queued fits no allowed cluster
         # even when idle (at scale 1, 4 pods × 8 GPUs exceed every cluster's 16-24 GPUs).
@@ -147,7 +159,7 @@ def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
     carbon = {}
     for policy in BUDGETED:
         state = FleetState(FLEET.snapshots(4), LATENCY)
-        run = replay(jobs, state, make_placer(policy, seed=seed, curves=CURVES), CURVES)
+        run = replay(jobs, state, placer_on(policy, state, seed=seed, curves=CURVES), CURVES)
         if not all(
             starts_allowed(job, start) for job, start in zip(jobs, run.start_s, strict=True)
         ):
