@@ -474,6 +474,7 @@ class LoadRun:
         self.obs = Observations()
         self.watchers: list[Watcher] = []
         self.proc: subprocess.Popen[bytes] | None = None
+        cfg.log_dir.mkdir(parents=True, exist_ok=True)
         self.log = cfg.log_dir / f"{self.ns}-operator.log"
         self.summary: dict[str, Any] = {}
         self.canary_uid = ""
