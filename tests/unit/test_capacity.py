@@ -4,6 +4,7 @@ gives; anything else compiles anew."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -94,24 +95,56 @@ def test_a_member_added_compiles_anew() -> None:
     assert capacity.compiled == 2
 
 
-def test_a_released_promise_frees_capacity_when_its_member_is_next_probed() -> None:
+def test_a_released_promise_gives_its_capacity_back_at_once() -> None:
+    """Even while the fleet generation stands still: a short job whose pods came and went
+    between two probes leaves the member's free capacity as it was, so no probe moves the
+    generation, and its capacity must not stay held until the member next changes."""
     snapshots = synthetic_fleet(2, CITIES, nodes=4, seed=1)
     capacity = Capacity(LATENCY, ttl=1e9)
     state = capacity.state(1, lambda: snapshots)
+    free_before = state.node_free.copy()
     job = synthetic_jobs(1, CITIES, seed=2)[0]
     result = Scheduler().schedule(job, state)
     assert isinstance(result, Decision)
-    index = result.index
-    free_before = state.cluster_free[index].copy()
     capacity.reserve("a", result.cluster.name, job)
-    assert (state.cluster_free[index] < free_before).any()
+    assert (state.node_free < free_before).any()
     capacity.release("a")
-    # Still held (conservative) until the member's next probe...
-    assert (state.cluster_free[index] < free_before).any()
-    # ...which gives it back.
-    snapshots[index] = replace(snapshots[index], nodes=tuple(snapshots[index].nodes))
-    capacity.state(2, lambda: snapshots)
-    np.testing.assert_allclose(state.cluster_free[index], free_before)
+    assert capacity.state(1, lambda: snapshots) is state
+    np.testing.assert_allclose(state.node_free, free_before)
+
+
+def test_a_settled_promise_is_not_held_twice_when_free_looks_unmoved() -> None:
+    """The probe counted the job's pods but another job's equal pods left at the same time:
+    free capacity is unchanged (no new generation), the promise must still end."""
+    snapshots = synthetic_fleet(2, CITIES, nodes=4, seed=1)
+    capacity = Capacity(LATENCY, ttl=1e9)
+    state = capacity.state(1, lambda: snapshots)
+    free_before = state.node_free.copy()
+    job = synthetic_jobs(1, CITIES, seed=2)[0]
+    result = Scheduler().schedule(job, state)
+    assert isinstance(result, Decision)
+    capacity.reserve("a", result.cluster.name, job)
+    capacity.settle("other-cluster", ["a"])  # a probe of another member: not this promise
+    assert "a" in capacity.reservations
+    capacity.settle(result.cluster.name, ["a"])
+    assert "a" not in capacity.reservations
+    np.testing.assert_allclose(capacity.state(1, lambda: snapshots).node_free, free_before)
+
+
+def test_an_expired_promise_gives_its_capacity_back_without_a_probe() -> None:
+    snapshots = synthetic_fleet(2, CITIES, nodes=4, seed=1)
+    capacity = Capacity(LATENCY, ttl=60.0)
+    state = capacity.state(1, lambda: snapshots)
+    free_before = state.node_free.copy()
+    job = synthetic_jobs(1, CITIES, seed=2)[0]
+    result = Scheduler().schedule(job, state)
+    assert isinstance(result, Decision)
+    capacity.reserve("a", result.cluster.name, job, made=time.monotonic() - 61.0)
+    assert (state.node_free < free_before).any()
+    capacity._next_expiry = 0.0  # the once-a-second check is due
+    assert capacity.state(1, lambda: snapshots) is state
+    assert not capacity.reservations
+    np.testing.assert_allclose(state.node_free, free_before)
 
 
 def test_the_same_generation_returns_the_state_without_asking_for_snapshots() -> None:
@@ -159,3 +192,52 @@ def test_refreshing_in_place_always_equals_compiling_from_scratch(
     state = capacity.state(generation, lambda: snapshots)
     assert capacity.compiled == 1
     assert_same_capacity(state, compiled_from_scratch(snapshots, capacity))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("place"), st.integers(1, 6)),
+            st.tuples(st.just("probe"), st.integers(0, 1_000)),
+            st.tuples(st.just("release"), st.integers(0, 1_000)),
+        ),
+        min_size=1,
+        max_size=16,
+    ),
+)
+def test_releases_between_probes_keep_the_fleet_equal_to_a_compile(
+    seed: int, steps: list[tuple[str, int]]
+) -> None:
+    """Decisions, request-only probes and releases in any order: every member's free
+    capacity equals a compile from the same snapshots and the promises still held (nodes
+    may differ: a release leaves later promises on the nodes they were packed on), no node
+    goes below zero or above its allocatable, and with every promise released the nodes are
+    exactly the snapshots'."""
+    snapshots = synthetic_fleet(4, CITIES, nodes=5, seed=seed)
+    capacity = Capacity(LATENCY, ttl=1e9)
+    generation = 1
+    jobs = synthetic_jobs(80, CITIES, seed=seed + 1)
+    made = 0
+    for kind, value in steps:
+        state = capacity.state(generation, lambda: snapshots)
+        if kind == "place":
+            place(capacity, state, jobs[made : made + value], made)
+            made += value
+        elif kind == "release" and capacity.reservations:
+            held = sorted(capacity.reservations)
+            capacity.release(held[value % len(held)])
+        elif kind == "probe":
+            member = value % len(snapshots)
+            snapshots[member] = reprobed(snapshots[member], value)
+            generation += 1
+    state = capacity.state(generation, lambda: snapshots)
+    fresh = compiled_from_scratch(snapshots, capacity)
+    np.testing.assert_allclose(state.cluster_free, fresh.cluster_free)
+    assert (state.node_free >= -1e-9).all() and (state.node_free <= state.node_alloc + 1e-9).all()
+    for uid in list(capacity.reservations):
+        capacity.release(uid)
+    assert_same_capacity(
+        capacity.state(generation, lambda: snapshots), FleetState(snapshots, LATENCY)
+    )

@@ -11,7 +11,11 @@ in between reserves on the same arrays in microseconds.
 
 A reservation is capacity promised to a dispatched job whose pods the member's probe has not
 counted yet; it ends when a probe sees the job's pods (they are in the snapshot from then
-on), when the job finishes or goes away, or after ``ttl`` seconds as a backstop.
+on), when the job finishes or goes away, or after ``ttl`` seconds as a backstop. An ended
+reservation gives back exactly the nodes' capacity it took, at once. Waiting for its member's
+next refresh instead held the capacity of a short job whose pods came and went between two
+probes for as long as that member stayed quiet (a probe that sees the same free capacity
+moves no generation).
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ class Capacity:
         self.latency = latency
         self.ttl = ttl
         self.reservations: dict[str, Reservation] = {}
+        self._placed: dict[str, dict[str, int]] = {}  # uid → pods per node in ``_state``
         self._state: FleetState | None = None
         self._generation = -1
+        self._next_expiry = 0.0
         self.compiled = 0  # how many times a state was compiled (a metric and for tests)
         self.refreshed = 0  # members refreshed in place instead
 
@@ -52,6 +58,10 @@ class Capacity:
         only its own outstanding reservations are re-applied; any other change (a member
         added, removed, its nodes, readiness or power) compiles the state anew.
         """
+        now = time.monotonic()
+        if now >= self._next_expiry:  # the backstop, also while the fleet stays quiet
+            self._next_expiry = now + 1.0
+            self._expire()
         if self._state is not None and generation == self._generation:
             return self._state
         fresh = list(snapshots())
@@ -59,9 +69,10 @@ class Capacity:
         if state is None or not self._refresh(state, fresh):
             state = self._state = FleetState(fresh, self.latency)
             self.compiled += 1
+            self._placed.clear()
             self._expire()
-            for reservation in self.reservations.values():
-                self._apply(state, reservation)
+            for uid, reservation in self.reservations.items():
+                self._apply(state, uid, reservation)
         self._generation = generation
         return state
 
@@ -70,15 +81,16 @@ class Capacity:
         if sorted(s.name for s in fresh) != list(state.names):
             return False
         changed = {s.name for s in fresh if s is not state.clusters[state.index[s.name]]}
+        if changed:
+            self._expire()  # before rows are recomputed: a release gives back to the old rows
         for snapshot in fresh:
             if snapshot.name in changed and not state.refresh(snapshot):
                 return False
         if changed:
             self.refreshed += len(changed)
-            self._expire()
-            for reservation in self.reservations.values():
+            for uid, reservation in self.reservations.items():
                 if reservation.cluster in changed:
-                    self._apply(state, reservation)
+                    self._apply(state, uid, reservation)
         return True
 
     def reserve(
@@ -94,29 +106,35 @@ class Capacity:
         reservation = Reservation(cluster, request, time.monotonic() if made is None else made)
         self.reservations[uid] = reservation
         if self._state is not None:
-            self._apply(self._state, reservation)
+            self._apply(self._state, uid, reservation)
 
     def release(self, uid: str) -> None:
-        """Forget a promise; its capacity comes back when its member is next refreshed."""
-        self.reservations.pop(uid, None)
+        """Forget a promise and give its capacity back to the current state."""
+        reservation = self.reservations.pop(uid, None)
+        placed = self._placed.pop(uid, None)
+        if reservation is not None and placed and self._state is not None:
+            self._state.release(placed, reservation.request)
 
     def settle(self, cluster: str, counted: Iterable[str]) -> None:
         """A probe of ``cluster`` counted these jobs' pods: their promises are kept."""
         for uid in counted:
             reservation = self.reservations.get(uid)
             if reservation is not None and reservation.cluster == cluster:
-                del self.reservations[uid]
+                self.release(uid)  # counted in the member's snapshot now, not twice
 
     def _expire(self) -> None:
         oldest = time.monotonic() - self.ttl
         for uid in [u for u, r in self.reservations.items() if r.made < oldest]:
-            del self.reservations[uid]
+            self.release(uid)
 
-    @staticmethod
-    def _apply(state: FleetState, reservation: Reservation) -> None:
+    def _apply(self, state: FleetState, uid: str, reservation: Reservation) -> None:
+        """Take the reservation's pods out of ``state``, remembering where, so a release can
+        give back exactly that (the rows it came from may be recomputed in between: then
+        ``state`` or ``_refresh`` re-applies it and this is called again)."""
+        self._placed.pop(uid, None)
         index = state.index.get(reservation.cluster)
         if index is None:
             return
         # ValueError: no longer fits (the probe already counts part of it): nothing to hold.
         with contextlib.suppress(ValueError):
-            state.reserve(index, reservation.request)
+            self._placed[uid] = state.reserve(index, reservation.request)
