@@ -85,7 +85,10 @@ class HubWriter:
         self.busy: set[str] = set()
         self.wake = asyncio.Event()
         self.events: asyncio.Queue[tuple[JobRef, str, str, str]] = asyncio.Queue(event_backlog)
-        self.posted: dict[tuple[str, str], str] = {}
+        # uid → reason → hash of the last message: a hash, not the text (a few bytes a job
+        # instead of its messages, for as long as the job exists); by uid, so forgetting a
+        # job is one lookup, not a scan of every job's (quadratic when 10,000 are deleted).
+        self.posted: dict[str, dict[str, int]] = {}
         # Told of every write by kind, and of every dropped Event (the operator's metrics).
         self.on_write: Callable[[str], None] = lambda kind: None
         self.on_drop: Callable[[], None] = lambda: None
@@ -253,18 +256,17 @@ class HubWriter:
 
     def event(self, job: JobRef, kind: str, reason: str, message: str) -> None:
         """Post an Event unless this job's last Event of that reason said the same."""
-        key = (job.uid, reason)
-        if self.posted.get(key) == message:
+        said = self.posted.setdefault(job.uid, {})
+        if said.get(reason) == hash(message):
             return
-        self.posted[key] = message
+        said[reason] = hash(message)
         try:
             self.events.put_nowait((job, kind, reason, message[:1000]))
         except asyncio.QueueFull:
             self.on_drop()
 
     def forget(self, uid: str) -> None:
-        for key in [k for k in self.posted if k[0] == uid]:
-            del self.posted[key]
+        self.posted.pop(uid, None)
 
     async def _event_loop(self) -> None:
         while True:

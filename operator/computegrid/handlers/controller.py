@@ -348,6 +348,8 @@ class Controller:
             self.capacity.release(entry.uid)
         for action in step.actions:
             await self.act(entry, action)
+        if step.final and entry.finished:
+            self.writer.forget(entry.uid)  # nothing repeats on a finished job: no need to dedup
 
     def _reserve_now(self, entry: Entry) -> None:
         """A released Deferred job takes capacity now: held until a probe counts its pods."""
