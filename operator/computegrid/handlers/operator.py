@@ -23,7 +23,7 @@ import kopf
 from computegrid.api import GROUP, VERSION
 from computegrid.fleet import Capacity, Fleet, HubClient, HubWriter
 from computegrid.fleet_data import load_latency_model
-from computegrid.handlers import metrics
+from computegrid.handlers import heap, metrics
 from computegrid.handlers.controller import Controller
 from computegrid.handlers.members import handle_delete_membercluster, run_member
 from computegrid.handlers.options import OperatorOptions
@@ -45,6 +45,7 @@ LIST_PAGE = 500
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
     """Kopf settings, the fleet, the controller and the metrics endpoint."""
+    heap.limit_arenas()  # before the thread pools below make their threads
     settings.persistence.finalizer = FINALIZER  # MemberClusters only (their delete handler)
     settings.posting.enabled = True
     settings.posting.level = logging.WARNING
@@ -95,6 +96,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     except Exception as exc:  # the built-in ones until the hub answers
         logger.warning("policies not read at start: %s", exc)
     controller.tasks.append(asyncio.create_task(follower.run(), name="policies"))
+    controller.tasks.append(asyncio.create_task(heap.trim_every(), name="heap-trim"))
     set_runtime(runtime)
     metrics.serve(OPTIONS.metrics_port)
     logger.info("computegrid operator started with %s", OPTIONS)
