@@ -119,8 +119,14 @@ def login(**kwargs: Any) -> Any:
 
 
 @kopf.on.event(*CJ)
-def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
-    """Every ComputeJob change (and the initial listing) into the controller's cache."""
+async def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
+    """Every ComputeJob change (and the initial listing) into the controller's cache.
+
+    A coroutine so that Kopf calls it on the event loop: a plain function runs in Kopf's
+    thread pool, where it touched the controller's asyncio queue from another thread (not
+    thread-safe: a wake-up could wait for the loop's next timer) and every event paid a
+    thread hop.
+    """
     get_runtime().controller.observe(event.get("type"), dict(event["object"]))
 
 
