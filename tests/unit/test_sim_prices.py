@@ -104,3 +104,18 @@ def test_a_bad_prices_file_names_the_field(tmp_path: Path, edit, message: str) -
 def test_learning_on_an_evaluation_seed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["learn", str(tmp_path), "--jobs", "10", "--seeds", "100,3"])
+
+
+def test_a_saved_lp_is_not_solved_again(tmp_path: Path) -> None:
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100", "--lp-only"])
+    first = json.loads((tmp_path / "reference.json").read_text())["seeds"]["100"]
+    assert "computegrid-timed" not in first
+    duals_file = tmp_path / "duals-100.npy"
+    solved_at = duals_file.stat().st_mtime_ns
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100"])
+    second = json.loads((tmp_path / "reference.json").read_text())["seeds"]["100"]
+    assert duals_file.stat().st_mtime_ns == solved_at  # the LP was not solved again
+    assert second["bound"] == first["bound"]
+    # the replays it lacked are there now, and no policy beats the bound it was given
+    assert set(second) >= {"nearest", "computegrid", "computegrid-timed", "bound"}
+    assert min(second[p] for p in ("nearest", "computegrid", "computegrid-timed")) >= first["bound"]

@@ -7,7 +7,7 @@ the weight tuning, sim/tune.py) and never on an evaluation trace:
         each training seed's trace and fleet, the time-expanded LP bound and its dual prices
         per (hour, cluster, pool, resource) → DIR/duals-SEED.npy; the seed's nearest,
         computegrid, computegrid-timed (not with --lp-only) and bound carbon →
-        DIR/reference.json
+        DIR/reference.json; a seed whose LP DIR already holds only gets the replays it lacks
     python -m computegrid.sim.prices try DIR CANDIDATE …
         each candidate on each training seed with prices learned from the *other* training
         seeds (leave one out, so no trace prices itself): ratio to the bound, captured share
@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +81,23 @@ def learn(out: Path, jobs: int, seeds: Sequence[int], *, reference: bool = True)
         if meta["jobs"] != jobs:
             raise ValueError(f"{path}: learned on {meta['jobs']} jobs, not {jobs}")
     for seed in seeds:
-        run = run_seed(cfg, seed, stderr_log)
-        assert run.bound is not None and run.bound.capacity_duals is not None
-        np.save(out / f"duals-{seed}.npy", run.bound.capacity_duals, allow_pickle=False)
-        meta["bucket_hours"] = run.bound.bucket_hours
-        meta["clusters"] = list(run.state.names)
-        meta["seeds"][str(seed)] = {
-            **{name: run.metrics[name]["carbon_t"] for name in cfg.policies},
-            "bound": run.bound.carbon_t,
-            "slack_jobs": run.bound.slack_jobs,
-            "solve_s": round(run.bound.solve_s, 1),
-        }
+        saved = meta["seeds"].get(str(seed), {})
+        # A seed whose LP is saved is not solved again (15-25 min on a loaded machine): only
+        # the reference replays it lacks (say, learned with --lp-only) are run.
+        solved = "bound" in saved and (out / f"duals-{seed}.npy").exists()
+        missing = tuple(name for name in cfg.policies if name not in saved)
+        if solved and not missing:
+            continue
+        run = run_seed(replace(cfg, bound=not solved, policies=missing), seed, stderr_log)
+        entry = {**saved, **{name: run.metrics[name]["carbon_t"] for name in missing}}
+        if not solved:
+            assert run.bound is not None and run.bound.capacity_duals is not None
+            np.save(out / f"duals-{seed}.npy", run.bound.capacity_duals, allow_pickle=False)
+            meta["bucket_hours"] = run.bound.bucket_hours
+            meta["clusters"] = list(run.state.names)
+            entry.update(bound=run.bound.carbon_t, slack_jobs=run.bound.slack_jobs,
+                         solve_s=round(run.bound.solve_s, 1))  # fmt: skip
+        meta["seeds"][str(seed)] = entry
         path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
