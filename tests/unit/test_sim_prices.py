@@ -119,3 +119,19 @@ def test_a_saved_lp_is_not_solved_again(tmp_path: Path) -> None:
     # the replays it lacked are there now, and no policy beats the bound it was given
     assert set(second) >= {"nearest", "computegrid", "computegrid-timed", "bound"}
     assert min(second[p] for p in ("nearest", "computegrid", "computegrid-timed")) >= first["bound"]
+
+
+def test_try_prices_each_named_seed_from_the_others(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100,101"])
+    capsys.readouterr()
+    main(["try", str(tmp_path), "daily:1", "daily:0", "--seeds", "101"])
+    result = json.loads(capsys.readouterr().out)
+    ref = json.loads((tmp_path / "reference.json").read_text())["seeds"]["101"]
+    for spec in ("daily:1", "daily:0"):
+        assert result[spec]["seeds"] == ["101"]
+        (carbon,) = result[spec]["per_seed"]["carbon_t"]
+        assert result[spec]["ratio"] == pytest.approx(carbon / ref["bound"], abs=2e-4)
+    # free room (scale 0) is exactly computegrid-timed
+    assert result["daily:0"]["vs_timed"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="--seeds: 102 not learned"):
+        main(["try", str(tmp_path), "daily:1", "--seeds", "102"])

@@ -8,9 +8,10 @@ the weight tuning, sim/tune.py) and never on an evaluation trace:
         per (hour, cluster, pool, resource) → DIR/duals-SEED.npy; the seed's nearest,
         computegrid, computegrid-timed (not with --lp-only) and bound carbon →
         DIR/reference.json; a seed whose LP DIR already holds only gets the replays it lacks
-    python -m computegrid.sim.prices try DIR CANDIDATE …
-        each candidate on each training seed with prices learned from the *other* training
-        seeds (leave one out, so no trace prices itself): ratio to the bound, captured share
+    python -m computegrid.sim.prices try DIR CANDIDATE … [--seeds 100,101]
+        each candidate on each training seed (or those named) with prices learned from the
+        *other* training seeds (leave one out, so no trace prices itself): ratio to the
+        bound, captured share, carbon against computegrid-timed
     python -m computegrid.sim.prices write DIR CANDIDATE FILE
         the candidate's prices from every training seed, for ``computegrid sim --prices FILE``
 
@@ -107,14 +108,22 @@ def _load(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return duals, meta
 
 
-def try_candidates(directory: Path, specs: Sequence[str]) -> dict[str, Any]:
+def try_candidates(
+    directory: Path, specs: Sequence[str], seeds: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Each candidate on each training seed (``seeds``: some of them, to split the work
+    between processes), priced from the duals of every *other* learned seed."""
     duals, meta = _load(directory)
+    unknown = set(seeds or ()) - set(meta["seeds"])
+    if unknown:
+        raise ValueError(f"--seeds: {', '.join(sorted(unknown))} not learned in {directory}")
     if any("computegrid-timed" not in ref for ref in meta["seeds"].values()):
         raise ValueError(f"{directory}: learned with --lp-only; try needs the reference replays")
     results: dict[str, Any] = {}
     for spec in specs:
-        rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": []}
-        for seed, ref in meta["seeds"].items():
+        rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": [], "carbon_t": []}
+        chosen = {s: ref for s, ref in meta["seeds"].items() if seeds is None or s in seeds}
+        for seed, ref in chosen.items():
             others = [d for s, d in duals.items() if s != seed]
             cfg = StudyConfig(jobs=meta["jobs"], seeds=(int(seed),), bound=False,
                               policies=("computegrid-priced",),
@@ -127,7 +136,12 @@ def try_candidates(directory: Path, specs: Sequence[str]) -> dict[str, Any]:
             rows["ratio"].append(m["carbon_t"] / ref["bound"])
             rows["captured"].append(captured_savings(ref["nearest"], m["carbon_t"], ref["bound"]))
             rows["vs_timed"].append(m["carbon_t"] - ref["computegrid-timed"])
+            rows["carbon_t"].append(m["carbon_t"])
+            stderr_log(f"{spec} seed {seed}: {m['carbon_t']:.4f} t, ratio {rows['ratio'][-1]:.4f},"
+                       f" vs timed {rows['vs_timed'][-1]:+.4f} t")  # fmt: skip
         results[spec] = {k: round(float(np.mean(v)), 4) for k, v in rows.items()}
+        results[spec]["per_seed"] = {k: [round(x, 6) for x in v] for k, v in rows.items()}
+        results[spec]["seeds"] = list(chosen)
         print(spec, results[spec], file=sys.stderr, flush=True)
     return results
 
@@ -176,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_try = sub.add_parser("try")
     p_try.add_argument("dir", type=Path)
     p_try.add_argument("candidates", nargs="+")
+    p_try.add_argument("--seeds", default=None, help="only these learned seeds (a,b)")
     p_write = sub.add_parser("write")
     p_write.add_argument("dir", type=Path)
     p_write.add_argument("candidate")
@@ -187,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--seeds: 0-4 are the evaluation seeds; learn on others")
         learn(args.dir, args.jobs, seeds, reference=not args.lp_only)
     elif args.command == "try":
-        print(json.dumps(try_candidates(args.dir, args.candidates)))
+        only = None if args.seeds is None else args.seeds.split(",")
+        print(json.dumps(try_candidates(args.dir, args.candidates, only)))
     else:
         duals, meta = _load(args.dir)
         prices = candidate_prices(args.candidate, list(duals.values()), meta)
