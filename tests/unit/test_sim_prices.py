@@ -73,13 +73,16 @@ def test_bad_candidates_are_refused(spec: str) -> None:
 
 
 def test_a_prices_file_round_trips(tmp_path: Path) -> None:
-    p = candidate_prices("daily:1:low", [duals(200)], meta())
+    d = duals(200)
+    d[:, 0, GENERAL, RESOURCES.index("memory")] = 9.4e-14  # kg per byte: 9.4e-11 g per byte·h
+    p = candidate_prices("daily:1:low", [d], meta())
     path = tmp_path / "prices.json"
     save_prices(p, path, "test")
     back = load_prices(path)
     assert isinstance(back, CapacityPrices)
     assert (back.period_h, back.clusters, back.applies_to) == (24, ("a", "b"), p.applies_to)
-    np.testing.assert_allclose(back.g_per_unit_h, p.g_per_unit_h)
+    np.testing.assert_allclose(back.g_per_unit_h, p.g_per_unit_h, rtol=1e-12)
+    assert back.g_per_unit_h[:, 0, GENERAL, RESOURCES.index("memory")].min() > 0
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,9 @@ def save_prices(prices: CapacityPrices, path: Path, source: str) -> None:
         "types": list(TYPE_CODES),
         "resources": list(RESOURCES),
         "applies_to": sorted(c.value for c in prices.applies_to),
-        "g_per_unit_h": np.round(prices.g_per_unit_h, 9).tolist(),
+        # Full precision: memory is priced per byte (about 1e-10 g per byte·hour), which a
+        # rounding to 9 decimals set to 0 (session 4's files priced no memory at all).
+        "g_per_unit_h": prices.g_per_unit_h.tolist(),
     }), encoding="utf-8")  # fmt: skip
 
 
