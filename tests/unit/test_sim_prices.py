@@ -73,13 +73,16 @@ def test_bad_candidates_are_refused(spec: str) -> None:
 
 
 def test_a_prices_file_round_trips(tmp_path: Path) -> None:
-    p = candidate_prices("daily:1:low", [duals(200)], meta())
+    d = duals(200)
+    d[:, 0, GENERAL, RESOURCES.index("memory")] = 9.4e-14  # kg per byte: 9.4e-11 g per byte·h
+    p = candidate_prices("daily:1:low", [d], meta())
     path = tmp_path / "prices.json"
     save_prices(p, path, "test")
     back = load_prices(path)
     assert isinstance(back, CapacityPrices)
     assert (back.period_h, back.clusters, back.applies_to) == (24, ("a", "b"), p.applies_to)
-    np.testing.assert_allclose(back.g_per_unit_h, p.g_per_unit_h)
+    np.testing.assert_allclose(back.g_per_unit_h, p.g_per_unit_h, rtol=1e-12)
+    assert back.g_per_unit_h[:, 0, GENERAL, RESOURCES.index("memory")].min() > 0
 
 
 @pytest.mark.parametrize(
@@ -104,3 +107,34 @@ def test_a_bad_prices_file_names_the_field(tmp_path: Path, edit, message: str) -
 def test_learning_on_an_evaluation_seed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["learn", str(tmp_path), "--jobs", "10", "--seeds", "100,3"])
+
+
+def test_a_saved_lp_is_not_solved_again(tmp_path: Path) -> None:
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100", "--lp-only"])
+    first = json.loads((tmp_path / "reference.json").read_text())["seeds"]["100"]
+    assert "computegrid-timed" not in first
+    duals_file = tmp_path / "duals-100.npy"
+    solved_at = duals_file.stat().st_mtime_ns
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100"])
+    second = json.loads((tmp_path / "reference.json").read_text())["seeds"]["100"]
+    assert duals_file.stat().st_mtime_ns == solved_at  # the LP was not solved again
+    assert second["bound"] == first["bound"]
+    # the replays it lacked are there now, and no policy beats the bound it was given
+    assert set(second) >= {"nearest", "computegrid", "computegrid-timed", "bound"}
+    assert min(second[p] for p in ("nearest", "computegrid", "computegrid-timed")) >= first["bound"]
+
+
+def test_try_prices_each_named_seed_from_the_others(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    main(["learn", str(tmp_path), "--jobs", "40", "--seeds", "100,101"])
+    capsys.readouterr()
+    main(["try", str(tmp_path), "daily:1", "daily:0", "--seeds", "101"])
+    result = json.loads(capsys.readouterr().out)
+    ref = json.loads((tmp_path / "reference.json").read_text())["seeds"]["101"]
+    for spec in ("daily:1", "daily:0"):
+        assert result[spec]["seeds"] == ["101"]
+        (carbon,) = result[spec]["per_seed"]["carbon_t"]
+        assert result[spec]["ratio"] == pytest.approx(carbon / ref["bound"], abs=2e-4)
+    # free room (scale 0) is exactly computegrid-timed
+    assert result["daily:0"]["vs_timed"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="--seeds: 102 not learned"):
+        main(["try", str(tmp_path), "daily:1", "--seeds", "102"])

@@ -7,10 +7,11 @@ the weight tuning, sim/tune.py) and never on an evaluation trace:
         each training seed's trace and fleet, the time-expanded LP bound and its dual prices
         per (hour, cluster, pool, resource) → DIR/duals-SEED.npy; the seed's nearest,
         computegrid, computegrid-timed (not with --lp-only) and bound carbon →
-        DIR/reference.json
-    python -m computegrid.sim.prices try DIR CANDIDATE …
-        each candidate on each training seed with prices learned from the *other* training
-        seeds (leave one out, so no trace prices itself): ratio to the bound, captured share
+        DIR/reference.json; a seed whose LP DIR already holds only gets the replays it lacks
+    python -m computegrid.sim.prices try DIR CANDIDATE … [--seeds 100,101]
+        each candidate on each training seed (or those named) with prices learned from the
+        *other* training seeds (leave one out, so no trace prices itself): ratio to the
+        bound, captured share, carbon against computegrid-timed
     python -m computegrid.sim.prices write DIR CANDIDATE FILE
         the candidate's prices from every training seed, for ``computegrid sim --prices FILE``
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +82,23 @@ def learn(out: Path, jobs: int, seeds: Sequence[int], *, reference: bool = True)
         if meta["jobs"] != jobs:
             raise ValueError(f"{path}: learned on {meta['jobs']} jobs, not {jobs}")
     for seed in seeds:
-        run = run_seed(cfg, seed, stderr_log)
-        assert run.bound is not None and run.bound.capacity_duals is not None
-        np.save(out / f"duals-{seed}.npy", run.bound.capacity_duals, allow_pickle=False)
-        meta["bucket_hours"] = run.bound.bucket_hours
-        meta["clusters"] = list(run.state.names)
-        meta["seeds"][str(seed)] = {
-            **{name: run.metrics[name]["carbon_t"] for name in cfg.policies},
-            "bound": run.bound.carbon_t,
-            "slack_jobs": run.bound.slack_jobs,
-            "solve_s": round(run.bound.solve_s, 1),
-        }
+        saved = meta["seeds"].get(str(seed), {})
+        # A seed whose LP is saved is not solved again (15-25 min on a loaded machine): only
+        # the reference replays it lacks (say, learned with --lp-only) are run.
+        solved = "bound" in saved and (out / f"duals-{seed}.npy").exists()
+        missing = tuple(name for name in cfg.policies if name not in saved)
+        if solved and not missing:
+            continue
+        run = run_seed(replace(cfg, bound=not solved, policies=missing), seed, stderr_log)
+        entry = {**saved, **{name: run.metrics[name]["carbon_t"] for name in missing}}
+        if not solved:
+            assert run.bound is not None and run.bound.capacity_duals is not None
+            np.save(out / f"duals-{seed}.npy", run.bound.capacity_duals, allow_pickle=False)
+            meta["bucket_hours"] = run.bound.bucket_hours
+            meta["clusters"] = list(run.state.names)
+            entry.update(bound=run.bound.carbon_t, slack_jobs=run.bound.slack_jobs,
+                         solve_s=round(run.bound.solve_s, 1))  # fmt: skip
+        meta["seeds"][str(seed)] = entry
         path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
@@ -100,14 +108,22 @@ def _load(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return duals, meta
 
 
-def try_candidates(directory: Path, specs: Sequence[str]) -> dict[str, Any]:
+def try_candidates(
+    directory: Path, specs: Sequence[str], seeds: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Each candidate on each training seed (``seeds``: some of them, to split the work
+    between processes), priced from the duals of every *other* learned seed."""
     duals, meta = _load(directory)
+    unknown = set(seeds or ()) - set(meta["seeds"])
+    if unknown:
+        raise ValueError(f"--seeds: {', '.join(sorted(unknown))} not learned in {directory}")
     if any("computegrid-timed" not in ref for ref in meta["seeds"].values()):
         raise ValueError(f"{directory}: learned with --lp-only; try needs the reference replays")
     results: dict[str, Any] = {}
     for spec in specs:
-        rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": []}
-        for seed, ref in meta["seeds"].items():
+        rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": [], "carbon_t": []}
+        chosen = {s: ref for s, ref in meta["seeds"].items() if seeds is None or s in seeds}
+        for seed, ref in chosen.items():
             others = [d for s, d in duals.items() if s != seed]
             cfg = StudyConfig(jobs=meta["jobs"], seeds=(int(seed),), bound=False,
                               policies=("computegrid-priced",),
@@ -120,7 +136,12 @@ def try_candidates(directory: Path, specs: Sequence[str]) -> dict[str, Any]:
             rows["ratio"].append(m["carbon_t"] / ref["bound"])
             rows["captured"].append(captured_savings(ref["nearest"], m["carbon_t"], ref["bound"]))
             rows["vs_timed"].append(m["carbon_t"] - ref["computegrid-timed"])
+            rows["carbon_t"].append(m["carbon_t"])
+            stderr_log(f"{spec} seed {seed}: {m['carbon_t']:.4f} t, ratio {rows['ratio'][-1]:.4f},"
+                       f" vs timed {rows['vs_timed'][-1]:+.4f} t")  # fmt: skip
         results[spec] = {k: round(float(np.mean(v)), 4) for k, v in rows.items()}
+        results[spec]["per_seed"] = {k: [round(x, 6) for x in v] for k, v in rows.items()}
+        results[spec]["seeds"] = list(chosen)
         print(spec, results[spec], file=sys.stderr, flush=True)
     return results
 
@@ -134,7 +155,9 @@ def save_prices(prices: CapacityPrices, path: Path, source: str) -> None:
         "types": list(TYPE_CODES),
         "resources": list(RESOURCES),
         "applies_to": sorted(c.value for c in prices.applies_to),
-        "g_per_unit_h": np.round(prices.g_per_unit_h, 9).tolist(),
+        # Full precision: memory is priced per byte (about 1e-10 g per byte·hour), which a
+        # rounding to 9 decimals set to 0 (session 4's files priced no memory at all).
+        "g_per_unit_h": prices.g_per_unit_h.tolist(),
     }), encoding="utf-8")  # fmt: skip
 
 
@@ -169,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_try = sub.add_parser("try")
     p_try.add_argument("dir", type=Path)
     p_try.add_argument("candidates", nargs="+")
+    p_try.add_argument("--seeds", default=None, help="only these learned seeds (a,b)")
     p_write = sub.add_parser("write")
     p_write.add_argument("dir", type=Path)
     p_write.add_argument("candidate")
@@ -180,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--seeds: 0-4 are the evaluation seeds; learn on others")
         learn(args.dir, args.jobs, seeds, reference=not args.lp_only)
     elif args.command == "try":
-        print(json.dumps(try_candidates(args.dir, args.candidates)))
+        only = None if args.seeds is None else args.seeds.split(",")
+        print(json.dumps(try_candidates(args.dir, args.candidates, only)))
     else:
         duals, meta = _load(args.dir)
         prices = candidate_prices(args.candidate, list(duals.values()), meta)
