@@ -32,6 +32,7 @@ from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry, vanished
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.queue import WorkQueue
+from computegrid.handlers.startclock import CLOCK
 from computegrid.handlers.timing import room_now
 from computegrid.lifecycle import (
     FINISHED,
@@ -86,6 +87,7 @@ class Controller:
 
     def observe(self, kind: str | None, body: dict[str, Any]) -> None:
         """An event of the hub's ComputeJob watch (Kopf's ``on.event``)."""
+        CLOCK.note("first_job_seen")
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid") or "")
         if not uid:
@@ -99,7 +101,7 @@ class Controller:
         if entry.update(body):
             metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
             self._track(entry)
-            self.queue.add(uid)
+            self.queue.add(uid, urgent=not entry.finished)  # a relist's finished jobs wait
 
     def _forget(self, uid: str, body: dict[str, Any] | None = None) -> None:
         """The job is gone from the hub: its copies are removed by the next reconcile."""
@@ -120,8 +122,9 @@ class Controller:
 
     def copy_changed(self, cluster: str, uid: str) -> None:
         """A member's watch saw one of this hub's Jobs change."""
-        if uid in self.jobs or uid in self.gone:
-            self.queue.add(uid)
+        entry = self.jobs.get(uid)
+        if entry is not None or uid in self.gone:
+            self.queue.add(uid, urgent=entry is not None and not entry.finished)
             return
         copy = (self.fleet.members.get(cluster) or _NoCopies).copies.get(uid)
         if copy is not None:
@@ -187,7 +190,8 @@ class Controller:
         if entry is None or self.fleet.hub is None:
             return
         body = await self.fleet.run(self.fleet.hub.get_computejob, entry.namespace, entry.name)
-        if body is None:
+        if body is None:  # gone from the hub (its DELETED event may never come): forget it
+            self._forget(uid)
             return
         entry.resource_version = ""  # whatever we held, the hub's word wins
         entry.update(body)
@@ -439,6 +443,7 @@ class Controller:
         copy = copy_of(action.cluster, remote.body, self.options.hub_name)
         self.fleet.created(action.cluster, entry.uid, copy)
         entry.dispatched()
+        CLOCK.note("first_member_job")
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)
