@@ -48,6 +48,7 @@ from tests.tools.loadrun import (
     ensure_member_clusters,
     git_head,
     operator_env,
+    proc_sample,
     wait_until,
 )
 
@@ -244,6 +245,7 @@ class RestartRun:
             if not wait_until(dispatched, self.cfg.timeout, interval=0.05):
                 raise RuntimeError(f"{label}: no member Job in {self.cfg.timeout}s; log {log}")
             seen = self.obs.first_seen(uid) or 0.0
+            cpu = proc_sample(self.proc.pid)[2] if self.proc is not None else None
             wait_until(lambda: uid in self.obs.finished, 60, interval=0.2)
         finally:
             self.stop()
@@ -253,6 +255,7 @@ class RestartRun:
             "label": label,
             "first_placement_s": round(seen - started, 3),
             "created_after_start_s": round(answered - started, 3),
+            "cpu_s_when_seen": round(cpu, 2) if cpu is not None else None,
             "member_jobs_created": copies,
             "load_average": load,
             "steps": steps_of(log),
@@ -307,6 +310,7 @@ class RestartRun:
         out["results"] = {
             build: {
                 "first_placement_s": summarize([r["first_placement_s"] for r in results]),
+                "cpu_s_when_seen": summarize([r["cpu_s_when_seen"] or 0.0 for r in results]),
                 "steps_median": median_steps([r["steps"] for r in results if r["steps"]]),
                 "duplicates": sum(r["member_jobs_created"] > 1 for r in results),
                 "restarts": results,

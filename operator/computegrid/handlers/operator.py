@@ -140,8 +140,13 @@ def login(**kwargs: Any) -> Any:
 
 
 @kopf.on.event(*CJ)
-def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
-    """Every ComputeJob change (and the initial listing) into the controller's cache."""
+async def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
+    """Every ComputeJob change (and the initial listing) into the controller's cache.
+
+    ``async`` on purpose: Kopf runs a plain function in its thread pool, and the controller
+    (its dicts, its asyncio work queue) belongs to the event loop; from a thread, a queued
+    job's worker was not even woken until something else woke the loop.
+    """
     get_runtime().controller.observe(event.get("type"), dict(event["object"]))
 
 
