@@ -46,6 +46,7 @@ from tests.tools.loadrun import (
     create_once,
     default_command,
     ensure_member_clusters,
+    fleet_watches,
     git_head,
     operator_env,
     proc_sample,
@@ -153,30 +154,7 @@ class RestartRun:
 
     def start_watches(self) -> None:
         selector = f"{GROUP}/origin-cluster={self.cfg.hub_name},{GROUP}/job-uid"
-        for name, api in self.members.items():
-            batch = client.BatchV1Api(api)
-            self.watchers.append(
-                Watcher(
-                    name,
-                    batch.list_job_for_all_namespaces,
-                    self.obs.member_job(name),
-                    label_selector=selector,
-                )
-            )
-        custom = client.CustomObjectsApi(testbed.api_client(Path(self.info.hub.kubeconfig)))
-        self.watchers.append(
-            Watcher(
-                "hub",
-                custom.list_namespaced_custom_object,
-                self.obs.computejob,
-                group=GROUP,
-                version=VERSION,
-                namespace=self.cfg.namespace,
-                plural="computejobs",
-            )
-        )
-        for watcher in self.watchers:
-            watcher.start()
+        self.watchers += fleet_watches(self.info, self.obs, selector, self.cfg.namespace)
 
     def finished_jobs(self) -> int:
         listed = self.custom().list_namespaced_custom_object(
