@@ -120,6 +120,7 @@ class Placer:
         """A member was probed ("probed") or its Jobs listed ("synced"): the gate may open."""
         CLOCK.member(name, what)
         if not self.gate.opened:
+            self._members_known()  # judged now, so the start's steps are timed when they happen
             self.news.set()
 
     def _members_known(self) -> bool:
