@@ -9,7 +9,9 @@ Each restart, as ``tests.tools.kueuerun`` measures Kueue's: start the operator, 
 ComputeJob at once, and time from the process's start to that job's member Job arriving at a
 watch on the members (started before the first restart). Before the restarts, the namespace
 is filled with ``--history`` finished ComputeJobs (kept between invocations), so every
-restart lists them and their member Jobs, as a real restart would. A build that logs its start
+restart lists them and their member Jobs, as a real restart would; ``--recorded-history N``
+adds N more written to the hub as Succeeded without running them (the listing of a long
+history, at a size that would take an hour to run). A build that logs its start
 (``computegrid.handlers.startclock``: "first member Job ... s after process start") gives its
 steps too; older builds give the outside figure only.
 
@@ -56,6 +58,7 @@ from tests.tools.loadrun import (
 from computegrid import testbed
 from computegrid.testbed import kube
 
+RECORDED = "restartrun.computegrid.io/recorded"  # history written to the hub, never run
 FIRST_JOB = re.compile(r"first member Job ([\d.]+) s after process start \(([\d.]+) CPU-s\): (.*)")
 
 
@@ -64,6 +67,7 @@ class RestartConfig:
     fleet: Path
     builds: list[Path]
     history: int = 300
+    recorded_history: int = 0
     restarts: int = 10
     namespace: str = "restartrun"
     hub_name: str = "restartrun-hub"
@@ -156,9 +160,14 @@ class RestartRun:
         selector = f"{GROUP}/origin-cluster={self.cfg.hub_name},{GROUP}/job-uid"
         self.watchers += fleet_watches(self.info, self.obs, selector, self.cfg.namespace)
 
-    def finished_jobs(self) -> int:
+    def finished_jobs(self, recorded: bool = False) -> int:
+        """Finished ComputeJobs in the namespace: run by an operator, or only recorded."""
         listed = self.custom().list_namespaced_custom_object(
-            GROUP, VERSION, self.cfg.namespace, "computejobs"
+            GROUP,
+            VERSION,
+            self.cfg.namespace,
+            "computejobs",
+            label_selector=RECORDED if recorded else f"!{RECORDED}",
         )
         return sum(
             (cj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
@@ -200,6 +209,29 @@ class RestartRun:
         finally:
             self.stop()
         return {"finished_jobs": self.finished_jobs(), "made": missing}
+
+    def ensure_recorded(self) -> dict[str, Any]:
+        """``--recorded-history`` ComputeJobs written straight to the hub as Succeeded (no
+        operator, no member Job): the listing a restart pays for at a size that would take
+        an hour to run for real."""
+        have = self.finished_jobs(recorded=True)
+        missing = self.cfg.recorded_history - have
+        if missing <= 0:
+            return {"recorded_jobs": have, "made": 0}
+        api = self.custom()
+        status = {"status": {"phase": "Succeeded", "message": "recorded by restartrun"}}
+
+        def create(i: int) -> None:
+            body = computejob(f"done-{have + i:05d}", origin=ORIGINS[i % len(ORIGINS)])
+            body["metadata"].setdefault("labels", {})[RECORDED] = "true"
+            name = create_once(api, self.cfg.namespace, body)["metadata"]["name"]
+            api.patch_namespaced_custom_object_status(
+                GROUP, VERSION, self.cfg.namespace, "computejobs", name, status
+            )
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, range(missing)))
+        return {"recorded_jobs": self.finished_jobs(recorded=True), "made": missing}
 
     # ---- one restart
 
@@ -271,6 +303,8 @@ class RestartRun:
         runs: dict[str, list[dict[str, Any]]] = {str(b): [] for b in cfg.builds}
         try:
             out["history"] = self.ensure_history()
+            if cfg.recorded_history:
+                out["recorded_history"] = self.ensure_recorded()
             stamp = time.strftime("%H%M%S")
             self.burn()
             for r in range(cfg.restarts):
@@ -316,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         "--operator-cwd", type=Path, action="append", required=True, help="a checkout (repeat)"
     )
     parser.add_argument("--history", type=int, default=300, help="finished ComputeJobs to keep")
+    parser.add_argument(
+        "--recorded-history",
+        type=int,
+        default=0,
+        help="more finished ComputeJobs, written to the hub as Succeeded without running them",
+    )
     parser.add_argument("--restarts", type=int, default=10, help="restarts per build")
     parser.add_argument("--namespace", default="restartrun")
     parser.add_argument("--hub-name", default="restartrun-hub")
@@ -326,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.fleet.is_file():
         parser.error(f"--fleet: no such file {args.fleet}")
-    for name in ("history", "restarts", "burn"):
+    for name in ("history", "recorded_history", "restarts", "burn"):
         if getattr(args, name) < (1 if name == "restarts" else 0):
             parser.error(f"--{name}: too small: {getattr(args, name)}")
     for cwd in args.operator_cwd:
@@ -336,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet=args.fleet,
         builds=[c.resolve() for c in args.operator_cwd],
         history=args.history,
+        recorded_history=args.recorded_history,
         restarts=args.restarts,
         namespace=args.namespace,
         hub_name=args.hub_name,
