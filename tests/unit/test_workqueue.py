@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from computegrid.fleet import Capacity, Fleet, HubWriter
+from computegrid.fleet_data import load_latency_model
+from computegrid.handlers.controller import Controller
+from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.queue import WorkQueue
 
 
@@ -60,3 +64,32 @@ def test_a_key_added_while_worked_on_comes_back_once_with_its_urgency() -> None:
         return [key, *await drain(queue)]
 
     assert asyncio.run(scenario()) == ["late", "x", "late"]
+
+
+def test_the_controller_puts_jobs_to_place_ahead_of_a_relisted_history() -> None:
+    """What a restart's listing gives the controller: finished jobs first (name order), the
+    new one last; the new one is worked on first, and so is its next step once decided."""
+
+    def body(name: str, phase: str | None) -> dict[str, object]:
+        meta = {"uid": name, "namespace": "ns", "name": name, "resourceVersion": "1"}
+        return {"metadata": meta, **({"status": {"phase": phase}} if phase else {})}
+
+    async def scenario() -> list[str]:
+        fleet = Fleet(None, hub_name="h")
+        controller = Controller(
+            OperatorOptions(),
+            fleet,
+            Capacity(load_latency_model()),
+            HubWriter(None),  # type: ignore[arg-type]
+        )
+        for i in range(50):
+            controller.observe("ADDED", body(f"done-{i:02d}", "Succeeded"))
+        controller.observe("ADDED", body("zz-new", None))
+        first = await controller.queue.get()
+        controller.queue.done(first)
+        controller.queue.add("zz-new")  # decided: its record and create come next
+        second = await controller.queue.get()
+        fleet.close()
+        return [first, second]
+
+    assert asyncio.run(scenario()) == ["zz-new", "zz-new"]

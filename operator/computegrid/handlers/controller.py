@@ -83,6 +83,14 @@ class Controller:
         default_factory=dict
     )  # uid → (Plan, the deferral it replaces, why)
 
+    def __post_init__(self) -> None:
+        self.queue.is_urgent = self._unfinished
+
+    def _unfinished(self, uid: str) -> bool:
+        """The work queue's urgent lane: jobs still to place or follow, not a relisted history."""
+        entry = self.jobs.get(uid)
+        return entry is not None and not entry.finished
+
     # -- inputs ---------------------------------------------------------------------------
 
     def observe(self, kind: str | None, body: dict[str, Any]) -> None:
@@ -101,7 +109,7 @@ class Controller:
         if entry.update(body):
             metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
             self._track(entry)
-            self.queue.add(uid, urgent=not entry.finished)  # a relist's finished jobs wait
+            self.queue.add(uid)
 
     def _forget(self, uid: str, body: dict[str, Any] | None = None) -> None:
         """The job is gone from the hub: its copies are removed by the next reconcile."""
@@ -122,9 +130,8 @@ class Controller:
 
     def copy_changed(self, cluster: str, uid: str) -> None:
         """A member's watch saw one of this hub's Jobs change."""
-        entry = self.jobs.get(uid)
-        if entry is not None or uid in self.gone:
-            self.queue.add(uid, urgent=entry is not None and not entry.finished)
+        if uid in self.jobs or uid in self.gone:
+            self.queue.add(uid)
             return
         copy = (self.fleet.members.get(cluster) or _NoCopies).copies.get(uid)
         if copy is not None:

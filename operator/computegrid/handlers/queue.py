@@ -2,9 +2,10 @@
 a key added while it is being worked on is worked on again afterwards (never twice at once),
 and a key can be added after a delay (backoff).
 
-Two lanes: keys added ``urgent`` (a job still to place or to follow) are handed out before the
-rest. Why: a restart relists every ComputeJob the hub holds, finished ones by the thousand,
-and a new job listed among them must not wait behind all of their reconciles to be placed.
+Two lanes: urgent keys (a job still to place or to follow, as ``is_urgent`` says unless the
+caller does) are handed out before the rest. Why: a restart relists every ComputeJob the hub
+holds, finished ones by the thousand, and a new job listed among them must not wait behind
+all of their reconciles to be placed, nor its recording and creation once it is decided.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import contextlib
 import heapq
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class WorkQueue:
-    def __init__(self) -> None:
+    def __init__(self, is_urgent: Callable[[str], bool] = lambda key: False) -> None:
+        self.is_urgent = is_urgent
         self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())  # urgent, the rest
         self._entries: asyncio.Queue[None] = asyncio.Queue()  # one item per lane entry
         self._queued: dict[str, bool] = {}  # key → queued in the urgent lane
@@ -29,7 +32,9 @@ class WorkQueue:
     def __len__(self) -> int:
         return len(self._queued) + len(self._working)
 
-    def add(self, key: str, *, urgent: bool = False) -> None:
+    def add(self, key: str, *, urgent: bool | None = None) -> None:
+        if urgent is None:
+            urgent = self.is_urgent(key)
         if key in self._working:
             self._again[key] = self._again.get(key, False) or urgent
             return
