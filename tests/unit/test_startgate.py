@@ -116,3 +116,27 @@ def test_the_placer_waits_for_news_not_a_poll_and_logs_the_steps_in_order(
     assert set(clock.members["a"]) == {"probed", "synced"}
     assert clock.members["a"]["probed"] <= clock.members["a"]["synced"]
     fleet.close()
+
+
+def test_members_never_listed_hold_the_gate_until_the_limit() -> None:
+    """The start could not list the MemberClusters: who to wait for is unknown, so no
+    member's news opens the gate; only the placer's own listing or the limit does."""
+    gate = StartGate()
+    members = {"a": member("a", **KNOWN)}
+    assert not gate.check(members, set()).open
+    gate.started -= LIMIT_S
+    verdict = gate.check(members, set())
+    assert verdict.open and verdict.why == "the MemberClusters never listed"
+
+
+def test_the_placer_lists_the_members_itself_when_the_start_could_not() -> None:
+    """No hub client here: the placer knows there is nothing to list and opens at once."""
+    fleet = Fleet(None, hub_name="h")
+    controller = Controller(
+        OperatorOptions(), fleet, Capacity(load_latency_model()), HubWriter(None)
+    )  # type: ignore[arg-type]
+    placer = Placer(controller, Scheduler())
+    assert placer.gate.expected is None
+    asyncio.run(asyncio.wait_for(placer._await_members(), 5.0))
+    assert placer.gate.expected == set() and placer.gate.opened
+    fleet.close()

@@ -224,7 +224,8 @@ async def handle_delete_membercluster(rt: Runtime, name: str) -> None:
         log.warning("member %s unregistered; Jobs left behind: %s", name, shown)
     rt.fleet.forget(name)
     rt.placer.problems.discard(name)
-    rt.placer.gate.expected.discard(name)  # a restart's first placement no longer waits for it
+    if rt.placer.gate.expected is not None:  # a restart's first placement no longer waits for it
+        rt.placer.gate.expected.discard(name)
     rt.placer.member_news(name, "deleted")
     metrics.MEMBER_READY.labels(cluster=name).set(0)
     rt.controller.member_changed(name, health=True, capacity=True)

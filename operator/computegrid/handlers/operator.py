@@ -82,7 +82,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
             str(mc["metadata"]["name"])
             for mc in await writer.call(hub.list_memberclusters, kind="read")
         }
-    except Exception as exc:  # placement then waits the startup bound for the daemons
+    except Exception as exc:  # the placer lists them before its first placement
         logger.warning("could not list MemberClusters at start: %s", exc)
     runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer)
     metrics.QUEUE_DEPTH.set_function(lambda: len(controller.queue))

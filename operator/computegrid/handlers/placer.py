@@ -142,8 +142,26 @@ class Placer:
         """Until the gate opens: woken by each member's news, or by the gate's next bound."""
         while not self._members_known():
             self.news.clear()
+            if self.gate.expected is None:
+                if not await self._list_members():
+                    await asyncio.sleep(1.0)
+                continue  # judged again at once on what the list says
             with contextlib.suppress(TimeoutError):  # a bound passed: judge again
                 await asyncio.wait_for(self.news.wait(), self.gate.next_deadline() + 0.01)
+
+    async def _list_members(self) -> bool:
+        """The MemberClusters the gate waits for, when the start could not list them."""
+        hub = self.controller.fleet.hub
+        if hub is None:
+            self.gate.expected = set()
+            return True
+        try:
+            listed = await self.controller.writer.call(hub.list_memberclusters, kind="read")
+        except Exception as exc:  # the hub is down: nothing can be placed anyway
+            log.warning("MemberClusters not listed yet: %s", exc)
+            return False
+        self.gate.expected = {str(mc["metadata"]["name"]) for mc in listed}
+        return True
 
     async def _loop(self) -> None:
         while True:

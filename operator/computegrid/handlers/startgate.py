@@ -70,12 +70,15 @@ def judge(
 class StartGate:
     """The placer's gate; ``judge`` decides, this remembers that it opened."""
 
-    expected: set[str] = field(default_factory=set)  # MemberClusters listed at start
+    expected: set[str] | None = None  # MemberClusters listed at start (None: not yet listed)
     started: float = field(default_factory=time.monotonic)
     opened: bool = False
 
     def check(self, members: Mapping[str, MemberState], unusable: set[str]) -> Verdict:
-        verdict = judge(self.expected, members, unusable, time.monotonic() - self.started)
+        waited = time.monotonic() - self.started
+        if self.expected is None:  # who to wait for is not known: only the limit opens it
+            return Verdict(waited >= LIMIT_S, False, False, "the MemberClusters never listed")
+        verdict = judge(self.expected, members, unusable, waited)
         self.opened = self.opened or verdict.open
         return verdict
 
