@@ -153,14 +153,19 @@ def test_a_member_down_at_restart_holds_the_first_placement_at_most_its_bound(
         assert f"placing without waiting longer for members down: {ghost}" in logged
     finally:
         custom.delete_cluster_custom_object(GROUP, VERSION, "memberclusters", ghost)
-        wait_for(
-            lambda: ghost not in {m["metadata"]["name"] for m in custom.list_cluster_custom_object(
-                GROUP, VERSION, "memberclusters")["items"]},
-            "the unreachable MemberCluster gone",
-            90,
-        )  # fmt: skip
+        wait_member_cluster_gone(custom, ghost, 90)
         core.delete_namespaced_secret(ghost, fleet.secret_namespace)
     wait_for(lambda: set(member_clusters) <= ready_members(hub_api), "members Ready")
+
+
+def wait_member_cluster_gone(custom: Any, name: str, timeout: float) -> None:
+    """Until the operator's delete handler has let the MemberCluster go (its finalizer)."""
+    wait_for(
+        lambda: name not in {m["metadata"]["name"] for m in custom.list_cluster_custom_object(
+            GROUP, VERSION, "memberclusters")["items"]},
+        f"the MemberCluster {name} gone",
+        timeout,
+    )  # fmt: skip
 
 
 def first_job_line(log: Path, offset: int) -> str | None:
@@ -297,13 +302,7 @@ def test_unregistering_a_member_takes_its_jobs_off_it_and_reschedules_them(
             60,
         )
     finally:
-        wait_for(
-            lambda: TIANFU
-            not in {m["metadata"]["name"] for m in api.list_cluster_custom_object(
-                GROUP, VERSION, "memberclusters")["items"]},
-            "the MemberCluster gone",
-            60,
-        )  # fmt: skip
+        wait_member_cluster_gone(api, TIANFU, 60)
         api.create_cluster_custom_object(
             GROUP, VERSION, "memberclusters",
             member_cluster_body(TIANFU, fleet.secret_namespace),
