@@ -143,9 +143,10 @@ def login(**kwargs: Any) -> Any:
 async def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
     """Every ComputeJob change (and the initial listing) into the controller's cache.
 
-    ``async`` on purpose: Kopf runs a plain function in its thread pool, and the controller
-    (its dicts, its asyncio work queue) belongs to the event loop; from a thread, a queued
-    job's worker was not even woken until something else woke the loop.
+    A coroutine so that Kopf calls it on the event loop: a plain function runs in Kopf's
+    thread pool, where it touched the controller's asyncio queue from another thread (not
+    thread-safe: a wake-up could wait for the loop's next timer) and every event paid a
+    thread hop.
     """
     get_runtime().controller.observe(event.get("type"), dict(event["object"]))
 
