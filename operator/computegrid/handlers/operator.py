@@ -96,10 +96,10 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     except Exception as exc:  # the built-in ones until the hub answers
         logger.warning("policies not read at start: %s", exc)
     controller.tasks.append(asyncio.create_task(follower.run(), name="policies"))
+    set_runtime(runtime)
     if not OPTIONS.peering:  # a standby replica must not act before it leads: Kopf's pace
         read = asyncio.create_task(_read_unfinished(hub, writer, controller), name="first-read")
         controller.tasks.append(read)
-    set_runtime(runtime)
     metrics.serve(OPTIONS.metrics_port)
     CLOCK.note("started")
     logger.info("computegrid operator started with %s", OPTIONS)
