@@ -364,6 +364,40 @@ class Observations:
             return min(times) if times else None
 
 
+def fleet_watches(
+    info: testbed.FleetInfo, obs: Observations, member_selector: str, namespace: str
+) -> list[Watcher]:
+    """Started watches: ``member_selector``'s Jobs on every member, and the ComputeJobs of
+    ``namespace`` on the hub, each listed before this returns."""
+    watchers = []
+    for member in info.members:
+        api = testbed.api_client(Path(member.kubeconfig))  # its own pool: not the submitters'
+        batch = client.BatchV1Api(api)
+        watchers.append(
+            Watcher(
+                member.name,
+                batch.list_job_for_all_namespaces,
+                obs.member_job(member.name),
+                label_selector=member_selector,
+            )
+        )
+    custom = client.CustomObjectsApi(testbed.api_client(Path(info.hub.kubeconfig)))
+    watchers.append(
+        Watcher(
+            "hub",
+            custom.list_namespaced_custom_object,
+            obs.computejob,
+            group=GROUP,
+            version=VERSION,
+            namespace=namespace,
+            plural="computejobs",
+        )
+    )
+    for watcher in watchers:
+        watcher.start()
+    return watchers
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -540,31 +574,7 @@ class LoadRun:
 
     def start_watches(self) -> None:
         """Member Job watches on every member and a ComputeJob watch on the hub, listed now."""
-        for member in self.info.members:
-            api = testbed.api_client(Path(member.kubeconfig))  # its own pool: not the submitters'
-            batch = client.BatchV1Api(api)
-            self.watchers.append(
-                Watcher(
-                    member.name,
-                    batch.list_job_for_all_namespaces,
-                    self.obs.member_job(member.name),
-                    label_selector=self.member_selector,
-                )
-            )
-        custom = client.CustomObjectsApi(testbed.api_client(Path(self.info.hub.kubeconfig)))
-        self.watchers.append(
-            Watcher(
-                "hub",
-                custom.list_namespaced_custom_object,
-                self.obs.computejob,
-                group=GROUP,
-                version=VERSION,
-                namespace=self.ns,
-                plural="computejobs",
-            )
-        )
-        for watcher in self.watchers:
-            watcher.start()
+        self.watchers += fleet_watches(self.info, self.obs, self.member_selector, self.ns)
 
     def stop_watches(self) -> None:
         for watcher in self.watchers:

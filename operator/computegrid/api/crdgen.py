@@ -78,6 +78,7 @@ def _crd(
     status: type[BaseModel],
     columns: list[dict[str, Any]],
     description: str,
+    selectable: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -113,6 +114,11 @@ def _crd(
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
+                    **(
+                        {"selectableFields": [{"jsonPath": path} for path in selectable]}
+                        if selectable
+                        else {}
+                    ),
                     "schema": {"openAPIV3Schema": schema},
                 }
             ],
@@ -152,6 +158,9 @@ def compute_job_crd() -> dict[str, Any]:
             _col("Score", ".status.placement.score", "number", priority=1),
             AGE,
         ],
+        # A restart lists only the jobs not finished (fieldSelector status.phase!=…), not a
+        # history of thousands (fleet/client.py unfinished_computejobs; Kubernetes ≥ 1.31).
+        selectable=(".status.phase",),
     )
 
 

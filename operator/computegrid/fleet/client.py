@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from computegrid.fleet.endpoint import hub_endpoint
@@ -21,6 +21,7 @@ from computegrid.fleet.kubeconfig import read_kubeconfig
 from computegrid.fleet.rest import DEFAULT_TIMEOUT, MERGE_PATCH, ApiException, Rest, path_of
 from computegrid.fleet.rest import Body as Body
 from computegrid.fleet.snapshot import pod_essence
+from computegrid.lifecycle.machine import FINISHED
 
 GROUP, VERSION = "computegrid.io", "v1alpha1"
 JOBS = "/apis/batch/v1"
@@ -294,8 +295,31 @@ class HubClient:
             return None
         return {str(k): str(v) for k, v in (body.get("data") or {}).items()}
 
-    def list_computejobs(self) -> tuple[list[Body], str]:
-        return self.rest.list_all(path_of("apis", GROUP, VERSION, "computejobs"))
+    def unfinished_computejobs(self, namespaces: Sequence[str] = ()) -> list[Body]:
+        """Every ComputeJob not Succeeded or Failed (in ``namespaces``; all when empty).
+
+        The hub selects them (the CRD's selectable ``.status.phase``), so a history of
+        thousands is neither sent nor parsed; a hub whose CRD predates that answers 400, and
+        then every job is listed and the finished ones dropped as each page arrives.
+        """
+
+        def unfinished(body: Body) -> Body:
+            return {} if (body.get("status") or {}).get("phase") in FINISHED else body
+
+        paths = [
+            path_of("apis", GROUP, VERSION, "namespaces", ns, "computejobs") for ns in namespaces
+        ] or [path_of("apis", GROUP, VERSION, "computejobs")]
+        selector = {"fieldSelector": ",".join(f"status.phase!={p}" for p in FINISHED)}
+        out = []
+        for path in paths:
+            try:
+                listed, _ = self.rest.list_all(path, selector, keep=unfinished)
+            except ApiException as exc:
+                if exc.status != 400:
+                    raise
+                listed, _ = self.rest.list_all(path, keep=unfinished)
+            out += [job for job in listed if job]
+        return out
 
     def computejob_uids(self) -> set[str]:
         """The uids of every ComputeJob on the hub now (metadata only: cheap at 10,000)."""

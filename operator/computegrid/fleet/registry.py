@@ -46,6 +46,7 @@ class MemberState:
     down_since: float | None = None  # time.monotonic()
     not_ready_reason: str = "not probed yet"
     synced: bool = False  # the Job watch has listed and is following
+    watch_error: str = ""  # why the Job watch's last list or watch failed ("" since a list)
     copies: dict[str, Copy] = field(default_factory=dict)  # by ComputeJob uid
     watch: JobWatch | None = None
     forecast: MemberForecast | None = None  # the last refresh (fleet/forecasts.py)
@@ -174,7 +175,7 @@ class Fleet:
             u for u in fresh.keys() | state.copies.keys() if fresh.get(u) != state.copies.get(u)
         }
         state.copies = fresh
-        state.synced = True
+        state.synced, state.watch_error = True, ""
         return changed
 
     def update_copy(self, name: str, kind: str, job: Body) -> str | None:
@@ -202,10 +203,10 @@ class Fleet:
             return
         state.copies[uid] = copy
 
-    def watch_failed(self, name: str) -> None:
+    def watch_failed(self, name: str, why: str = "") -> None:
         state = self.members.get(name)
         if state is not None:
-            state.synced = False
+            state.synced, state.watch_error = False, why or "the watch failed"
 
     # -- what the state machine and placement read -----------------------------------------
 

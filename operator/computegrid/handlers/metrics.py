@@ -47,6 +47,11 @@ HUB_SWEEP_REMOVED = Counter(
     "ComputeJobs the hub sweep found gone (deleted while the hub's watch was down or relisting: "
     "no DELETED event ever came); their member Jobs are then removed.",
 )
+STARTUP_SECONDS = Gauge(
+    "computegrid_startup_seconds",
+    "Seconds from process start to each step of the start, noted once (handlers/startclock.py).",
+    ["step"],
+)
 QUEUE_DEPTH = Gauge("computegrid_queue_depth", "ComputeJobs queued or being worked on.")
 WAITING = Gauge("computegrid_waiting_for_placement", "ComputeJobs waiting for a cluster.")
 CARBON_SAVED = Counter(

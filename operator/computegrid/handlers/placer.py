@@ -23,6 +23,7 @@ once per fleet generation, in memory), and when one is due but its member cannot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from computegrid.handlers.placement import (
     diagnosis_message,
     placement_status,
 )
+from computegrid.handlers.startclock import CLOCK
+from computegrid.handlers.startgate import StartGate
 from computegrid.handlers.timing import (
     Plan,
     Promise,
@@ -64,17 +67,16 @@ from computegrid.scheduling import (
 
 log = logging.getLogger("computegrid.placer")
 BATCH = 500
-STARTUP_WAIT_S = 10.0  # longest a restart waits for members' first probes before placing
 
 
 @dataclass
 class Placer:
     controller: Controller
     scheduler: Scheduler
-    expected: set[str] = field(default_factory=set)  # MemberClusters listed at start
+    gate: StartGate = field(default_factory=StartGate)  # the first placement waits for members
     waiting: dict[str, Entry] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    started: float = field(default_factory=time.monotonic)
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # a member's first probe or list
     problems: set[str] = field(default_factory=set)  # members that cannot be probed at all
     task: asyncio.Task[Any] | None = None
     replanning: dict[str, tuple[Entry, str]] = field(default_factory=dict)  # uid → (job, why)
@@ -98,6 +100,7 @@ class Placer:
         return (entry.generation, self.controller.fleet.generation)
 
     def add(self, entry: Entry) -> None:
+        CLOCK.note("first_waiting")
         self.waiting[entry.uid] = entry
         self.wake.set()
 
@@ -113,23 +116,58 @@ class Placer:
             self._timed = TimeScheduler(self.scheduler.policy)
         return self._timed
 
+    def member_news(self, name: str, what: str) -> None:
+        """A member was probed ("probed") or its Jobs listed ("synced"): the gate may open."""
+        CLOCK.member(name, what)
+        if not self.gate.opened:
+            self._members_known()  # judged now, so the start's steps are timed when they happen
+            self.news.set()
+
     def _members_known(self) -> bool:
-        """Placement waits (at most STARTUP_WAIT_S) for every registered member's first probe and
-        Job list, so a restart neither misses a member's capacity nor a Job it already runs."""
-        if time.monotonic() - self.started > STARTUP_WAIT_S:
+        """Whether placement may begin (handlers/startgate.py); notes the start's steps."""
+        if self.gate.opened:
             return True
-        members = self.controller.fleet.members
-        return all(
-            n in self.problems or (n in members and members[n].probed and members[n].synced)
-            for n in self.expected
-        )
+        verdict = self.gate.check(self.controller.fleet.members, self.problems)
+        if verdict.probed:
+            CLOCK.note("members_probed")
+        if verdict.synced:
+            CLOCK.note("members_synced")
+        if verdict.open:
+            CLOCK.note("members_known")
+            if verdict.why:
+                log.warning("placing without waiting longer for %s", verdict.why)
+        return verdict.open
+
+    async def _await_members(self) -> None:
+        """Until the gate opens: woken by each member's news, or by the gate's next bound."""
+        while not self._members_known():
+            self.news.clear()
+            if self.gate.expected is None:
+                if not await self._list_members():
+                    await asyncio.sleep(1.0)
+                continue  # judged again at once on what the list says
+            with contextlib.suppress(TimeoutError):  # a bound passed: judge again
+                await asyncio.wait_for(self.news.wait(), self.gate.next_deadline() + 0.01)
+
+    async def _list_members(self) -> bool:
+        """The MemberClusters the gate waits for, when the start could not list them."""
+        hub = self.controller.fleet.hub
+        if hub is None:
+            self.gate.expected = set()
+            return True
+        try:
+            listed = await self.controller.writer.call(hub.list_memberclusters, kind="read")
+        except Exception as exc:  # the hub is down: nothing can be placed anyway
+            log.warning("MemberClusters not listed yet: %s", exc)
+            return False
+        self.gate.expected = {str(mc["metadata"]["name"]) for mc in listed}
+        return True
 
     async def _loop(self) -> None:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            while not self._members_known():
-                await asyncio.sleep(0.2)
+            await self._await_members()
             try:
                 more = self._drain()
             except Exception:  # a bug must not stop placement for good: log, next wake
@@ -193,6 +231,7 @@ class Placer:
                 cluster = result.cluster if isinstance(result, Plan) else result.cluster.name
                 controller.capacity.reserve(uid, cluster, request)
             controller.decided[uid] = result
+            CLOCK.note("first_decision")
             self.waiting.pop(uid, None)
             controller.queue.add(uid)
         return False

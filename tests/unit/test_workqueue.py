@@ -1,0 +1,95 @@
+"""The controller's work queue (handlers/queue.py): each key once at a time, and urgent keys
+(jobs to place) before the rest (a restart's relist of finished jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from computegrid.fleet import Capacity, Fleet, HubWriter
+from computegrid.fleet_data import load_latency_model
+from computegrid.handlers.controller import Controller
+from computegrid.handlers.options import OperatorOptions
+from computegrid.handlers.queue import WorkQueue
+
+
+async def drain(queue: WorkQueue) -> list[str]:
+    """Every key handed out now, in order (each marked done at once)."""
+    out = []
+    while len(queue):
+        key = await asyncio.wait_for(queue.get(), 1.0)
+        out.append(key)
+        queue.done(key)
+    return out
+
+
+def test_urgent_keys_come_out_before_the_rest_each_once() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue()
+        for i in range(300):
+            queue.add(f"finished-{i}")
+        queue.add("new", urgent=True)
+        queue.add("new", urgent=True)
+        queue.add("finished-0")
+        return await drain(queue)
+
+    order = asyncio.run(scenario())
+    assert order[0] == "new"
+    assert order[1:] == [f"finished-{i}" for i in range(300)]
+
+
+def test_a_key_moved_up_is_handed_out_once_from_the_urgent_lane() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue()
+        queue.add("a")
+        queue.add("b")
+        queue.add("b", urgent=True)  # b's spec changed: now it waits for placement
+        first = await drain(queue)
+        queue.add("b")  # later, an ordinary change: one more turn, not two
+        return first + await drain(queue)
+
+    assert asyncio.run(scenario()) == ["b", "a", "b"]
+
+
+def test_a_key_added_while_worked_on_comes_back_once_with_its_urgency() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue()
+        queue.add("late")
+        queue.add("x")
+        key = await queue.get()
+        assert key == "late"
+        queue.add("x", urgent=True)  # x moves up, ahead of the second turn of "late"
+        queue.add("late")
+        queue.add("late", urgent=True)  # added twice while worked on: once again, urgent
+        queue.done("late")
+        return [key, *await drain(queue)]
+
+    assert asyncio.run(scenario()) == ["late", "x", "late"]
+
+
+def test_the_controller_puts_jobs_to_place_ahead_of_a_relisted_history() -> None:
+    """What a restart's listing gives the controller: finished jobs first (name order), the
+    new one last; the new one is worked on first, and so is its next step once decided."""
+
+    def body(name: str, phase: str | None) -> dict[str, object]:
+        meta = {"uid": name, "namespace": "ns", "name": name, "resourceVersion": "1"}
+        return {"metadata": meta, **({"status": {"phase": phase}} if phase else {})}
+
+    async def scenario() -> list[str]:
+        fleet = Fleet(None, hub_name="h")
+        controller = Controller(
+            OperatorOptions(),
+            fleet,
+            Capacity(load_latency_model()),
+            HubWriter(None),  # type: ignore[arg-type]
+        )
+        for i in range(50):
+            controller.observe("ADDED", body(f"done-{i:02d}", "Succeeded"))
+        controller.observe("ADDED", body("zz-new", None))
+        first = await controller.queue.get()
+        controller.queue.done(first)
+        controller.queue.add("zz-new")  # decided: its record and create come next
+        second = await controller.queue.get()
+        fleet.close()
+        return [first, second]
+
+    assert asyncio.run(scenario()) == ["zz-new", "zz-new"]
