@@ -50,6 +50,30 @@ def place(capacity: Capacity, state: FleetState, jobs: list, start: int) -> int:
     return placed
 
 
+def play(seed: int, steps: list[tuple[str, int]]) -> tuple[Capacity, list[ClusterSnapshot], int]:
+    """Decisions ("place" n jobs), request-only probes of one member and releases of one
+    held promise, in the order given; the capacity, the snapshots and the last generation."""
+    snapshots = synthetic_fleet(4, CITIES, nodes=5, seed=seed)
+    capacity = Capacity(LATENCY, ttl=1e9)
+    generation = 1
+    jobs = synthetic_jobs(80, CITIES, seed=seed + 1)
+    made = 0
+    for kind, value in steps:
+        state = capacity.state(generation, lambda: snapshots)
+        if kind == "place":
+            place(capacity, state, jobs[made : made + value], made)
+            made += value
+        elif kind == "release":
+            if capacity.reservations:
+                held = sorted(capacity.reservations)
+                capacity.release(held[value % len(held)])
+        else:
+            member = value % len(snapshots)
+            snapshots[member] = reprobed(snapshots[member], value)
+            generation += 1
+    return capacity, snapshots, generation
+
+
 def test_a_probe_of_requests_refreshes_one_member_and_matches_a_full_compile() -> None:
     snapshots = synthetic_fleet(4, CITIES, nodes=6, seed=3)
     capacity = Capacity(LATENCY, ttl=1e9)
@@ -175,20 +199,7 @@ def test_refreshing_in_place_always_equals_compiling_from_scratch(
 ) -> None:
     """Any interleaving of decisions and request-only probes (no promise released): the
     state kept in place equals the state compiled from the same snapshots and promises."""
-    snapshots = synthetic_fleet(4, CITIES, nodes=5, seed=seed)
-    capacity = Capacity(LATENCY, ttl=1e9)
-    generation = 1
-    jobs = synthetic_jobs(80, CITIES, seed=seed + 1)
-    made = 0
-    for kind, value in steps:
-        state = capacity.state(generation, lambda: snapshots)
-        if kind == "place":
-            place(capacity, state, jobs[made : made + value], made)
-            made += value
-        else:
-            member = value % len(snapshots)
-            snapshots[member] = reprobed(snapshots[member], value)
-            generation += 1
+    capacity, snapshots, generation = play(seed, steps)
     state = capacity.state(generation, lambda: snapshots)
     assert capacity.compiled == 1
     assert_same_capacity(state, compiled_from_scratch(snapshots, capacity))
@@ -215,23 +226,7 @@ def test_releases_between_probes_keep_the_fleet_equal_to_a_compile(
     may differ: a release leaves later promises on the nodes they were packed on), no node
     goes below zero or above its allocatable, and with every promise released the nodes are
     exactly the snapshots'."""
-    snapshots = synthetic_fleet(4, CITIES, nodes=5, seed=seed)
-    capacity = Capacity(LATENCY, ttl=1e9)
-    generation = 1
-    jobs = synthetic_jobs(80, CITIES, seed=seed + 1)
-    made = 0
-    for kind, value in steps:
-        state = capacity.state(generation, lambda: snapshots)
-        if kind == "place":
-            place(capacity, state, jobs[made : made + value], made)
-            made += value
-        elif kind == "release" and capacity.reservations:
-            held = sorted(capacity.reservations)
-            capacity.release(held[value % len(held)])
-        elif kind == "probe":
-            member = value % len(snapshots)
-            snapshots[member] = reprobed(snapshots[member], value)
-            generation += 1
+    capacity, snapshots, generation = play(seed, steps)
     state = capacity.state(generation, lambda: snapshots)
     fresh = compiled_from_scratch(snapshots, capacity)
     np.testing.assert_allclose(state.cluster_free, fresh.cluster_free)
