@@ -83,8 +83,10 @@ def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
             )
             log = cut.log_path.read_text()
             swept = [line for line in log.splitlines() if "deleted while unwatched" in line]
-            assert len(swept) == 1 and uid in swept[0], swept
-            assert counter(cut.metrics(), SWEPT) == 1.0
+            # Jobs of other modules deleted during the partition (a shared hub) are swept
+            # too: ours exactly once, and the counter counts every line.
+            assert len([line for line in swept if uid in line]) == 1, swept
+            assert counter(cut.metrics(), SWEPT) == float(len(swept))
             assert proxy.summary()["faults"] == {"watch_gone": 1}
             took = time.monotonic() - began
             print(f"removed by the sweep after a forced relist; the test took {took:.1f} s")
