@@ -182,18 +182,19 @@ def test_the_same_generation_returns_the_state_without_asking_for_snapshots() ->
     assert capacity.state(7, must_not_be_called) is state
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    steps=st.lists(
-        st.one_of(
-            st.tuples(st.just("place"), st.integers(1, 6)),
-            st.tuples(st.just("probe"), st.integers(0, 1_000)),
-        ),
+def steps_of(*kinds: str, max_size: int) -> st.SearchStrategy[list[tuple[str, int]]]:
+    """Steps for ``play``: "place" 1-6 jobs, "probe" or "release" by a number that picks."""
+    values = {"place": st.integers(1, 6), "probe": st.integers(0, 1_000)}
+    values["release"] = values["probe"]
+    return st.lists(
+        st.one_of(*(st.tuples(st.just(kind), values[kind]) for kind in kinds)),
         min_size=1,
-        max_size=12,
-    ),
-)
+        max_size=max_size,
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), steps=steps_of("place", "probe", max_size=12))
 def test_refreshing_in_place_always_equals_compiling_from_scratch(
     seed: int, steps: list[tuple[str, int]]
 ) -> None:
@@ -206,18 +207,7 @@ def test_refreshing_in_place_always_equals_compiling_from_scratch(
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    steps=st.lists(
-        st.one_of(
-            st.tuples(st.just("place"), st.integers(1, 6)),
-            st.tuples(st.just("probe"), st.integers(0, 1_000)),
-            st.tuples(st.just("release"), st.integers(0, 1_000)),
-        ),
-        min_size=1,
-        max_size=16,
-    ),
-)
+@given(seed=st.integers(0, 10_000), steps=steps_of("place", "probe", "release", max_size=16))
 def test_releases_between_probes_keep_the_fleet_equal_to_a_compile(
     seed: int, steps: list[tuple[str, int]]
 ) -> None:

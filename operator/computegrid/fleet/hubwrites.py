@@ -256,10 +256,10 @@ class HubWriter:
 
     def event(self, job: JobRef, kind: str, reason: str, message: str) -> None:
         """Post an Event unless this job's last Event of that reason said the same."""
-        said = self.posted.setdefault(job.uid, {})
-        if said.get(reason) == hash(message):
+        said, digest = self.posted.setdefault(job.uid, {}), hash(message)
+        if said.get(reason) == digest:
             return
-        said[reason] = hash(message)
+        said[reason] = digest
         try:
             self.events.put_nowait((job, kind, reason, message[:1000]))
         except asyncio.QueueFull:

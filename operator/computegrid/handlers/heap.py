@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger("computegrid.heap")
@@ -23,6 +24,7 @@ ARENAS = 2
 TRIM_INTERVAL_S = 30.0
 
 
+@functools.cache  # find_library runs `ldconfig -p` in a subprocess: once, not every trim
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:

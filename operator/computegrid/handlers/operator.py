@@ -78,13 +78,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     writer.on_drop = metrics.EVENTS_DROPPED.inc
     controller = Controller(OPTIONS, fleet, capacity, writer)
     placer = Placer(controller, Scheduler(DEFAULT_POLICY))
-    try:
-        placer.gate.expected = {
-            str(mc["metadata"]["name"])
-            for mc in await writer.call(hub.list_memberclusters, kind="read")
-        }
-    except Exception as exc:  # the placer lists them before its first placement
-        logger.warning("could not list MemberClusters at start: %s", exc)
+    await placer.list_members()  # if the hub does not answer, the placer lists them later
     runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer)
     metrics.QUEUE_DEPTH.set_function(lambda: len(controller.queue))
     metrics.WAITING.set_function(lambda: len(placer.waiting))

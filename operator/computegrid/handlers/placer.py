@@ -143,14 +143,15 @@ class Placer:
         while not self._members_known():
             self.news.clear()
             if self.gate.expected is None:
-                if not await self._list_members():
+                if not await self.list_members():
                     await asyncio.sleep(1.0)
                 continue  # judged again at once on what the list says
             with contextlib.suppress(TimeoutError):  # a bound passed: judge again
                 await asyncio.wait_for(self.news.wait(), self.gate.next_deadline() + 0.01)
 
-    async def _list_members(self) -> bool:
-        """The MemberClusters the gate waits for, when the start could not list them."""
+    async def list_members(self) -> bool:
+        """The MemberClusters the gate waits for: listed at start, and again by the placer
+        when that failed; False when the hub did not answer."""
         hub = self.controller.fleet.hub
         if hub is None:
             self.gate.expected = set()

@@ -119,10 +119,10 @@ def try_candidates(
         raise ValueError(f"--seeds: {', '.join(sorted(unknown))} not learned in {directory}")
     if any("computegrid-timed" not in ref for ref in meta["seeds"].values()):
         raise ValueError(f"{directory}: learned with --lp-only; try needs the reference replays")
+    chosen = {s: ref for s, ref in meta["seeds"].items() if seeds is None or s in seeds}
     results: dict[str, Any] = {}
     for spec in specs:
         rows: dict[str, list[float]] = {"ratio": [], "captured": [], "vs_timed": [], "carbon_t": []}
-        chosen = {s: ref for s, ref in meta["seeds"].items() if seeds is None or s in seeds}
         for seed, ref in chosen.items():
             others = [d for s, d in duals.items() if s != seed]
             cfg = StudyConfig(jobs=meta["jobs"], seeds=(int(seed),), bound=False,
