@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import gc
-import os
 import ssl
+import subprocess
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -77,18 +77,46 @@ def test_a_token_kubeconfig_builds_a_verified_endpoint() -> None:
     assert "cert_file" not in pool and pool["retries"].total is False
 
 
-def test_a_client_certificate_goes_to_files_only_this_user_reads() -> None:
-    user = {"client-certificate-data": b64("CERT"), "client-key-data": b64(KEY)}
+@pytest.fixture(scope="module")
+def client_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A real self-signed certificate and its key (PEM), as a member Secret would inline."""
+    folder = tmp_path_factory.mktemp("pair")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=computegrid-test",
+         "-keyout", str(folder / "k.pem"), "-out", str(folder / "c.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return (folder / "c.pem").read_text("ascii"), (folder / "k.pem").read_text("ascii")
+
+
+def test_a_client_certificate_is_loaded_and_its_files_removed_at_once(
+    client_pair: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is on disk only for the one load: a SIGKILLed operator leaves nothing behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cert, key = client_pair
+    user = {"client-certificate-data": b64(cert), "client-key-data": b64(key)}
     member = read_kubeconfig(text(kubeconfig(user=user)))
-    assert KEY not in repr(member) and KEY not in repr(member.endpoint())
-    pool = member.endpoint().pool(2)
-    key_file = pool.connection_pool_kw["key_file"]
-    assert Path(key_file).read_text(encoding="ascii") == KEY
-    assert os.stat(key_file).st_mode & 0o077 == 0
-    assert os.stat(os.path.dirname(key_file)).st_mode & 0o077 == 0
-    del pool  # the files go with the pool
-    gc.collect()
-    assert not Path(key_file).exists()
+    assert key not in repr(member) and key not in repr(member.endpoint())
+    pool = member.endpoint().pool(2).connection_pool_kw
+    context = pool["ssl_context"]
+    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
+    assert "key_file" not in pool and "cert_file" not in pool
+    assert list(tmp_path.iterdir()) == []  # neither the files nor their folder remain
+
+
+def test_a_certificate_that_is_not_a_pair_is_one_line_naming_the_fields(
+    client_pair: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    user = {"client-certificate-data": b64(client_pair[0]), "client-key-data": b64(KEY)}
+    member = read_kubeconfig(text(kubeconfig(user=user)))
+    with pytest.raises(ValueError, match="client-certificate-data/client-key-data") as caught:
+        member.endpoint().pool(2)
+    assert KEY not in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
