@@ -75,6 +75,7 @@ class HubWriter:
         attempts: int = 6,
         event_backlog: int = 5000,
         event_senders: int = 4,
+        status_writers: int = 8,
     ) -> None:
         self.hub = hub
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="hub")
@@ -93,6 +94,12 @@ class HubWriter:
         self.on_write: Callable[[str], None] = lambda kind: None
         self.on_drop: Callable[[], None] = lambda: None
         self.event_senders = event_senders
+        # Queued status patches written at once, at most: the rest wait in ``pending``, where
+        # newer patches of the same job merge into them (fewer writes), and the other slots
+        # stay free for placements. Unbounded, a burst of 3,000 jobs made 3,000 tasks queue
+        # on the slots ahead of every placement write, each holding a retry state (tracemalloc:
+        # 5 MB of tenacity objects; dispatch waited behind mirror updates).
+        self.status_writers = max(1, min(status_writers, in_flight))
         self._tasks: list[asyncio.Task[None]] = []
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -168,6 +175,8 @@ class HubWriter:
             raise
         finally:
             self.busy.discard(uid)
+            if uid in self.pending:
+                self.wake.set()  # a patch that came meanwhile waited for this write
 
     def write_later(
         self,
@@ -198,20 +207,33 @@ class HubWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
             self.wake.clear()
-            now = time.monotonic()
-            timeout = None
-            for uid, item in list(self.pending.items()):
-                if uid in self.busy:
-                    continue  # its write in flight re-wakes us when done
-                if item.due > now:
-                    wait = item.due - now
-                    timeout = wait if timeout is None else min(timeout, wait)
-                    continue
-                del self.pending[uid]
-                self.busy.add(uid)
-                task = asyncio.create_task(self._flush(uid, item))
-                self._flushing.add(task)
-                task.add_done_callback(self._flushing.discard)
+            timeout = self._start_due(time.monotonic())
+
+    def _start_due(self, now: float) -> float | None:
+        """Start writes for due patches, oldest first, up to ``status_writers`` at a time;
+        the seconds until the next one is due (None: a finishing write wakes the loop).
+
+        ``pending`` is in insertion order and every patch lingers the same time unless a
+        merge asked for sooner, so the first patch not yet due ends the scan: the scan costs
+        the writes started, not the patches waiting (thousands in a burst)."""
+        for uid, item in list(self.pending.items()):
+            if len(self._flushing) >= self.status_writers:
+                return None
+            if uid in self.busy:
+                continue  # its write in flight re-wakes us when done
+            if item.due > now:
+                return item.due - now
+            del self.pending[uid]
+            self.busy.add(uid)
+            task = asyncio.create_task(self._flush(uid, item))
+            self._flushing.add(task)
+            task.add_done_callback(self._flush_done)
+        return None
+
+    def _flush_done(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if self.pending:
+            self.wake.set()  # a writer is free
 
     async def _flush(self, uid: str, item: _Pending) -> None:
         result: Body | None = None
@@ -238,8 +260,6 @@ class HubWriter:
             return
         finally:
             self.busy.discard(uid)
-            if uid in self.pending:
-                self.wake.set()
         for done in item.done:
             done(result)
 
