@@ -98,3 +98,83 @@ def test_a_finished_job_keeps_no_spec() -> None:
     assert entry.status["placement"] == {"cluster": "c"}
     with pytest.raises(InvalidJob, match="finished"):
         entry.job()
+
+
+def finished_status(i: int) -> dict[str, Any]:
+    """A finished job's status as the hub returns it (the shape mirror.py writes)."""
+    return {
+        "phase": "Succeeded",
+        "observedGeneration": 1,
+        "attempts": 1,
+        "active": 0,
+        "succeeded": 1,
+        "failed": 0,
+        "message": "1 pods succeeded",
+        "remote": {"cluster": f"m{i % 3}", "namespace": "team-a", "name": f"train-{i:05d}"},
+        "startTime": "2026-11-29T07:00:01Z",
+        "completionTime": "2026-11-29T07:00:03Z",
+        "conditions": [
+            {
+                "type": kind,
+                "status": "True",
+                "reason": kind,
+                "message": f"{kind} on m{i % 3}",
+                "lastTransitionTime": "2026-11-29T07:00:02Z",
+            }
+            for kind in ("Scheduled", "Dispatched", "Completed", "SpecApplied")
+        ],
+    }
+
+
+def test_a_finished_status_is_kept_as_text_and_read_back_whole() -> None:
+    entry = Entry("u1", "team-a", "train")
+    running = copy.deepcopy(body())
+    running["status"] = {"phase": "Running", "remote": {"cluster": "m1"}}
+    entry.update(running)
+    assert entry.status is entry.status  # a live job's status is the dict itself
+    assert (entry.phase, entry.cluster, entry.finished) == ("Running", "m1", False)
+    done = copy.deepcopy(body(version="30"))
+    done["status"] = finished_status(1) | {"staleCopies": [{"cluster": "m2", "name": "x"}]}
+    entry.update(done)
+    assert entry.finished and entry.cluster == "m1" and entry.stale == ("m2",)
+    assert entry.status == done["status"]
+    entry.status["phase"] = "Running"  # a copy: not kept
+    assert entry.status["phase"] == "Succeeded"
+    entry.status = {**entry.status, "staleCopies": []}  # assigned whole: kept
+    assert entry.stale == () and not entry.mentions("m2") and not entry.mentions("m1")
+
+
+def test_a_job_mentions_the_members_it_may_still_have_a_copy_on() -> None:
+    entry = Entry("u1", "team-a", "train")
+    entry.status = {"phase": "Running", "remote": {"cluster": "m1"}}
+    assert entry.mentions("m1") and not entry.mentions("m2")
+    entry.status = {
+        "phase": "Failed",
+        "remote": {"cluster": "m1"},
+        "staleCopies": [{"cluster": "m2"}],
+    }
+    assert entry.mentions("m1") and entry.mentions("m2")  # a stale copy still to remove
+
+
+def test_finished_statuses_cost_under_half_of_their_parsed_form() -> None:
+    """What 10,000 finished jobs hold: measured, not estimated (tracemalloc)."""
+    import tracemalloc
+
+    def held(build: Any) -> int:
+        tracemalloc.start()
+        try:
+            kept = [build(i) for i in range(2000)]
+            size = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert len(kept) == 2000
+        return size
+
+    def entry(i: int) -> Entry:
+        one = Entry(f"u{i}", "team-a", f"train-{i}")
+        one.status = json.loads(json.dumps(finished_status(i)))
+        return one
+
+    parsed = held(lambda i: json.loads(json.dumps(finished_status(i))))
+    compact = held(entry)  # the whole entry, against the parsed status alone
+    assert compact < parsed / 2, (compact, parsed)

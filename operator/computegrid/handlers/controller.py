@@ -35,7 +35,6 @@ from computegrid.handlers.queue import WorkQueue
 from computegrid.handlers.startclock import CLOCK
 from computegrid.handlers.timing import room_now
 from computegrid.lifecycle import (
-    FINISHED,
     Action,
     Copy,
     Do,
@@ -107,7 +106,7 @@ class Controller:
         if entry is None:
             entry = self.jobs[uid] = Entry(uid, str(meta.get("namespace")), str(meta.get("name")))
         if entry.update(body):
-            metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+            metrics.track_phase(uid, entry.phase, entry.cluster)
             self._track(entry)
             self.queue.add(uid)
 
@@ -123,7 +122,7 @@ class Controller:
 
     def _track(self, entry: Entry) -> None:
         """Keep the set of Deferred jobs (their promises, and who re-plans on a new forecast)."""
-        if entry.status.get("phase") == Phase.DEFERRED.value:
+        if entry.phase == Phase.DEFERRED.value:
             self.deferred.add(entry.uid)
         else:
             self.deferred.discard(entry.uid)
@@ -143,7 +142,7 @@ class Controller:
             self.wake_placer()
         if health:
             for uid, entry in self.jobs.items():
-                if _mentions(entry.status, name):
+                if entry.mentions(name):
                     self.queue.add(uid)
 
     def forecast_changed(self, name: str) -> None:
@@ -217,8 +216,7 @@ class Controller:
                 continue
             now = time.monotonic()
             for uid, entry in self.jobs.items():
-                cluster = _cluster(entry.status)
-                since = down.get(cluster or "")
+                since = down.get(entry.cluster or "")
                 if since is None or entry.finished or entry.outage == since:
                     continue
                 _, grace = entry.failover(self.options.grace_period)
@@ -365,7 +363,7 @@ class Controller:
     def _reserve_now(self, entry: Entry) -> None:
         """A released Deferred job takes capacity now: held until a probe counts its pods."""
         # The planned cluster (a Hub member's child), as the FleetState names it.
-        cluster = (entry.status.get("deferral") or {}).get("cluster") or _cluster(entry.status)
+        cluster = (entry.status.get("deferral") or {}).get("cluster") or entry.cluster
         try:
             request = entry.request(self.pod_policy)
         except InvalidJob:
@@ -395,8 +393,8 @@ class Controller:
                 lambda body: self._written(uid, body),
                 linger=linger,
             )
-            entry.status.update(patch)
-        metrics.track_phase(uid, entry.status.get("phase"), _cluster(entry.status))
+            entry.status = {**entry.status, **patch}
+        metrics.track_phase(uid, entry.phase, entry.cluster)
         self._track(entry)
 
     def _written(self, uid: str, body: dict[str, Any] | None) -> None:
@@ -566,16 +564,3 @@ class Controller:
 
 class _NoCopies:
     copies: ClassVar[dict[str, Copy]] = {}
-
-
-def _cluster(status: dict[str, Any]) -> str | None:
-    remote = status.get("remote") or {}
-    return remote.get("cluster")
-
-
-def _mentions(status: dict[str, Any], name: str) -> bool:
-    if status.get("phase") in FINISHED and not status.get("staleCopies"):
-        return False
-    if _cluster(status) == name:
-        return True
-    return any(c.get("cluster") == name for c in status.get("staleCopies") or [])
