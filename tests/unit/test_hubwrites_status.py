@@ -101,3 +101,22 @@ def test_a_placement_is_written_while_mirror_updates_wait() -> None:
 
     placed = asyncio.run(scenario())
     assert placed is not None and placed["status"] == {"phase": "Scheduled"}
+
+
+def test_a_phase_change_is_not_held_behind_progress_queued_before_it() -> None:
+    async def scenario() -> list[str]:
+        hub = HeldHub()
+        hub.release.set()
+        writer = HubWriter(hub, in_flight=4, status_writers=2)  # type: ignore[arg-type]
+        writer.start()
+        try:
+            writer.write_later("u1", "team", "slow", {"active": 1}, lambda _: None, linger=5.0)
+            writer.write_later(
+                "u2", "team", "fast", {"phase": "Running"}, lambda _: None, linger=0.0
+            )
+            await settle(lambda: len(hub.calls) == 1, seconds=2.0)
+            return [name for name, _ in hub.calls]
+        finally:
+            await writer.stop()
+
+    assert asyncio.run(scenario()) == ["fast"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -83,6 +85,10 @@ class HubWriter:
         self.linger = linger
         self.attempts = attempts
         self.pending: dict[str, _Pending] = {}
+        # (due, order, uid) of every pending patch, soonest first; an entry whose patch has
+        # gone or fell due sooner since is skipped when it comes up.
+        self._due: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
         self.busy: set[str] = set()
         self.wake = asyncio.Event()
         self.events: asyncio.Queue[tuple[JobRef, str, str, str]] = asyncio.Queue(event_backlog)
@@ -166,7 +172,8 @@ class HubWriter:
             return body
         except ApiException as exc:
             if waiting is not None and exc.status != 404:  # not lost: back in the queue
-                self.pending.setdefault(uid, waiting)
+                if self.pending.setdefault(uid, waiting) is waiting:
+                    self._schedule(uid, waiting.due)
                 self.wake.set()
             if exc.status == 409:
                 raise Conflict(f"{namespace}/{name} changed meanwhile") from None
@@ -195,11 +202,17 @@ class HubWriter:
         waiting = self.pending.get(uid)
         if waiting is None:
             self.pending[uid] = _Pending(namespace, name, dict(patch), due, [done])
+            self._schedule(uid, due)
         else:
             waiting.patch.update(patch)
             waiting.done.append(done)
-            waiting.due = min(waiting.due, due)
+            if due < waiting.due:
+                waiting.due = due
+                self._schedule(uid, due)
         self.wake.set()
+
+    def _schedule(self, uid: str, due: float) -> None:
+        heapq.heappush(self._due, (due, next(self._order), uid))
 
     async def _flush_loop(self) -> None:
         timeout: float | None = None
@@ -210,25 +223,35 @@ class HubWriter:
             timeout = self._start_due(time.monotonic())
 
     def _start_due(self, now: float) -> float | None:
-        """Start writes for due patches, oldest first, up to ``status_writers`` at a time;
+        """Start writes for due patches, soonest first, up to ``status_writers`` at a time;
         the seconds until the next one is due (None: a finishing write wakes the loop).
 
-        ``pending`` is in insertion order and every patch lingers the same time unless a
-        merge asked for sooner, so the first patch not yet due ends the scan: the scan costs
-        the writes started, not the patches waiting (thousands in a burst)."""
-        for uid, item in list(self.pending.items()):
-            if len(self._flushing) >= self.status_writers:
-                return None
-            if uid in self.busy:
-                continue  # its write in flight re-wakes us when done
-            if item.due > now:
-                return item.due - now
-            del self.pending[uid]
-            self.busy.add(uid)
-            task = asyncio.create_task(self._flush(uid, item))
-            self._flushing.add(task)
-            task.add_done_callback(self._flush_done)
-        return None
+        A heap by due time: the scan costs the writes started, not the patches waiting
+        (thousands in a burst), and a phase change (0.5 s) never waits behind progress
+        (5 s) queued before it."""
+        held: list[tuple[float, int, str]] = []  # due, but their job's write is in flight
+        try:
+            while self._due and len(self._flushing) < self.status_writers:
+                due, order, uid = self._due[0]
+                item = self.pending.get(uid)
+                if item is None or item.due != due:
+                    heapq.heappop(self._due)  # written meanwhile, or due sooner: stale
+                    continue
+                if due > now:
+                    return due - now
+                heapq.heappop(self._due)
+                if uid in self.busy:
+                    held.append((due, order, uid))  # that write re-wakes us when done
+                    continue
+                del self.pending[uid]
+                self.busy.add(uid)
+                task = asyncio.create_task(self._flush(uid, item))
+                self._flushing.add(task)
+                task.add_done_callback(self._flush_done)
+            return None
+        finally:
+            for entry in held:
+                heapq.heappush(self._due, entry)
 
     def _flush_done(self, task: asyncio.Task[None]) -> None:
         self._flushing.discard(task)
@@ -270,6 +293,7 @@ class HubWriter:
             item.done.extend(later.done)
         item.due = time.monotonic() + 5.0
         self.pending[uid] = item
+        self._schedule(uid, item.due)
         self.wake.set()
 
     # -- events -------------------------------------------------------------------------
