@@ -94,7 +94,7 @@ def test_a_finished_job_keeps_no_spec() -> None:
     finished = copy.deepcopy(body(version="20"))
     finished["status"] = {"phase": "Succeeded", "placement": {"cluster": "c", "reasons": ["r"]}}
     entry.update(finished)
-    assert entry.spec is None and entry.spec_text is None
+    assert entry.spec is None and entry.spec_text is None and entry.meta == {}
     assert entry.status["placement"] == {"cluster": "c"}
     with pytest.raises(InvalidJob, match="finished"):
         entry.job()

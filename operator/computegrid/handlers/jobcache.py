@@ -138,7 +138,10 @@ class Entry:
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())
         if self.finished:
-            self.spec_text, self._job, self._request = None, None, None
+            # Read only while a job is to be placed or followed: a finished one keeps neither
+            # its spec nor its labels and annotations (placement, federation routing).
+            self.spec_text, self._job, self._request, self._digest = None, None, None, None
+            self.meta = {}
         elif self.spec_text is None:
             spec = body.get("spec") or {}
             self.spec_text = json.dumps(spec, separators=(",", ":"))
