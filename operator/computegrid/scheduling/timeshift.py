@@ -391,7 +391,11 @@ def fits_empty_node(job: JobRequest, state: FleetState) -> BoolArray:
 
 def pool_totals(job: JobRequest, state: FleetState) -> tuple[FloatArray, FloatArray]:
     """(allocatable, free) per cluster in the pool of the job's compute type, live."""
-    code = TYPE_CODES[job.compute_type]
+    return pool_capacity(TYPE_CODES[job.compute_type], state)
+
+
+def pool_capacity(code: int, state: FleetState) -> tuple[FloatArray, FloatArray]:
+    """(allocatable, free) per cluster in the pool of one compute type (a code), live."""
     alloc = np.zeros((state.size, len(state.resources)))
     free = np.zeros_like(alloc)
     for cluster in range(state.size):
