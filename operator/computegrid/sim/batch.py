@@ -4,14 +4,19 @@ On arrival a job is planned as by ``computegrid-timed`` (the per-job ``TimeSched
 without a window, or one best started at once, starts now; otherwise it is held with a
 promise). At every whole hour while jobs are held, the engine hands all of them to
 ``replan_batch``, which solves the time-expanded assignment of the bound's model restricted
-to them (``scheduling/batch_plan.py``) over the room known now: the pool capacity free now,
-plus what running windowed jobs give back at their declared ends, less the CriticalHeadroom
-reserve. Jobs whose optimal start is now start now (the engine checks the per-node fit and
-plans a job again if its pods do not fit); the others stay held with the solver's slot as
-their promise, which jobs without a window honour over their first hour as before. The
-objective is the bound's: each run's location-based carbon (facility power × the forecast's
-intensity over the run), plus a tie-break toward earlier starts. A solve that finds no plan
-in time keeps every promise as it was (the greedy plan; counted in ``fallbacks``).
+to them (``scheduling/batch_plan.py``, the LP relaxation, each job at its largest share) over
+the room known now: the pool capacity free now, plus what running windowed jobs give back at
+their declared ends, less the CriticalHeadroom reserve. Jobs whose optimal start is now start
+now; the others stay held with the solver's slot as their promise, which jobs without a
+window honour over their first hour as before. A held job whose pods do not fit its planned
+cluster at its start (node by node, or the room was taken) is planned again by the per-job
+planner. The objective is the bound's: each run's
+location-based carbon (facility power × the forecast's intensity over the run), plus a
+tie-break toward earlier starts. Deadlines are hard: no plan (the solver's or the per-job
+planner's) starts a job later than an hour before its latest start, so a start that fails
+still leaves an hour to find room; past that point the job starts now wherever it fits, or
+as soon as room frees. A solve that finds no plan in
+time keeps every promise as it was (the greedy plan; counted in ``fallbacks``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from computegrid.fleet_data.power import PowerCurves
-from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy, Reservation, window_for
+from computegrid.scheduling import (
+    DEFAULT_POLICY,
+    FleetState,
+    Policy,
+    Reservation,
+    Window,
+    window_for,
+)
 from computegrid.scheduling.batch_plan import BatchJob, plan_batch
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.scheduling.forecast import HOUR_S
@@ -36,6 +48,9 @@ from computegrid.scheduling.timeshift import (
 from computegrid.sim.timed import ComputegridTimed
 from computegrid.sim.trace import SimJob
 
+# The last hour before a job's latest start is never planned: a start that fails there (the
+# pods do not fit node by node, or the room was taken) still leaves an hour to find room.
+DEADLINE_MARGIN_S = HOUR_S
 # Per hour of delay, in gCO2e: far below any real difference between options (a 1 kW job
 # for an hour is hundreds of grams), so it only breaks exact ties toward the earlier start.
 DELAY_TIE_G_PER_H = 1e-3
@@ -52,9 +67,15 @@ class ComputegridBatch(ComputegridTimed):
         policy: Policy = DEFAULT_POLICY,
         *,
         time_limit_s: float = 10.0,
-        integer: bool = True,
+        integer: bool = False,
+        all_ends: bool = False,
+        margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
     ) -> None:
         super().__init__(curves, policy)
+        # An oracle for diagnosis: every running job's end is known (only windowed jobs
+        # declare theirs), for the batch and the arrival planner alike.
+        self.all_ends = all_ends
+        self.margin_s = margin_h * HOUR_S
         self.name = "computegrid-timed-batch"
         self.time_limit_s = time_limit_s
         self.integer = integer
@@ -65,6 +86,31 @@ class ComputegridBatch(ComputegridTimed):
         self.largest = 0  # variables of the largest solve
         guard = self.planner.headroom
         self.reserve = float(getattr(guard, "reserve", 0.0)) if guard is not None else 0.0
+
+    def window(self, job: SimJob, now_s: float) -> Window:
+        """As computegrid-timed, with the margin before the latest start: a windowed job is
+        planned no later than latest start − margin, and once past that it starts now
+        wherever it fits (else it waits for room, as a job without a window would)."""
+        if job.deadline_s is None:
+            return super().window(job, now_s)
+        cutoff = job.deadline_s - job.duration_s - self.margin_s
+        return window_for(
+            job.request.sensitivity,
+            now_s,
+            duration_s=job.duration_s,
+            deadline_s=cutoff + job.duration_s if now_s < cutoff else None,
+        )
+
+    def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
+        if not self.all_ends or job.deadline_s is not None:
+            super().started(key, job, state, cluster, end_s)
+            return
+        assert self.book is not None
+        vector = state.request_vector(job.request)
+        assert vector is not None
+        amounts = job.request.parallelism * vector
+        code = TYPE_CODES[job.request.compute_type]
+        self.book.add_release(Reservation(str(key), cluster, code, end_s, end_s, amounts))
 
     def replan_batch(
         self,
@@ -115,6 +161,9 @@ class ComputegridBatch(ComputegridTimed):
         if window.late:
             return None
         starts = window.starts(r.sensitivity, self.planner.horizon_h)
+        latest = window.latest_start_s
+        assert latest is not None
+        starts = starts[(starts <= latest - self.margin_s) | (starts == starts[0])]
         allowed = np.flatnonzero(self._static(job, state))
         vector = state.request_vector(r)
         if not len(allowed) or vector is None:

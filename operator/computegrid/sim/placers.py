@@ -29,6 +29,8 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-timed-batch``: computegrid-timed on arrival; every whole hour all held jobs
   are planned together by the bound's time-expanded model over the room known then
   (sim/batch.py, scheduling/batch_plan.py), a rolling-horizon controller.
+- ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
+  pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
 
 from __future__ import annotations
@@ -59,7 +61,12 @@ POLICY_NAMES = (
     "greedy-carbon",
 )
 # Run only when named (``--policies``): a variant under study, not in the default table.
-OPT_IN_POLICIES = ("computegrid-timed-rolling", "computegrid-priced", "computegrid-timed-batch")
+OPT_IN_POLICIES = (
+    "computegrid-timed-rolling",
+    "computegrid-priced",
+    "computegrid-timed-batch",
+    "computegrid-congestion",
+)
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -210,6 +217,13 @@ def make_placer(
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
         return ComputegridBatch(curves, policy or DEFAULT_POLICY)
+    if name == "computegrid-congestion":
+        from computegrid.scheduling.capacity_price import CongestionPrice
+        from computegrid.sim.timed import ComputegridTimed
+
+        if curves is None:
+            raise ValueError(f"{name} needs the power curves (its forecast)")
+        return ComputegridTimed(curves, policy or DEFAULT_POLICY, congestion=CongestionPrice())
     if name in ("computegrid-timed", "computegrid-timed-rolling", "computegrid-priced"):
         from computegrid.sim.timed import ComputegridTimed
 
