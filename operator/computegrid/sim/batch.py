@@ -68,13 +68,9 @@ class ComputegridBatch(ComputegridTimed):
         *,
         time_limit_s: float = 10.0,
         integer: bool = False,
-        all_ends: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
     ) -> None:
         super().__init__(curves, policy)
-        # An oracle for diagnosis: every running job's end is known (only windowed jobs
-        # declare theirs), for the batch and the arrival planner alike.
-        self.all_ends = all_ends
         self.margin_s = margin_h * HOUR_S
         self.name = "computegrid-timed-batch"
         self.time_limit_s = time_limit_s
@@ -100,17 +96,6 @@ class ComputegridBatch(ComputegridTimed):
             duration_s=job.duration_s,
             deadline_s=cutoff + job.duration_s if now_s < cutoff else None,
         )
-
-    def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
-        if not self.all_ends or job.deadline_s is not None:
-            super().started(key, job, state, cluster, end_s)
-            return
-        assert self.book is not None
-        vector = state.request_vector(job.request)
-        assert vector is not None
-        amounts = job.request.parallelism * vector
-        code = TYPE_CODES[job.request.compute_type]
-        self.book.add_release(Reservation(str(key), cluster, code, end_s, end_s, amounts))
 
     def replan_batch(
         self,
