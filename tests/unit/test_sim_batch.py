@@ -40,13 +40,14 @@ def carbon_t(job: SimJob, cluster: int, start_s: float) -> float:
 
 
 def test_one_held_job_on_an_idle_fleet_takes_the_bounds_choice():
-    # Alone on an idle fleet nothing binds, so the joint plan must be the bound's own optimum:
-    # the cheapest (cluster, start) of the same model (a 2 h run from 05:00 replay time with
-    # 30 h of slack; the optimum is not in the last hour the batch planner leaves out).
+    # Alone on an idle fleet nothing binds, so the joint plan on carbon alone (no price) must
+    # be the bound's own optimum: the cheapest (cluster, start) of the same model (a 2 h run
+    # from 05:00 replay time with 30 h of slack; the optimum is not in the last hour the batch
+    # planner leaves out).
     job = analytics(5, 2, 30)
     state = FleetState(FLEET.snapshots(), LATENCY)
     state.update_power(*CURVES.at(5))
-    placer = ComputegridBatch(CURVES)
+    placer = ComputegridBatch(CURVES, g_per_cny=0.0)
     planned = placer.plan(0, job, state, 5 * H)
     assert planned is not None and planned[1] > 5 * H  # the per-job planner deferred it
     moved = placer.replan_batch({0: (planned[1], planned[0])}, [job], state, 5 * H)

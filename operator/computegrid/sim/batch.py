@@ -10,13 +10,13 @@ their declared ends, less the CriticalHeadroom reserve. Jobs whose optimal start
 now; the others stay held with the solver's slot as their promise, which jobs without a
 window honour over their first hour as before. A held job whose pods do not fit its planned
 cluster at its start (node by node, or the room was taken) is planned again by the per-job
-planner. The objective is the bound's: each run's
-location-based carbon (facility power × the forecast's intensity over the run), plus a
-tie-break toward earlier starts. Deadlines are hard: no plan (the solver's or the per-job
-planner's) starts a job later than an hour before its latest start, so a start that fails
-still leaves an hour to find room; past that point the job starts now wherever it fits, or
-as soon as room frees. A solve that finds no plan in
-time keeps every promise as it was (the greedy plan; counted in ``fallbacks``).
+planner. The objective is the bound's, each run's location-based carbon (facility power ×
+the forecast's intensity over the run), with the electricity price weighed in at the low
+class's own exchange rate (``G_PER_CNY``), plus a tie-break toward earlier starts. Deadlines
+are hard: no plan (the solver's or the per-job planner's) starts a job later than an hour
+before its latest start, so a start that fails still leaves an hour to find room; past that
+point the job starts now wherever it fits, or as soon as room frees. A solve that finds no
+plan in time keeps every promise as it was (the greedy plan; counted in ``fallbacks``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ from computegrid.sim.trace import SimJob
 # The last hour before a job's latest start is never planned: a start that fails there (the
 # pods do not fit node by node, or the room was taken) still leaves an hour to find room.
 DEADLINE_MARGIN_S = HOUR_S
+# The price, weighed against carbon as the low class's score does: carbon 5 on a 0-1,000 g/kWh
+# scale against price 1 on a 0-1 CNY/kWh scale (scheduling/policy.py): 5/1000 per g = 1 per
+# CNY, so 1 CNY/kWh counts as 200 gCO2e/kWh. Chosen on the training seeds (docs/sim.md,
+# session 6): the same carbon as carbon alone, and the electricity no dearer than the per-job
+# planner's.
+G_PER_CNY = 200.0
 # Per hour of delay, in gCO2e: far below any real difference between options (a 1 kW job
 # for an hour is hundreds of grams), so it only breaks exact ties toward the earlier start.
 DELAY_TIE_G_PER_H = 1e-3
@@ -69,8 +75,10 @@ class ComputegridBatch(ComputegridTimed):
         time_limit_s: float = 10.0,
         integer: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
+        g_per_cny: float = G_PER_CNY,
     ) -> None:
         super().__init__(curves, policy)
+        self.g_per_cny = g_per_cny
         self.margin_s = margin_h * HOUR_S
         self.name = "computegrid-timed-batch"
         self.time_limit_s = time_limit_s
@@ -154,6 +162,9 @@ class ComputegridBatch(ComputegridTimed):
         if not len(allowed) or vector is None:
             return None
         carbon = forecast.mean_over("carbon", starts, job.duration_s)[:, allowed]
+        if self.g_per_cny:  # the price too, at a fixed exchange rate
+            price = forecast.mean_over("price", starts, job.duration_s)[:, allowed]
+            carbon = carbon + self.g_per_cny * price
         pue = np.array([PUE[state.clusters[c].region] for c in allowed])
         grams = it_power_kw(r) * pue[None, :] * carbon * job.duration_s / HOUR_S
         delay_h = (starts - now_s) / HOUR_S
