@@ -167,3 +167,39 @@ def learn_prices(
     phase = np.concatenate([np.arange(from_h, stop) % period_h for _ in hourly])
     table = np.stack([span[phase == p].mean(axis=0) for p in range(period_h)])
     return CapacityPrices(start_s, table, period_h, tuple(clusters))
+
+
+@dataclass(frozen=True)
+class CongestionPrice:
+    """A price for room that rises with how full the pool would be: no table to learn.
+
+    Averages learned from the LP's duals made most jobs indifferent to the green room and
+    left it half used (docs/sim.md, session 5). The online primal-dual rule for packing
+    instead prices a resource by its own fill: free while empty, dear when nearly full,
+    exponentially in between (Buchbinder & Naor, "The design of competitive online
+    algorithms via a primal-dual approach", 2009, ch. 13 on online packing). Here the fill is
+    the share of the job's pool (cluster, compute type) that would be in use over the run
+    once the job and every promise are counted, the largest over the resources the job asks
+    for; the surcharge is ``full × (e^{k·u} − 1) / (e^k − 1)`` g/kWh: with full = 200 g/kWh
+    and k = 4, u = 0.5 → 24 g/kWh, 0.9 → 133, 1 → 200. It enters the score as extra carbon
+    intensity, like ``CapacityPrices``. Pure.
+    """
+
+    full_g_per_kwh: float = 200.0
+    steepness: float = 4.0
+    # Charge only jobs with a window (they could wait or go elsewhere later); work that must
+    # start now takes the room as the plain policy would.
+    windowed_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.full_g_per_kwh) and self.full_g_per_kwh >= 0):
+            raise ValueError(f"full_g_per_kwh must be ≥ 0 and finite, got {self.full_g_per_kwh}")
+        if not (np.isfinite(self.steepness) and self.steepness > 0):
+            raise ValueError(f"steepness must be > 0 and finite, got {self.steepness}")
+
+    def surcharge_g_per_kwh(self, used_share: FloatArray) -> FloatArray:
+        u = np.clip(np.asarray(used_share, dtype=float), 0.0, 1.0)
+        return np.asarray(
+            self.full_g_per_kwh * np.expm1(self.steepness * u) / np.expm1(self.steepness),
+            dtype=float,
+        )

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from computegrid.api.common import LatencySensitivity
-from computegrid.scheduling.capacity_price import CapacityPrices
+from computegrid.scheduling.capacity_price import CapacityPrices, CongestionPrice
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.scheduling.forecast import HOUR_S, Forecast
 from computegrid.scheduling.framework import Scheduler
@@ -391,7 +391,11 @@ def fits_empty_node(job: JobRequest, state: FleetState) -> BoolArray:
 
 def pool_totals(job: JobRequest, state: FleetState) -> tuple[FloatArray, FloatArray]:
     """(allocatable, free) per cluster in the pool of the job's compute type, live."""
-    code = TYPE_CODES[job.compute_type]
+    return pool_capacity(TYPE_CODES[job.compute_type], state)
+
+
+def pool_capacity(code: int, state: FleetState) -> tuple[FloatArray, FloatArray]:
+    """(allocatable, free) per cluster in the pool of one compute type (a code), live."""
     alloc = np.zeros((state.size, len(state.resources)))
     free = np.zeros_like(alloc)
     for cluster in range(state.size):
@@ -411,8 +415,11 @@ class TimeScheduler:
         horizon_h: float = HORIZON_H,
         unknown_run_h: float = 1.0,
         prices: CapacityPrices | None = None,
+        congestion: CongestionPrice | None = None,
     ) -> None:
         self.scheduler = Scheduler(policy)
+        # Optional price rising with the pool's projected fill (capacity_price.py).
+        self.congestion = congestion
         # Optional prices for room (scheduling/capacity_price.py): charged as extra carbon
         # intensity, through the class's carbon weight; None: the plain time-aware policy.
         self.prices = prices
@@ -469,6 +476,12 @@ class TimeScheduler:
             total = total + weight * array
             weight_sum += weight
         total = total - self._room_charge(job, state, ev, starts, run_s)
+        congestion = self.congestion
+        if congestion is not None and (
+            window.deadline_s is not None or not congestion.windowed_only
+        ):
+            fill = self._fill(job, state, starts, window, book)
+            total = total - self._as_score(ev, congestion.surcharge_g_per_kwh(fill))
         total = np.where(feasible, total / weight_sum, -np.inf)
         if not np.isfinite(total).any():
             return Diagnosis(ev)  # nothing left once promises are honoured
@@ -497,13 +510,57 @@ class TimeScheduler:
         the carbon plugin would lose if the grid were dearer by the surcharge (g/kWh)."""
         if self.prices is None:
             return 0.0
+        return self._as_score(ev, self.prices.surcharge_g_per_kwh(job, state, starts, run_s))
+
+    @staticmethod
+    def _as_score(ev: Evaluation, extra_g_per_kwh: FloatArray) -> FloatArray | float:
+        """Weighted score points the carbon plugin would lose at that much more g/kWh."""
         charge: FloatArray | float = 0.0
         for plugin, weight in zip(ev.scores, ev.weights, strict=True):
             if plugin.name == carbon.NAME and weight > 0:
                 worst = float(getattr(plugin, "worst", carbon.WORST_G_PER_KWH))
-                extra = self.prices.surcharge_g_per_kwh(job, state, starts, run_s)
-                charge = charge + weight * 100.0 * extra / worst
+                charge = charge + weight * 100.0 * extra_g_per_kwh / worst
         return charge
+
+    def _left(
+        self,
+        job: JobRequest,
+        state: FleetState,
+        starts: FloatArray,
+        window: Window,
+        book: ReservationBook | None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(need [res], allocatable [clusters, res], left [starts, clusters, res]): the pool's
+        room at each start, free now less the peak promised (net of releases) over the run."""
+        request = state.request_vector(job)
+        need = job.parallelism * request if request is not None else np.zeros(0)
+        alloc, free = pool_totals(job, state)
+        span = window.duration_s if window.duration_s is not None else self.unknown_run_s
+        left = np.broadcast_to(free, (len(starts), *free.shape))  # [starts, clusters, res]
+        # A latency-critical job starts now and is not held back by promises: a deferred job
+        # whose room it took is planned again (at its start, or at the next re-plan).
+        if book is not None and len(book) and job.sensitivity is not LatencySensitivity.HIGH:
+            left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)
+        return need, alloc, left
+
+    def _fill(
+        self,
+        job: JobRequest,
+        state: FleetState,
+        starts: FloatArray,
+        window: Window,
+        book: ReservationBook | None,
+    ) -> FloatArray:
+        """[starts, clusters]: the pool's share in use with the job placed, the most over
+        the resources it asks for (1 where the pool has none of one)."""
+        need, alloc, left = self._left(job, state, starts, window, book)
+        asked = need > 0
+        if not asked.any():
+            return np.zeros((len(starts), state.size))
+        cap = alloc[None, :, asked]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(cap > 0, (cap - left[:, :, asked] + need[asked]) / cap, 1.0)
+        return np.asarray(share.max(axis=2), dtype=float)
 
     def _nearest(self, decision: Decision) -> int:
         return decision.evaluation.state.index[decision.nearest().name]
@@ -526,17 +583,9 @@ class TimeScheduler:
         out[0] = ev.feasible
         if len(starts) > 1:
             out[1:] = static & fits_empty_node(job, state)
-        request = state.request_vector(job)
-        if request is None:
+        if state.request_vector(job) is None:
             return out
-        need = job.parallelism * request
-        alloc, free = pool_totals(job, state)
-        span = window.duration_s if window.duration_s is not None else self.unknown_run_s
-        left = np.broadcast_to(free, (len(starts), *free.shape))  # [starts, clusters, res]
-        # A latency-critical job starts now and is not held back by promises: a deferred job
-        # whose room it took is planned again (at its start, or at the next re-plan).
-        if book is not None and len(book) and job.sensitivity is not LatencySensitivity.HIGH:
-            left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)
+        need, alloc, left = self._left(job, state, starts, window, book)
         asked = need > 0
         fits = (left[:, :, asked] >= need[asked] - 1e-9).all(axis=2)
         guard = self.headroom

@@ -22,6 +22,11 @@ Rolling re-plan: at every whole hour while jobs are held, a placer that says ``r
 the fleet as it is then; it may move the job to a better (cluster, start), including "start
 now", which lets deferred work take capacity that freed up after it was planned. The engine
 keeps one current plan per held job (older heap entries are skipped).
+
+Batch re-plan: a placer that says ``batch`` (``sim/batch.py``) is instead handed every held
+job at once at each whole hour (``replan_batch``) and answers new plans for any of them; one
+whose new start is now is started by the held-start step (per-node fit checked, else planned
+again), the others are held at their new (cluster, start).
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ def replay(
     was_held: set[int] = set()
     planner = placer if isinstance(placer, TimedPlacer) else None
     replans = planner is not None and bool(getattr(planner, "rolling", False))
+    batch = planner is not None and bool(getattr(planner, "batch", False))
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -144,6 +150,15 @@ def replay(
                 del plans[i]
                 start_job(i, choice, now)
 
+    def replan_batch(now: float) -> None:
+        """All held jobs planned together; one due now joins the held-start step below."""
+        assert planner is not None
+        moved = planner.replan_batch(dict(plans), jobs, state, now)  # type: ignore[attr-defined]
+        for i, (choice, new_at) in sorted(moved.items()):
+            at = max(new_at, now)
+            if plans.get(i) != (at, choice):
+                hold(i, at, choice)
+
     def attempt(i: int, now: float) -> bool:
         nonlocal decisions
         job = jobs[i].request
@@ -172,7 +187,7 @@ def replay(
         t_held = held[0][0] if held else math.inf
         # the next whole hour, a re-plan instant, while any job is held
         t_tick = math.inf
-        if replans and plans:
+        if (replans or batch) and plans:
             t_tick = math.ceil(now / 3600) * 3600
             if t_tick <= last_replan:
                 t_tick += 3600
@@ -197,9 +212,12 @@ def replay(
                     failed.add(sig)
                     still.append(i)
             queue = still
-        if replans and plans and now % 3600 == 0 and now > last_replan:
+        if (replans or batch) and plans and now % 3600 == 0 and now > last_replan:
             last_replan = now
-            replan_held(now)
+            if batch:
+                replan_batch(now)
+            else:
+                replan_held(now)
         while held and held[0][0] <= now:
             at, i, choice = heapq.heappop(held)
             if plans.get(i) != (at, choice):

@@ -26,6 +26,11 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-priced``: computegrid-timed with prices for room (``--prices FILE``, learned
   from the LP bound's dual prices on training traces, sim/prices.py): every job, window or
   not, pays for the green room it takes at its hours (scheduling/capacity_price.py).
+- ``computegrid-timed-batch``: computegrid-timed on arrival; every whole hour all held jobs
+  are planned together by the bound's time-expanded model over the room known then
+  (sim/batch.py, scheduling/batch_plan.py), a rolling-horizon controller.
+- ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
+  pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
 
 from __future__ import annotations
@@ -56,7 +61,12 @@ POLICY_NAMES = (
     "greedy-carbon",
 )
 # Run only when named (``--policies``): a variant under study, not in the default table.
-OPT_IN_POLICIES = ("computegrid-timed-rolling", "computegrid-priced")
+OPT_IN_POLICIES = (
+    "computegrid-timed-rolling",
+    "computegrid-priced",
+    "computegrid-timed-batch",
+    "computegrid-congestion",
+)
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -201,6 +211,19 @@ def make_placer(
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
+    if name == "computegrid-timed-batch":
+        from computegrid.sim.batch import ComputegridBatch
+
+        if curves is None:
+            raise ValueError(f"{name} needs the power curves (its forecast)")
+        return ComputegridBatch(curves, policy or DEFAULT_POLICY)
+    if name == "computegrid-congestion":
+        from computegrid.scheduling.capacity_price import CongestionPrice
+        from computegrid.sim.timed import ComputegridTimed
+
+        if curves is None:
+            raise ValueError(f"{name} needs the power curves (its forecast)")
+        return ComputegridTimed(curves, policy or DEFAULT_POLICY, congestion=CongestionPrice())
     if name in ("computegrid-timed", "computegrid-timed-rolling", "computegrid-priced"):
         from computegrid.sim.timed import ComputegridTimed
 

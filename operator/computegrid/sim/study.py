@@ -153,6 +153,9 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
         wall[name] = time.perf_counter() - t0
         if log:
             log(f"seed {seed}: {name} {wall[name]:.1f} s")
+            report = getattr(placer, "report", None)
+            if callable(report):
+                log(f"seed {seed}: {report()}")
     idle = FleetState(snapshots, latency)
     metrics = {name: policy_metrics(r, arrays, idle, curves) for name, r in replays.items()}
     bound = None

@@ -27,9 +27,10 @@ from computegrid.scheduling import (
     ReservationBook,
     TimedDecision,
     TimeScheduler,
+    Window,
     window_for,
 )
-from computegrid.scheduling.capacity_price import CapacityPrices
+from computegrid.scheduling.capacity_price import CapacityPrices, CongestionPrice
 from computegrid.scheduling.forecast import HOUR_S
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.trace import SimJob
@@ -49,12 +50,15 @@ class ComputegridTimed:
         *,
         rolling: bool = False,
         prices: CapacityPrices | None = None,
+        congestion: CongestionPrice | None = None,
     ) -> None:
         self.name = "computegrid-timed-rolling" if rolling else "computegrid-timed"
         if prices is not None:
             self.name = "computegrid-priced"
+        if congestion is not None:
+            self.name = "computegrid-congestion"
         self.curves = curves
-        self.planner = TimeScheduler(policy, prices=prices)
+        self.planner = TimeScheduler(policy, prices=prices, congestion=congestion)
         self.book: ReservationBook | None = None
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)
@@ -82,15 +86,19 @@ class ComputegridTimed:
     def decide(self, job: SimJob, state: FleetState, now_s: float) -> TimedDecision | None:
         if self.book is None:
             self.book = ReservationBook(state.size, len(state.resources))
+        window = self.window(job, now_s)
+        result = self.planner.plan(job.request, state, window, self.forecast(now_s), self.book)
+        return result if isinstance(result, TimedDecision) else None
+
+    def window(self, job: SimJob, now_s: float) -> Window:
+        """The job's window from now: its deadline, and its run time when it declares one."""
         windowed = job.deadline_s is not None
-        window = window_for(
+        return window_for(
             job.request.sensitivity,
             now_s,
             deadline_s=job.deadline_s,
             duration_s=job.duration_s if windowed else None,
         )
-        result = self.planner.plan(job.request, state, window, self.forecast(now_s), self.book)
-        return result if isinstance(result, TimedDecision) else None
 
     def plan(
         self, key: int, job: SimJob, state: FleetState, now_s: float

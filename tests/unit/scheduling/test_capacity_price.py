@@ -12,6 +12,7 @@ from computegrid.api.common import ComputeType, LatencySensitivity, Region
 from computegrid.scheduling.capacity_price import (
     RESOURCES,
     CapacityPrices,
+    CongestionPrice,
     demand,
     learn_prices,
 )
@@ -229,3 +230,65 @@ def test_priced_plans_keep_the_window_and_the_budget_and_free_prices_change_noth
     assert s.latency_from("beijing")[d.index] <= budget
     # Pricing only ever charges: the priced score is at most the unpriced one.
     assert d.score <= plain.score + 1e-9
+
+
+# -- a price rising with the pool's fill ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fill", "expected"),
+    [
+        (0.0, 0.0),
+        (0.5, 200 * (np.e**2 - 1) / (np.e**4 - 1)),  # 23.84 g/kWh
+        (0.9, 200 * (np.e**3.6 - 1) / (np.e**4 - 1)),  # 133.0
+        (1.0, 200.0),
+        (1.7, 200.0),  # over full (promises beyond the room): the full price
+        (-0.2, 0.0),
+    ],
+)
+def test_the_congestion_surcharge_rises_exponentially_with_fill(
+    fill: float, expected: float
+) -> None:
+    got = CongestionPrice(200.0, 4.0).surcharge_g_per_kwh(np.array([fill]))
+    assert got[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"full_g_per_kwh": -1.0}, "full_g_per_kwh"), ({"steepness": 0.0}, "steepness"),
+     ({"full_g_per_kwh": np.inf}, "full_g_per_kwh")],
+)  # fmt: skip
+def test_bad_congestion_prices_are_refused(kw: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CongestionPrice(**kw)
+
+
+def nearly_full_qingyang():  # type: ignore[no-untyped-def]
+    # qingyang's one 64-cpu node has 56 in use: a 4-cpu job would fill its pool to 60/64 =
+    # 0.9375 (cpu; memory 8/256); zhangjiakou's to 4/64 = 0.0625.
+    s = state(
+        cluster("qingyang", carbon=477, price=0.5, used_cpu=56),
+        cluster("zhangjiakou", carbon=700, price=0.5, region=Region.EAST),
+    )
+    c = np.column_stack([[477.0] * 48, FLAT_700])
+    return s, FleetForecast(0.0, c, c.copy(), np.zeros(c.shape), np.full(c.shape, 0.5))
+
+
+def test_a_nearly_full_green_pool_loses_a_job_at_a_dearer_congestion_price() -> None:
+    # Unpriced the low job goes to qingyang (477 g/kWh against 700). At full = 400 g/kWh,
+    # k = 4: qingyang +400·(e^3.75 − 1)/(e^4 − 1) = +309.9 → 786.9 g/kWh effective, worse
+    # than zhangjiakou's 700 + 2.1; at full = 200 (+155 → 632 g/kWh) qingyang still wins.
+    s, f = nearly_full_qingyang()
+    j = job("beijing")
+    now = Window(now_s=0.0)
+    plain = TimeScheduler().plan(j, s, now, f)
+    dear = TimeScheduler(congestion=CongestionPrice(400.0)).plan(j, s, now, f)
+    mild = TimeScheduler(congestion=CongestionPrice(200.0)).plan(j, s, now, f)
+    free = TimeScheduler(congestion=CongestionPrice(0.0)).plan(j, s, now, f)
+    assert isinstance(plain, TimedDecision) and plain.cluster == "qingyang"
+    assert isinstance(dear, TimedDecision) and dear.cluster == "zhangjiakou"
+    assert isinstance(mild, TimedDecision) and mild.cluster == "qingyang"
+    assert isinstance(free, TimedDecision) and free.score == pytest.approx(plain.score)
+    # charging only windowed jobs leaves this one (no window) where the plain policy puts it
+    only = TimeScheduler(congestion=CongestionPrice(400.0, windowed_only=True)).plan(j, s, now, f)
+    assert isinstance(only, TimedDecision) and only.cluster == "qingyang"
