@@ -59,10 +59,10 @@ class Endpoint:
                 options["ca_cert_data"] = self.ca_data
             if self.ca_file:
                 options["ca_certs"] = self.ca_file
-            if self.cert_file and self.key_file:
-                options["cert_file"], options["key_file"] = self.cert_file, self.key_file
-            elif self.cert_data and self.key_data:
+            if self.cert_data and self.key_data:  # inline data wins over paths, as in kubectl
                 options["ssl_context"] = self._context_with_client_certificate(options["cert_reqs"])
+            elif self.cert_file and self.key_file:
+                options["cert_file"], options["key_file"] = self.cert_file, self.key_file
         return urllib3.PoolManager(num_pools=2, **options)
 
     def _context_with_client_certificate(self, cert_reqs: int) -> ssl.SSLContext:
