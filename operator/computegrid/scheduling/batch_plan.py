@@ -27,13 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy import optimize, sparse
 
 from computegrid.scheduling.forecast import HOUR_S
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+from computegrid.scheduling.state import FloatArray, IntArray
 
 
 @dataclass(frozen=True)
