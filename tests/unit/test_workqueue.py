@@ -93,3 +93,34 @@ def test_the_controller_puts_jobs_to_place_ahead_of_a_relisted_history() -> None
         return [first, second]
 
     assert asyncio.run(scenario()) == ["zz-new", "zz-new"]
+
+
+def test_a_relist_forgets_only_the_jobs_it_no_longer_holds_in_its_namespace() -> None:
+    """A list reports no deletions: what the cache holds and a (re)list of the same
+    namespace does not was deleted while nothing watched; it goes to ``gone`` (its copies
+    are removed) and is worked on. Other namespaces' jobs are not that list's to judge."""
+
+    def body(uid: str, namespace: str) -> dict[str, object]:
+        meta = {"uid": uid, "namespace": namespace, "name": uid, "resourceVersion": "1"}
+        return {"metadata": meta, "status": {"phase": "Running"}}
+
+    async def scenario() -> tuple[set[str], set[str], list[str]]:
+        fleet = Fleet(None, hub_name="h")
+        controller = Controller(
+            OperatorOptions(),
+            fleet,
+            Capacity(load_latency_model()),
+            HubWriter(None),  # type: ignore[arg-type]
+        )
+        controller.observe_all([body("kept", "a"), body("deleted", "a"), body("other", "b")])
+        for _ in range(3):  # the adds' work, done
+            controller.queue.done(await controller.queue.get())
+        controller.relisted("a", {"kept"})
+        queued = [await controller.queue.get()]
+        fleet.close()
+        return set(controller.jobs), set(controller.gone), queued
+
+    jobs, gone, queued = asyncio.run(scenario())
+    assert jobs == {"kept", "other"}
+    assert gone == {"deleted"}
+    assert queued == ["deleted"]

@@ -55,13 +55,6 @@ def register(subparsers: Any) -> None:
         "{namespace} (default {hub}-{namespace}; over 63 characters: cut, plus a hash)",
     )
     parser.add_argument(
-        "--hub-sweep-interval",
-        type=float,
-        default=300.0,
-        help="seconds between listings of the hub's ComputeJobs (metadata only) that catch a "
-        "job deleted while the hub's watch was down (default 300)",
-    )
-    parser.add_argument(
         "--forecast-interval",
         type=float,
         default=300.0,
@@ -95,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         "grace_period",
         "finished_job_ttl",
         "delete_timeout",
-        "hub_sweep_interval",
     )
     for name in (*names, "forecast_interval"):
         if getattr(args, name) <= 0:
@@ -121,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
         failure_threshold=args.failure_threshold,
         grace_period=args.grace_period,
         finished_job_ttl=args.finished_job_ttl,
-        hub_sweep_interval=args.hub_sweep_interval,
         delete_timeout=args.delete_timeout,
         hub_name=args.hub_name,
         tenant_namespace_template=args.tenant_namespace_template,

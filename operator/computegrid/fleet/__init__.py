@@ -1,8 +1,9 @@
 """Connections to member clusters and the hub: clients, probes, watches, capacity, writes.
 
-Public surface: ``Fleet`` (members, their health and Job copies), ``probe``, ``JobWatch``,
-``Capacity`` (the compiled fleet state and reservations), ``HubClient``/``HubWriter`` (every
-hub call, bounded), ``MemberClient`` (the protocol a test can swap in) and the pure
+Public surface: ``Fleet`` (members, their health and Job copies), ``probe``, ``JobWatch``
+and ``ComputeJobWatch`` (a member's Jobs, the hub's ComputeJobs), ``Capacity`` (the compiled
+fleet state and reservations), ``HubClient``/``HubWriter`` (every hub call, bounded),
+``MemberClient`` (the protocol a test can swap in) and the pure
 ``build_snapshot``/``ready_status``/``failed_status`` builders.
 """
 
@@ -15,6 +16,7 @@ from computegrid.api.conditions import (
 )
 from computegrid.fleet.capacity import Capacity
 from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberClient
+from computegrid.fleet.hubwatch import ComputeJobWatch
 from computegrid.fleet.hubwrites import Conflict, HubWriter, JobRef
 from computegrid.fleet.probes import ProbeResult, probe, transient
 from computegrid.fleet.registry import Fleet, MemberState
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Body",
     "Capacity",
+    "ComputeJobWatch",
     "Conflict",
     "Fleet",
     "HubClient",

@@ -79,6 +79,18 @@ def job_essence(job: Body) -> Body:
     return {**job, "metadata": meta, "spec": spec}
 
 
+def computejob_essence(job: Body) -> Body:
+    """A ComputeJob as the operator's cache reads it: without managed fields and the
+    placement's bulk (``status.placement``: the candidates and their reasons, which the
+    operator writes and never reads back)."""
+    meta = {k: v for k, v in (job.get("metadata") or {}).items() if k != "managedFields"}
+    out = {**job, "metadata": meta}
+    status = job.get("status")
+    if isinstance(status, dict) and "placement" in status:
+        out["status"] = {k: v for k, v in status.items() if k != "placement"}
+    return out
+
+
 class KubeMemberClient:
     """``MemberClient`` over ``Rest``; raises ``ApiException`` on API errors."""
 
@@ -304,11 +316,10 @@ class HubClient:
         """
 
         def unfinished(body: Body) -> Body:
-            return {} if (body.get("status") or {}).get("phase") in FINISHED else body
+            finished = (body.get("status") or {}).get("phase") in FINISHED
+            return {} if finished else computejob_essence(body)
 
-        paths = [
-            path_of("apis", GROUP, VERSION, "namespaces", ns, "computejobs") for ns in namespaces
-        ] or [path_of("apis", GROUP, VERSION, "computejobs")]
+        paths = [self._cjs(ns) for ns in namespaces] or [self._cjs(None)]
         selector = {"fieldSelector": ",".join(f"status.phase!={p}" for p in FINISHED)}
         out = []
         for path in paths:
@@ -321,12 +332,26 @@ class HubClient:
             out += [job for job in listed if job]
         return out
 
-    def computejob_uids(self) -> set[str]:
-        """The uids of every ComputeJob on the hub now (metadata only: cheap at 10,000)."""
-        items, _ = self.rest.list_all(
-            path_of("apis", GROUP, VERSION, "computejobs"), metadata_only=True
+    def _cjs(self, namespace: str | None) -> str:
+        """The ComputeJobs of one namespace, or of all of them (None)."""
+        if namespace is None:
+            return path_of("apis", GROUP, VERSION, "computejobs")
+        return path_of("apis", GROUP, VERSION, "namespaces", namespace, "computejobs")
+
+    def computejob_pages(
+        self, namespace: str | None, page: int = 500
+    ) -> Iterator[tuple[list[Body], str]]:
+        """Every ComputeJob (``computejob_essence`` of each), a page at a time, with the
+        list's resourceVersion: a history of 10,000 is never held parsed at once."""
+        return self.rest.pages(self._cjs(namespace), page=page, keep=computejob_essence)
+
+    def watch_computejobs(
+        self, namespace: str | None, resource_version: str, server_timeout: int, read_timeout: float
+    ) -> Iterator[Body]:
+        query = {"resourceVersion": resource_version}
+        return self.rest.watch(
+            self._cjs(namespace), query, server_timeout=server_timeout, read_timeout=read_timeout
         )
-        return {str((item.get("metadata") or {}).get("uid")) for item in items}
 
     def list_memberclusters(self) -> list[Body]:
         return self.rest.list_all(path_of("apis", GROUP, VERSION, "memberclusters"))[0]

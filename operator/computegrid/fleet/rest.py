@@ -138,16 +138,35 @@ class Rest:
         requests a few hundred kB).
         """
         items: list[Body] = []
+        version = ""
+        for got, at in self.pages(path, query, page, metadata_only=metadata_only, keep=keep):
+            items.extend(got)
+            version = at
+        return items, version
+
+    def pages(
+        self,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        page: int = 500,
+        *,
+        metadata_only: bool = False,
+        keep: Callable[[Body], Body] | None = None,
+    ) -> Iterator[tuple[list[Body], str]]:
+        """``list_all`` a page at a time: (the page's items, the list's resourceVersion)."""
         params = {**(query or {}), "limit": page}
         accept = METADATA_ONLY if metadata_only else None
         while True:
             data = self.request("GET", path, query=params, accept=accept)
             got = data.get("items") or []
-            items.extend(map(keep, got) if keep is not None else got)
             meta = data.get("metadata") or {}
+            yield (
+                (list(map(keep, got)) if keep is not None else got),
+                str(meta.get("resourceVersion") or ""),
+            )
             token = meta.get("continue")
             if not token:
-                return items, str(meta.get("resourceVersion") or "")
+                return
             params["continue"] = token
 
     def watch(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tenacity import wait_exponential_jitter
@@ -31,28 +31,26 @@ class Gone(Exception):
     """The resourceVersion is too old (410): relist."""
 
 
-class JobWatch:
+class ListWatch:
+    """The informer's loop for one collection, in a thread of its own; subclasses say what
+    to list (``_relist``: hand the set over, return the list's resourceVersion) and what to
+    watch (``_events``)."""
+
     def __init__(
         self,
-        member: str,
-        client: Callable[[], Any],
-        selector: str,
-        on_reset: OnReset,
-        on_event: OnEvent,
+        name: str,
         on_error: OnError,
         *,
         server_timeout: int = 60,
         read_timeout: float = 90.0,
     ) -> None:
-        self.member = member
-        self.client = client  # called anew after an error: the Secret may have changed
-        self.selector = selector
-        self.on_reset, self.on_event, self.on_error = on_reset, on_event, on_error
+        self.name = name
+        self.on_error = on_error
         self.server_timeout = server_timeout
         self.read_timeout = read_timeout
         self.stopped = threading.Event()
-        self._poked = threading.Event()  # cuts a backoff short: the member answers again
-        self.thread = threading.Thread(target=self._run, name=f"watch-{member}", daemon=True)
+        self._poked = threading.Event()  # cuts a backoff short: the server answers again
+        self.thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
         self.relists = 0
         self.wait = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=1.0)
 
@@ -65,37 +63,39 @@ class JobWatch:
         self._poked.set()
 
     def poke(self) -> None:
-        """The member answers again (a probe said so): relist now, not after the backoff."""
+        """The server answers again (a probe said so): relist now, not after the backoff."""
         self._poked.set()
+
+    def _relist(self) -> str:
+        raise NotImplementedError
+
+    def _events(self, version: str) -> Iterator[Body]:
+        raise NotImplementedError
+
+    def _event(self, kind: str, obj: Body) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
         failures = 0
         while not self.stopped.is_set():
             try:
-                member = self.client()
-                items, version = member.list_jobs_at(self.selector)
+                version = self._relist()
                 self.relists += 1
-                if self.stopped.is_set():
-                    return
-                self.on_reset(items)
-                del items  # this frame lives as long as the watch: never hold the list
                 failures = 0
-                self._follow(member, version)
+                self._follow(version)
             except Gone:
                 continue
             except Exception as exc:  # any failure: report, back off, relist
                 failures += 1
                 self.on_error(status_message(exc))
                 delay = self.wait(_Attempt(failures))  # type: ignore[arg-type]
-                log.debug("watch of %s failed (%s); relist in %.1fs", self.member, exc, delay)
+                log.debug("watch of %s failed (%s); relist in %.1fs", self.name, exc, delay)
                 self._poked.clear()
                 self._poked.wait(delay)
 
-    def _follow(self, member: Any, version: str) -> None:
+    def _follow(self, version: str) -> None:
         while not self.stopped.is_set():
-            for event in member.watch_jobs(
-                self.selector, version, self.server_timeout, self.read_timeout
-            ):
+            for event in self._events(version):
                 if self.stopped.is_set():
                     return
                 kind = event.get("type")
@@ -106,7 +106,46 @@ class JobWatch:
                     raise ApiException(int(obj.get("code") or 0), str(obj.get("message") or ""))
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind != "BOOKMARK":
-                    self.on_event(str(kind), obj)
+                    self._event(str(kind), obj)
+
+
+class JobWatch(ListWatch):
+    """One member's computegrid Jobs of this hub: the whole set after each list."""
+
+    def __init__(
+        self,
+        member: str,
+        client: Callable[[], Any],
+        selector: str,
+        on_reset: OnReset,
+        on_event: OnEvent,
+        on_error: OnError,
+        *,
+        server_timeout: int = 60,
+        read_timeout: float = 90.0,
+    ) -> None:
+        super().__init__(member, on_error, server_timeout=server_timeout, read_timeout=read_timeout)
+        self.member = member
+        self.client = client  # called anew after an error: the Secret may have changed
+        self.selector = selector
+        self.on_reset, self.on_event = on_reset, on_event
+        self._member: Any = None
+
+    def _relist(self) -> str:
+        self._member = self.client()
+        items, version = self._member.list_jobs_at(self.selector)
+        if not self.stopped.is_set():
+            self.on_reset(items)
+        del items  # never hold the list past the hand-over
+        return str(version)
+
+    def _events(self, version: str) -> Iterator[Body]:
+        return self._member.watch_jobs(  # type: ignore[no-any-return]
+            self.selector, version, self.server_timeout, self.read_timeout
+        )
+
+    def _event(self, kind: str, obj: Body) -> None:
+        self.on_event(kind, obj)
 
 
 class _Attempt:

@@ -28,7 +28,7 @@ from computegrid.fleet import Capacity, Conflict, Fleet, HubWriter, JobRef
 from computegrid.fleet.rest import http_status, status_message
 from computegrid.handlers import metrics
 from computegrid.handlers.federation import remote_body
-from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry, vanished
+from computegrid.handlers.jobcache import LEGACY_FINALIZER, Entry
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.queue import WorkQueue
@@ -93,7 +93,7 @@ class Controller:
     # -- inputs ---------------------------------------------------------------------------
 
     def observe(self, kind: str | None, body: dict[str, Any]) -> None:
-        """An event of the hub's ComputeJob watch (Kopf's ``on.event``)."""
+        """An event of the hub's ComputeJob watch (``fleet.ComputeJobWatch``)."""
         CLOCK.note("first_job_seen")
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid") or "")
@@ -109,6 +109,26 @@ class Controller:
             metrics.track_phase(uid, entry.phase, entry.cluster)
             self._track(entry)
             self.queue.add(uid)
+
+    def observe_all(self, bodies: list[dict[str, Any]]) -> None:
+        """A page of the hub's list (or its unfinished jobs, read first at start)."""
+        for body in bodies:
+            self.observe("ADDED", body)
+
+    def relisted(self, namespace: str | None, listed: set[str]) -> None:
+        """A list of the hub's ComputeJobs (in ``namespace``; all when None) has ended: a job
+        held here that it did not hold was deleted while nothing watched (a list reports no
+        deletions), so it is forgotten and its copies removed."""
+        for uid, entry in list(self.jobs.items()):
+            if uid not in listed and namespace in (None, entry.namespace):
+                log.info(
+                    "ComputeJob %s/%s (%s) is gone from the hub (deleted while unwatched)",
+                    entry.namespace,
+                    entry.name,
+                    uid,
+                )
+                metrics.HUB_SWEEP_REMOVED.inc()
+                self._forget(uid)
 
     def _forget(self, uid: str, body: dict[str, Any] | None = None) -> None:
         """The job is gone from the hub: its copies are removed by the next reconcile."""
@@ -165,7 +185,6 @@ class Controller:
             asyncio.create_task(self.queue.run_timers(), name="queue-timers"),
             asyncio.create_task(self._tick(), name="member-outages"),
             asyncio.create_task(self._collect_orphans(), name="orphan-collector"),
-            asyncio.create_task(self._sweep(), name="hub-sweep"),
             *[asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(WORKERS)],
         ]
 
@@ -503,26 +522,6 @@ class Controller:
                 raise Conflict("finalizers changed") from None
             if http_status(exc) != 404:
                 raise
-
-    async def _sweep(self) -> None:
-        """Every ``--hub-sweep-interval``, one metadata-only list of the hub's ComputeJobs: a
-        job deleted while the hub's watch was down (no DELETED event ever comes) is
-        forgotten and its copies removed. One request per interval, whatever the number of
-        jobs."""
-        while True:
-            await asyncio.sleep(self.options.hub_sweep_interval)
-            if self.fleet.hub is None:
-                continue
-            started = time.time()
-            try:
-                listed = await self.fleet.run(self.fleet.hub.computejob_uids)
-            except Exception as exc:  # the next sweep
-                log.warning("listing the hub's ComputeJobs failed: %s", status_message(exc))
-                continue
-            for uid in vanished(self.jobs, listed, started):
-                log.info("ComputeJob %s is gone from the hub (deleted while unwatched)", uid)
-                metrics.HUB_SWEEP_REMOVED.inc()
-                self._forget(uid)
 
     async def _collect_orphans(self) -> None:
         """Jobs of this hub on members whose ComputeJob no longer exists: deleted, after the

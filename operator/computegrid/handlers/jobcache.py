@@ -203,17 +203,3 @@ class Entry:
             policy = FailoverPolicy.IF_NOT_STARTED
         grace = raw.get("gracePeriodSeconds")
         return policy, float(grace) if grace is not None else default_grace
-
-
-def vanished(
-    cached: Mapping[str, Entry], listed: set[str], listed_at: float, settle: float = 60.0
-) -> list[str]:
-    """Cached jobs that a full list of the hub, started at ``listed_at`` (epoch seconds), no
-    longer has: deleted while the hub's watch was down (a watch that comes back relists, and
-    a relist reports no deletions). A job created less than ``settle`` seconds before the
-    list began is left for the next sweep: the list may not have seen it yet."""
-    return [
-        uid
-        for uid, entry in cached.items()
-        if uid not in listed and entry.created and entry.created < listed_at - settle
-    ]

@@ -39,13 +39,17 @@ HUB_WRITES = Counter(
     "status-conditional, event, member-status, read).",
     ["kind"],
 )
+HUB_WATCH_ERRORS = Counter(
+    "computegrid_hub_watch_errors_total",
+    "Failures of the hub's ComputeJob list or watch (each relists after a backoff).",
+)
 EVENTS_DROPPED = Counter(
     "computegrid_events_dropped_total", "Events not posted because the hub was too slow."
 )
 HUB_SWEEP_REMOVED = Counter(
     "computegrid_hub_sweep_removed_total",
-    "ComputeJobs the hub sweep found gone (deleted while the hub's watch was down or relisting: "
-    "no DELETED event ever came); their member Jobs are then removed.",
+    "ComputeJobs a relist of the hub found gone (deleted while the hub's watch was down: no "
+    "DELETED event ever came); their member Jobs are then removed.",
 )
 STARTUP_SECONDS = Gauge(
     "computegrid_startup_seconds",

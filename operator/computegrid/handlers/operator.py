@@ -1,9 +1,10 @@
 """Every Kopf handler of computegrid, each a thin wrapper.
 
-What Kopf does here: the hub login, peering (a paused replica's daemons stop), the
-ComputeJob watch (``on.event``: no finalizer, no progress annotations, so the hub sees only
-the operator's own few writes), a daemon per MemberCluster, liveness, and the startup and
-cleanup of the controller. Everything else is ``controller``/``placer``.
+What Kopf does here: the hub login, peering (a paused replica's daemons stop), a daemon per
+MemberCluster, liveness, and the startup and cleanup of the controller. The hub's
+ComputeJobs are followed by our own list + watch (``jobfeed``: Kopf's per-event pipeline cost
+a third of the event loop for a handler that only handed the body over). Everything else is
+``controller``/``placer``.
 
 Why no finalizer on ComputeJobs: deleting a job (or its namespace) never hangs on an
 unreachable member. The member Job is deleted as soon as the deletion is seen, and a Job
@@ -25,6 +26,7 @@ from computegrid.fleet import Capacity, Fleet, HubClient, HubWriter
 from computegrid.fleet_data import load_latency_model
 from computegrid.handlers import heap, metrics
 from computegrid.handlers.controller import Controller
+from computegrid.handlers.jobfeed import JobFeed
 from computegrid.handlers.members import handle_delete_membercluster, run_member
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placer import Placer
@@ -35,7 +37,6 @@ from computegrid.scheduling import DEFAULT_POLICY, Scheduler
 
 OPTIONS = OperatorOptions.from_env()
 FINALIZER = f"{GROUP}/finalizer"
-CJ = (GROUP, VERSION, "computejobs")
 MC = (GROUP, VERSION, "memberclusters")
 log = logging.getLogger("computegrid.operator")
 
@@ -61,8 +62,8 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     settings.watching.client_timeout = 150
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
-    # A (re)list of 10,000 ComputeJobs in one answer is ~40 MB of JSON and ~180 MB parsed,
-    # held at once (seen with tracemalloc): pages of 500 keep the peak to a page.
+    # Kopf lists only MemberClusters now, but a list in one answer holds all of it parsed at
+    # once (10,000 ComputeJobs were ~180 MB, seen with tracemalloc): pages of 500.
     settings.watching.chunk_size = LIST_PAGE
     settings.peering.standalone = not OPTIONS.peering
     if OPTIONS.peering:
@@ -79,7 +80,8 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     controller = Controller(OPTIONS, fleet, capacity, writer)
     placer = Placer(controller, Scheduler(DEFAULT_POLICY))
     await placer.list_members()  # if the hub does not answer, the placer lists them later
-    runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer)
+    feed = JobFeed(hub, controller, OPTIONS.namespace_list)
+    runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer, feed)
     metrics.QUEUE_DEPTH.set_function(lambda: len(controller.queue))
     metrics.WAITING.set_function(lambda: len(placer.waiting))
     writer.start()
@@ -93,35 +95,17 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     controller.tasks.append(asyncio.create_task(follower.run(), name="policies"))
     controller.tasks.append(asyncio.create_task(heap.trim_every(), name="heap-trim"))
     set_runtime(runtime)
-    if not OPTIONS.peering:  # a standby replica must not act before it leads: Kopf's pace
-        read = asyncio.create_task(_read_unfinished(hub, writer, controller), name="first-read")
-        controller.tasks.append(read)
+    if not OPTIONS.peering:  # peered: while it leads (handlers/jobfeed.py)
+        runtime.feed.start()
     metrics.serve(OPTIONS.metrics_port)
     CLOCK.note("started")
     logger.info("computegrid operator started with %s", OPTIONS)
 
 
-async def _read_unfinished(hub: HubClient, writer: HubWriter, controller: Controller) -> None:
-    """The hub's unfinished ComputeJobs, read once at start beside Kopf's own listing.
-
-    Why: Kopf hands the listed jobs over one event at a time, in name order, finished ones
-    included: a restart's new job waited 2.4-2.8 s behind 300 finished ones on a loaded
-    machine (handlers/startclock.py), and would wait minutes behind 10,000. Kopf's events
-    follow and replace these bodies when newer; a job deleted meanwhile is forgotten at its
-    first conditional write (the hub answers 404), so nothing is placed for it.
-    """
-    try:
-        jobs = await writer.call(hub.unfinished_computejobs, OPTIONS.namespace_list, kind="read")
-    except Exception as exc:  # Kopf's listing brings them all the same, later
-        log.warning("unfinished ComputeJobs not read at start: %s", exc)
-        return
-    for body in jobs:
-        controller.observe("ADDED", body)
-
-
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
     runtime = get_runtime()
+    runtime.feed.stop()
     await runtime.placer.stop()
     await runtime.controller.stop()
     await runtime.writer.stop()
@@ -135,24 +119,18 @@ def login(**kwargs: Any) -> Any:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-@kopf.on.event(*CJ)
-async def computejob_event(event: kopf.RawEvent, **_: Any) -> None:
-    """Every ComputeJob change (and the initial listing) into the controller's cache.
-
-    A coroutine so that Kopf calls it on the event loop: a plain function runs in Kopf's
-    thread pool, where it touched the controller's asyncio queue from another thread (not
-    thread-safe: a wake-up could wait for the loop's next timer) and every event paid a
-    thread hop.
-    """
-    get_runtime().controller.observe(event.get("type"), dict(event["object"]))
-
-
 @kopf.daemon(*MC, cancellation_timeout=5.0)
 async def membercluster_daemon(
     body: kopf.Body, name: str, uid: str, stopped: Any, **_: Any
 ) -> None:
     runtime = get_runtime()
-    await run_member(runtime, name, body, uid, stopped)
+    if OPTIONS.peering:  # Kopf runs daemons only while this replica leads
+        runtime.feed.hold()
+    try:
+        await run_member(runtime, name, body, uid, stopped)
+    finally:
+        if OPTIONS.peering:
+            runtime.feed.release()
 
 
 @kopf.on.delete(*MC)

@@ -26,7 +26,6 @@ class OperatorOptions:
     failure_threshold: int = 3
     grace_period: float = 300.0  # a job's spec.failover.gracePeriodSeconds wins
     finished_job_ttl: float = 3600.0  # ttlSecondsAfterFinished once a result is mirrored
-    hub_sweep_interval: float = 300.0  # one metadata list of the hub's ComputeJobs per interval
     delete_timeout: float = 60.0
     hub_name: str = "hub"
     # The member namespace of a hub namespace: fields {hub} and {namespace} (dispatch.spec).

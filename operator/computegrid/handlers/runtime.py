@@ -12,6 +12,7 @@ import kopf
 
 from computegrid.fleet import Capacity, Fleet, HubWriter, JobRef
 from computegrid.handlers.controller import Controller
+from computegrid.handlers.jobfeed import JobFeed
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placer import Placer
 from computegrid.scheduling import LatencyModel
@@ -26,6 +27,7 @@ class Runtime:
     writer: HubWriter
     controller: Controller
     placer: Placer
+    feed: JobFeed
 
     def member_event(self, name: str, severity: str, reason: str, message: str) -> None:
         """An Event on a MemberCluster (cluster-scoped: the Event lives in ``default``)."""

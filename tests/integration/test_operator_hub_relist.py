@@ -1,16 +1,13 @@
 """A ComputeJob deleted while the operator cannot see the hub: its member Job must still go,
-and the hub sweep is what removes it.
+and the relist of the hub's ComputeJobs is what finds it gone.
 
-When the hub comes back, Kopf resumes the ComputeJob watch from the resourceVersion it last
-saw, and the API server, which still has that history, would deliver the DELETED event. A
-real hub loses the history after a while (compaction) and then answers the resumed watch with
-an in-stream 410: the client must list afresh, and a list reports no deletions. Left to
-timing, either can happen, so the test decides: the fault proxy in front of the hub answers
-the first resumed ComputeJob watch after the outage with that 410 (``watch_gone``), Kopf must
-relist, and only the periodic metadata sweep (``--hub-sweep-interval``) can find the job gone.
-The proof is the sweep's own log line and counter, the 410 served exactly once, and the member
-Job removed. The sweep's logic is unit-tested (``tests/unit/test_jobcache_sweep.py``), the
-proxy's rule in ``tests/unit/test_faultproxy.py``.
+A list reports no deletions: the operator's ComputeJob watch (handlers/jobfeed.py) relists
+after any failure, and a job its cache holds that the list does not hold was deleted while
+nothing watched. The fault proxy in front of the hub also answers the first ComputeJob watch
+after the outage with an in-stream 410 (``watch_gone``: a compacted history, as a real hub
+has after a while), which must relist once more and change nothing. The proof is the
+operator's log line and counter, the 410 served exactly once, and the member Job removed.
+The proxy's rule is unit-tested in ``tests/unit/test_faultproxy.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ def counter(metrics: str, name: str) -> float:
     return 0.0
 
 
-def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
+def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_at_the_relist(
     fleet: testbed.FleetInfo,
     hub_api: Any,
     member_apis: dict[str, Any],
@@ -58,9 +55,7 @@ def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
         FaultProxy.from_kubeconfig(fleet.hub.kubeconfig) as proxy,
     ):
         config = proxy.write_kubeconfig(tmp_path / "hub-through-proxy.yaml")
-        cut = OperatorProcess(
-            str(config), tmp_path / "cut-off.log", extra=["--hub-sweep-interval", "3"]
-        )
+        cut = OperatorProcess(str(config), tmp_path / "cut-off.log")
         cut.start()
         try:
             created = hub.create(computejob("long", origin="chengdu", run_seconds=900))
@@ -75,7 +70,7 @@ def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
             # Its history "compacted": the resumed ComputeJob watch gets a 410, once.
             gone = proxy.watch_gone(r"/computejobs$", count=1)
             proxy.partition(False)
-            wait_for(lambda: gone.hits == 1, "Kopf resuming the ComputeJob watch (410)", 120)
+            wait_for(lambda: gone.hits == 1, "the ComputeJob watch resumed (410)", 120)
             wait_for(
                 lambda: jobs_with_uid(member, uid) == [],
                 "the member Job of the deleted ComputeJob removed",
@@ -83,13 +78,13 @@ def test_a_job_deleted_while_the_hub_was_unreachable_is_removed_by_the_sweep(
             )
             log = cut.log_path.read_text()
             swept = [line for line in log.splitlines() if "deleted while unwatched" in line]
-            # Jobs of other modules deleted during the partition (a shared hub) are swept
+            # Jobs of other modules deleted during the partition (a shared hub) are found
             # too: ours exactly once, and the counter counts every line.
             assert len([line for line in swept if uid in line]) == 1, swept
             assert counter(cut.metrics(), SWEPT) == float(len(swept))
             assert proxy.summary()["faults"] == {"watch_gone": 1}
             took = time.monotonic() - began
-            print(f"removed by the sweep after a forced relist; the test took {took:.1f} s")
+            print(f"removed after the relist (and a forced one); the test took {took:.1f} s")
         finally:
             cut.stop()
             print(f"operator log: {cut.log_path}")
