@@ -115,6 +115,7 @@ class RunConfig:
     cpu: str = "100m"
     run_seconds: float = 1.0
     submitters: int = 4
+    rate: float = 0.0  # jobs/s offered; 0: as fast as the submitters can
     idle_seconds: float = 60.0
     timeout: float = 900.0
     ready_timeout: float = 300.0
@@ -607,8 +608,11 @@ class LoadRun:
         local = threading.local()
         times: dict[str, tuple[float, float]] = {}
         lock = threading.Lock()
+        start = time.monotonic()
 
         def create(i: int) -> None:
+            if self.cfg.rate > 0:  # an offered load: job i not before start + i / rate
+                time.sleep(max(0.0, start + i / self.cfg.rate - time.monotonic()))
             if not hasattr(local, "api"):
                 local.api = client.CustomObjectsApi(
                     testbed.api_client(Path(self.info.hub.kubeconfig))
@@ -700,6 +704,7 @@ class LoadRun:
                 "cpu_request": cfg.cpu,
                 "run_seconds": cfg.run_seconds,
                 "submitters": cfg.submitters,
+                "offered_rate": cfg.rate or None,
             }
         )
         ensure_member_clusters(self.hub, self.info)
@@ -850,6 +855,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", default="100m", help="cpu request per job")
     parser.add_argument("--run-seconds", type=float, default=1.0, help="pod run time (kwok)")
     parser.add_argument("--submitters", type=int, default=4, help="client threads creating jobs")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="jobs/s offered (paced submission, the same for every operator compared); "
+        "0: as fast as the submitters can (default)",
+    )
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="for all to finish")
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp"))
@@ -859,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--fleet: no such file {args.fleet}")
     if args.jobs < 1:
         parser.error(f"--jobs: must be at least 1, got {args.jobs}")
+    if args.rate < 0:
+        parser.error(f"--rate: must be 0 or more, got {args.rate}")
     for cwd in args.operator_cwd or []:
         if not (cwd / "operator" / "computegrid").is_dir():
             parser.error(f"--operator-cwd: {cwd} is not a computegrid checkout")
@@ -874,6 +888,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu=args.cpu,
             run_seconds=args.run_seconds,
             submitters=args.submitters,
+            rate=args.rate,
             idle_seconds=args.idle_seconds,
             timeout=args.timeout,
             log_dir=args.log_dir,

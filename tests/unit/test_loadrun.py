@@ -59,3 +59,6 @@ def test_cli_names_the_bad_field(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main(["--fleet", str(tmp_path / "none.json")])
     assert "--fleet: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--fleet", str(fleet), "--rate", "-1"])
+    assert "--rate: must be 0 or more" in capsys.readouterr().err
