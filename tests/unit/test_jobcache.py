@@ -79,11 +79,11 @@ def test_a_new_generation_replaces_the_spec_and_what_was_parsed_from_it() -> Non
     assert entry.failover(300.0)[0] == FailoverPolicy.ALWAYS
 
 
-def test_dispatched_drops_the_parsed_job_but_can_parse_it_again() -> None:
+def test_dropping_the_parsed_job_keeps_the_request_and_can_parse_it_again() -> None:
     entry = Entry("u1", "team-a", "train")
     entry.update(body())
     parsed, request = entry.job(), entry.request()
-    entry.dispatched()
+    entry.drop_parsed()
     assert entry.request() is request  # reservations still read it
     again = entry.job()
     assert again is not parsed and again == parsed
@@ -178,3 +178,27 @@ def test_finished_statuses_cost_under_half_of_their_parsed_form() -> None:
     parsed = held(lambda i: json.loads(json.dumps(finished_status(i))))
     compact = held(entry)  # the whole entry, against the parsed status alone
     assert compact < parsed / 2, (compact, parsed)
+
+
+def test_a_decided_job_waiting_for_its_next_step_holds_no_parsed_job() -> None:
+    """Under a burst thousands of decided jobs wait in the work queue: without the parsed
+    job an entry holds under half of what it held with it (tracemalloc)."""
+    import tracemalloc
+
+    def held(drop: bool) -> int:
+        entries = []
+        for i in range(500):  # parsed bodies made first: only the entries are measured
+            entries.append(Entry(f"u{i}", "team-a", f"train-{i}"))
+            entries[-1].update(copy.deepcopy(body()))
+        tracemalloc.start()
+        try:
+            for one in entries:
+                one.request()
+                if drop:
+                    one.drop_parsed()
+            return tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    kept, dropped = held(False), held(True)
+    assert dropped < kept / 2, (dropped, kept)

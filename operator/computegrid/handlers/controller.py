@@ -468,7 +468,7 @@ class Controller:
             return
         copy = copy_of(action.cluster, remote.body, self.options.hub_name)
         self.fleet.created(action.cluster, entry.uid, copy)
-        entry.dispatched()
+        entry.drop_parsed()
         CLOCK.note("first_member_job")
         if entry.created:
             metrics.DISPATCH_SECONDS.observe(max(time.time() - entry.created, 0.0))

@@ -185,9 +185,13 @@ class Entry:
             self._digest = spec_digest(spec) if spec is not None else {}
         return self._digest
 
-    def dispatched(self) -> None:
-        """Its copy exists: the parsed job (three quarters of an entry's memory) is read again
-        only if the job is placed anew, so it goes; the request stays for reservations."""
+    def drop_parsed(self) -> None:
+        """The parsed job goes until a step needs it again; the request stays (reservations).
+
+        Why: it is three quarters of a waiting entry (~7 of 9 KB, tracemalloc), and under a
+        burst thousands of jobs wait in the work queue between the steps that read it (the
+        decision, its record on the hub, the create): 10,000 jobs peaked at 199.9 MB RSS
+        holding them. Parsing again costs ~0.2 ms; the request (0.5 ms) is kept."""
         self._job = None
 
     def forget_request(self) -> None:

@@ -232,6 +232,7 @@ class Placer:
                 cluster = result.cluster if isinstance(result, Plan) else result.cluster.name
                 controller.capacity.reserve(uid, cluster, request)
             controller.decided[uid] = result
+            entry.drop_parsed()  # it may wait long for its record: parsed again then
             CLOCK.note("first_decision")
             self.waiting.pop(uid, None)
             controller.queue.add(uid)
@@ -358,6 +359,8 @@ class Placer:
         except Exception:
             self.controller.capacity.release(entry.uid)
             raise
+        finally:
+            entry.drop_parsed()  # its create may wait long: parsed again then
         stale = entry.status.get("staleCopies") or []
         reschedule = int(entry.status.get("reschedules") or 0) > 0 and bool(stale)
         metrics.DECISIONS.labels(outcome="rescheduled" if reschedule else "scheduled").inc()
