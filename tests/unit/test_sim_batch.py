@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 from computegrid.api.common import LatencySensitivity
 from computegrid.fleet_data import load_latency_model, load_national_fleet
 from computegrid.fleet_data.power import build_curves
-from computegrid.scheduling import FleetState, JobRequest
+from computegrid.scheduling import FleetState, JobRequest, Reservation, ReservationBook
 from computegrid.scheduling.energy import PUE
+from computegrid.scheduling.state import TYPE_CODES
+from computegrid.scheduling.timeshift import pool_capacity
 from computegrid.sim.batch import ComputegridBatch
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.metrics import JobArrays, curve_hours, energy_cost
+from computegrid.sim.placers import make_placer
 from computegrid.sim.trace import SimJob
 
 FLEET = load_national_fleet()
@@ -91,3 +94,31 @@ def test_no_plan_starts_in_the_last_hour_before_the_latest_start(arrival_h, run_
         assert placer.book is not None
         promise = placer.book.items["0"]
         assert (promise.cluster, promise.start_s) == (new_cluster, new_start)
+
+
+def test_promises_yield_to_work_without_a_window_only_in_the_yield_variant():
+    # A deferred job has been promised all the room left on the cluster the operator's
+    # scheduler would pick for a job without a window, over the next 3 h. That job honours
+    # the promise over its first hour in computegrid-timed-batch (it goes elsewhere); in
+    # computegrid-timed-batch-yield it cannot wait, so it takes its best cluster now and
+    # the deferred job is planned again.
+    request = JobRequest("a/now", "chengdu", {"cpu": 8.0, "memory": 32.0 * GIB},
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    job = SimJob(request, 5 * H, 2 * H, "analytics")
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    state.update_power(*CURVES.at(5))
+    best = make_placer("computegrid").choose(request, state)
+    assert best is not None
+    _, free = pool_capacity(TYPE_CODES[request.compute_type], state)
+    picked = {}
+    for name in ("computegrid-timed-batch", "computegrid-timed-batch-yield"):
+        placer = make_placer(name, curves=CURVES)
+        assert isinstance(placer, ComputegridBatch) and placer.name == name
+        placer.book = ReservationBook(state.size, len(state.resources))
+        placer.book.add(Reservation("held", best, TYPE_CODES[request.compute_type], 5 * H,
+                                    8 * H, free[best].copy()))  # fmt: skip
+        planned = placer.plan(1, job, state, 5 * H)
+        assert planned is not None and planned[1] == 5 * H  # no window: it starts now
+        picked[name] = planned[0]
+    assert picked["computegrid-timed-batch"] != best
+    assert picked["computegrid-timed-batch-yield"] == best

@@ -21,8 +21,8 @@ Capacity:
   holds for the classes it applies to). The exact per-node fit is checked at the start time.
 
 A job of unknown duration (no window) honours promises over its first hour
-(``unknown_run_h``), except a ``high``-class job, which never waits for a promise; a
-deferred job whose room was taken after all re-plans at its start.
+(``unknown_run_h``; with 0 it never does), except a ``high``-class job, which never waits
+for a promise; a deferred job whose room was taken after all re-plans at its start.
 Running jobs that declared their duration may give their capacity back in the book
 (``add_release``), so a later start can count on it.
 
@@ -429,6 +429,8 @@ class TimeScheduler:
         # whole horizon (it might run into any promise) it kept low-class work off the green
         # clusters for promises hours away: on the simulator (4,000 jobs, seed 0) 4.4 % more
         # carbon than 1 h. A deferred job whose room was taken re-plans at its start time.
+        # 0: promises never hold back a job without a window (it cannot wait; the deferred
+        # job can, and re-plans), as for a high-class job.
         self.unknown_run_s = unknown_run_h * HOUR_S
         self.headroom = next((f for f in self.scheduler.filters if f.name == headroom.NAME), None)
 
@@ -539,7 +541,9 @@ class TimeScheduler:
         left = np.broadcast_to(free, (len(starts), *free.shape))  # [starts, clusters, res]
         # A latency-critical job starts now and is not held back by promises: a deferred job
         # whose room it took is planned again (at its start, or at the next re-plan).
-        if book is not None and len(book) and job.sensitivity is not LatencySensitivity.HIGH:
+        # Likewise a job without a window when ``unknown_run_h`` is 0.
+        bound = job.sensitivity is not LatencySensitivity.HIGH and span > 0
+        if book is not None and len(book) and bound:
             left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)
         return need, alloc, left
 

@@ -76,11 +76,13 @@ class ComputegridBatch(ComputegridTimed):
         integer: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
         g_per_cny: float = G_PER_CNY,
+        unknown_run_h: float = 1.0,
     ) -> None:
-        super().__init__(curves, policy)
+        # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
+        super().__init__(curves, policy, unknown_run_h=unknown_run_h)
         self.g_per_cny = g_per_cny
         self.margin_s = margin_h * HOUR_S
-        self.name = "computegrid-timed-batch"
+        self.name = "computegrid-timed-batch" + ("-yield" if unknown_run_h == 0 else "")
         self.time_limit_s = time_limit_s
         self.integer = integer
         self.solves = 0

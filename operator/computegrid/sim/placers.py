@@ -29,6 +29,10 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-timed-batch``: computegrid-timed on arrival; every whole hour all held jobs
   are planned together by the bound's time-expanded model over the room known then
   (sim/batch.py, scheduling/batch_plan.py), a rolling-horizon controller.
+- ``computegrid-timed-batch-yield``: computegrid-timed-batch where promises yield to every
+  job without a window, not only to high-class ones (``TimeScheduler(unknown_run_h=0)``):
+  work that cannot wait starts where it scores best, a deferred job whose room it took is
+  planned again (at the next whole hour or at its start).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
@@ -65,6 +69,7 @@ OPT_IN_POLICIES = (
     "computegrid-timed-rolling",
     "computegrid-priced",
     "computegrid-timed-batch",
+    "computegrid-timed-batch-yield",
     "computegrid-congestion",
 )
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
@@ -211,12 +216,14 @@ def make_placer(
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
-    if name == "computegrid-timed-batch":
+    if name in ("computegrid-timed-batch", "computegrid-timed-batch-yield"):
         from computegrid.sim.batch import ComputegridBatch
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
-        return ComputegridBatch(curves, policy or DEFAULT_POLICY)
+        if name == "computegrid-timed-batch":
+            return ComputegridBatch(curves, policy or DEFAULT_POLICY)
+        return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0)
     if name == "computegrid-congestion":
         from computegrid.scheduling.capacity_price import CongestionPrice
         from computegrid.sim.timed import ComputegridTimed

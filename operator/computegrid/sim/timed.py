@@ -51,6 +51,7 @@ class ComputegridTimed:
         rolling: bool = False,
         prices: CapacityPrices | None = None,
         congestion: CongestionPrice | None = None,
+        unknown_run_h: float = 1.0,
     ) -> None:
         self.name = "computegrid-timed-rolling" if rolling else "computegrid-timed"
         if prices is not None:
@@ -58,7 +59,9 @@ class ComputegridTimed:
         if congestion is not None:
             self.name = "computegrid-congestion"
         self.curves = curves
-        self.planner = TimeScheduler(policy, prices=prices, congestion=congestion)
+        self.planner = TimeScheduler(
+            policy, prices=prices, congestion=congestion, unknown_run_h=unknown_run_h
+        )
         self.book: ReservationBook | None = None
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)

@@ -162,6 +162,24 @@ def test_a_critical_job_starts_now_whatever_is_promised() -> None:
     assert plan(Window(now_s=0.0), MEDIUM, book=book).cluster == "zhangjiakou"
 
 
+def test_promises_may_yield_to_every_job_without_a_window() -> None:
+    # The same promise (62 of zhangjiakou's 64 cpu over the next hour). With unknown_run_h = 0
+    # a job without a window is not held back by it either: the medium job starts now on
+    # zhangjiakou, its best cluster with the promise ignored (as the plain scheduler picks).
+    # A windowed job still honours it: its 2 h run may not start on zhangjiakou in slot 0.
+    s, f = two_clusters()
+    book = ReservationBook(clusters=2, resources=len(s.resources))  # type: ignore[attr-defined]
+    book.add(promise(1, 0, 1, 62))
+    yielding = TimeScheduler(unknown_run_h=0.0)
+    medium = yielding.plan(job("beijing", sensitivity=MEDIUM), s, Window(now_s=0.0), f, book)  # type: ignore[arg-type]
+    assert isinstance(medium, TimedDecision)
+    assert (medium.cluster, medium.start_s) == ("zhangjiakou", 0.0)
+    windowed = yielding.plan(job("beijing", sensitivity=MEDIUM), s,  # type: ignore[arg-type]
+                             Window(now_s=0.0, duration_s=2 * H, deadline_s=10 * H), f, book)  # fmt: skip
+    assert isinstance(windowed, TimedDecision)
+    assert not np.isfinite(windowed.totals[0, 1])
+
+
 def test_reservation_book_peak() -> None:
     book = ReservationBook(clusters=1, resources=1)
     book.add(Reservation("a", 0, 0, 1 * H, 3 * H, np.array([10.0])))
