@@ -12,6 +12,12 @@ from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.queue import WorkQueue
 
 
+def hubless_controller(fleet: Fleet) -> Controller:
+    """A controller with no hub and no members: only its cache and queue are exercised."""
+    writer = HubWriter(None)  # type: ignore[arg-type]
+    return Controller(OperatorOptions(), fleet, Capacity(load_latency_model()), writer)
+
+
 async def drain(queue: WorkQueue) -> list[str]:
     """Every key handed out now, in order (each marked done at once)."""
     out = []
@@ -76,12 +82,7 @@ def test_the_controller_puts_jobs_to_place_ahead_of_a_relisted_history() -> None
 
     async def scenario() -> list[str]:
         fleet = Fleet(None, hub_name="h")
-        controller = Controller(
-            OperatorOptions(),
-            fleet,
-            Capacity(load_latency_model()),
-            HubWriter(None),  # type: ignore[arg-type]
-        )
+        controller = hubless_controller(fleet)
         for i in range(50):
             controller.observe("ADDED", body(f"done-{i:02d}", "Succeeded"))
         controller.observe("ADDED", body("zz-new", None))
@@ -106,12 +107,7 @@ def test_a_relist_forgets_only_the_jobs_it_no_longer_holds_in_its_namespace() ->
 
     async def scenario() -> tuple[set[str], set[str], list[str]]:
         fleet = Fleet(None, hub_name="h")
-        controller = Controller(
-            OperatorOptions(),
-            fleet,
-            Capacity(load_latency_model()),
-            HubWriter(None),  # type: ignore[arg-type]
-        )
+        controller = hubless_controller(fleet)
         controller.observe_all([body("kept", "a"), body("deleted", "a"), body("other", "b")])
         for _ in range(3):  # the adds' work, done
             controller.queue.done(await controller.queue.get())
