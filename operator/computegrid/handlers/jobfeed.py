@@ -35,10 +35,6 @@ class JobFeed:
         self.holders = 0
         self.generation = 0  # a stop ends a generation: what its watches still send is dropped
 
-    @property
-    def running(self) -> bool:
-        return bool(self.watches)
-
     def start(self) -> None:
         if self.watches:
             return
