@@ -69,3 +69,16 @@ def test_other_errors_are_not_hidden() -> None:
 
     with pytest.raises(ApiException):
         HubClient(Down(True)).unfinished_computejobs()  # type: ignore[arg-type]
+
+
+def test_the_cached_form_keeps_the_placements_cluster_and_drops_its_bulk() -> None:
+    """A pinned delegation to a child hub reads ``status.placement.cluster`` from the cache."""
+    from computegrid.fleet.client import computejob_essence
+
+    body = {
+        "metadata": {"name": "j", "managedFields": [{"manager": "x"}]},
+        "status": {"phase": "Scheduled", "placement": {"cluster": "hub-b/c1", "reasons": ["r"]}},
+    }
+    kept = computejob_essence(body)
+    assert kept["status"] == {"phase": "Scheduled", "placement": {"cluster": "hub-b/c1"}}
+    assert "managedFields" not in kept["metadata"]

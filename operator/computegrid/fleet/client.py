@@ -82,12 +82,13 @@ def job_essence(job: Body) -> Body:
 def computejob_essence(job: Body) -> Body:
     """A ComputeJob as the operator's cache reads it: without managed fields and the
     placement's bulk (``status.placement``: the candidates and their reasons, which the
-    operator writes and never reads back)."""
+    operator writes and never reads back), but with the placement's cluster (a pinned
+    delegation to a child hub reads it when it creates the child's job)."""
     meta = {k: v for k, v in (job.get("metadata") or {}).items() if k != "managedFields"}
     out = {**job, "metadata": meta}
     status = job.get("status")
-    if isinstance(status, dict) and "placement" in status:
-        out["status"] = {k: v for k, v in status.items() if k != "placement"}
+    if isinstance(status, dict) and isinstance(status.get("placement"), dict):
+        out["status"] = {**status, "placement": {"cluster": status["placement"].get("cluster")}}
     return out
 
 
