@@ -9,10 +9,12 @@ the test lets them go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
 from computegrid.fleet import HubWriter
+from computegrid.fleet.hubwrites import JobRef
 
 
 class HeldHub:
@@ -120,3 +122,65 @@ def test_a_phase_change_is_not_held_behind_progress_queued_before_it() -> None:
             await writer.stop()
 
     assert asyncio.run(scenario()) == ["fast"]
+
+
+def test_placements_keep_their_slots_while_every_status_writer_and_event_sender_waits() -> None:
+    """The writer's defaults: mirroring (8 writers) and Events (4 senders) held by a slow hub
+    leave 20 slots to placement records, which all go out at once."""
+
+    class HeldEvents(HeldHub):
+        """Also holds Events; a placement answers once 20 placements are in flight at once
+        (or after 3 s: fewer slots show as a lower ``most``)."""
+
+        placing = threading.Barrier(20, timeout=3)
+
+        def patch_computejob_status(
+            self, namespace: str, name: str, status: dict[str, Any], version: str | None = None
+        ) -> dict[str, Any]:
+            if version is not None:
+                with self.lock:
+                    self.running += 1
+                    self.most = max(self.most, self.running)
+                try:
+                    with contextlib.suppress(threading.BrokenBarrierError):
+                        self.placing.wait()
+                    return {"metadata": {"name": name, "resourceVersion": "1"}, "status": status}
+                finally:
+                    with self.lock:
+                        self.running -= 1
+            return super().patch_computejob_status(namespace, name, status, version)
+
+        def create_event(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            try:
+                self.release.wait(10)
+                return body
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+    async def scenario() -> tuple[int, list[dict[str, Any] | None]]:
+        hub = HeldEvents()
+        writer = HubWriter(hub, linger=0.0)  # type: ignore[arg-type]
+        writer.start()
+        try:
+            for i in range(50):
+                writer.write_later(f"u{i}", "team", f"j{i}", {"phase": "Running"}, lambda _: None)
+                writer.event(JobRef("team", f"j{i}", f"u{i}"), "Normal", "Scheduled", "placed")
+            await settle(lambda: hub.running == 8 + 4)
+            placements = [
+                writer.write_now(f"p{i}", "team", f"p{i}", {"phase": "Scheduled"}, "7")
+                for i in range(20)
+            ]
+            placed = await asyncio.wait_for(asyncio.gather(*placements), 5.0)
+            most = hub.most
+            hub.release.set()
+            return most, placed
+        finally:
+            await writer.stop()
+
+    most, placed = asyncio.run(scenario())
+    assert most == 8 + 4 + 20  # held mirroring and Events, and every placement at once
+    assert all(p is not None and p["status"] == {"phase": "Scheduled"} for p in placed)

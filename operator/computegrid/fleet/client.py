@@ -258,7 +258,8 @@ class HubClient:
         self.rest = rest
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 24) -> HubClient:
+    def from_kubeconfig(cls, kubeconfig_path: str | None, pool_size: int = 40) -> HubClient:
+        # the writer's 32 calls at once (fleet/hubwrites.py), the ComputeJob watch and reads
         return cls(Rest(hub_endpoint(kubeconfig_path), pool_size=pool_size))
 
     def read_secret(self, namespace: str, name: str, key: str) -> str:
