@@ -659,6 +659,12 @@ class LoadRun:
         """ComputeJobs deleted while the operator runs, then the namespace everywhere."""
         custom = self.custom()
 
+        @retry(  # a 1,000-job list the busy hub cut mid-answer once ended a whole ABAB run
+            retry=retry_if_exception(_busy),
+            wait=wait_exponential_jitter(multiplier=0.5, max=10),
+            stop=stop_after_attempt(8),
+            reraise=True,
+        )
         def leftovers() -> list[dict[str, Any]]:
             return list(
                 custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, "computejobs")[
