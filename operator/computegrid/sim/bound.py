@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
+from scipy import optimize, sparse
 
 from computegrid.api.common import GPU
 from computegrid.scheduling import FleetState
@@ -74,7 +74,9 @@ class Mixed:
     gap: float | None  # (incumbent − dual bound) / incumbent
     status: str
     solve_s: float
-    slack_jobs: int  # in the incumbent
+    # jobs in slack in the best point found (then no incumbent figure): a heuristic's point
+    incumbent_slack_jobs: int
+    slack_forced: bool  # the dual bound proves some job needs slack: the figure is no bound
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,10 @@ def lower_bound(
         whole = np.array([integral == "all" or j.request.pod_resources.get(GPU, 0.0) > 0
                           for j in jobs], dtype=bool)  # fmt: skip
         mixed = _mixed(model, whole, job_kg, integral, milp_time_limit_s)
-        slack_jobs = max(slack_jobs, mixed.slack_jobs)
+        slack_jobs = max(slack_jobs, int(mixed.slack_forced))
+    usable = mixed is not None and not mixed.slack_forced
     return Bound(
-        carbon_t=lp_t if mixed is None else max(lp_t, mixed.dual_bound_t),
+        carbon_t=max(lp_t, mixed.dual_bound_t) if usable and mixed is not None else lp_t,
         method="lp" if mixed is None else f"milp-{integral}",
         lp_carbon_t=lp_t,
         mixed=mixed,
@@ -180,11 +183,15 @@ def _mixed(
     integrality = (whole[owner] & ~is_slack).astype(np.int64)
     if not len(block.columns):  # no job to place whole: the LP is the mixed optimum
         return Mixed(integral, 0, 0, 0, rest_kg / 1e3, rest_kg / 1e3, 0.0, "no integral job",
-                     time.perf_counter() - started, 0)  # fmt: skip
+                     time.perf_counter() - started, 0, False)  # fmt: skip
+    # Each capacity row divided by its capacity (a share of the pool ≤ 1): the same feasible
+    # set, but memory's rows in bytes (up to 1e13) no longer swamp HiGHS' tolerances.
+    scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
+    a_ub = sparse.diags(1.0 / scale) @ block.a_ub
     res = optimize.milp(
         block.objective,
         constraints=[
-            optimize.LinearConstraint(block.a_ub, -np.inf, block.b_ub),
+            optimize.LinearConstraint(a_ub, -np.inf, block.b_ub / scale),
             optimize.LinearConstraint(block.a_eq, 1.0, 1.0),
         ],
         integrality=integrality,
@@ -194,18 +201,21 @@ def _mixed(
     dual = res.get("mip_dual_bound")
     if dual is None or not math.isfinite(dual):  # no integer column, or no bound by the limit
         dual = float(res.fun) if res.status == 0 and res.fun is not None else -math.inf
-    incumbent_kg: float | None = None
+    # The dual bound is on the objective with slack priced in; a schedule without slack has
+    # its carbon as objective, so the bound holds for it as it is. But a point without slack
+    # costs at most every block job at its dearest column: a dual bound above that says no
+    # whole-job point avoids slack, and the figure is then no carbon bound (flagged).
+    dearest = np.zeros(model.jobs)
+    np.maximum.at(dearest, model.jv, model.cost_kg)
+    slack_forced = float(dual) > float(dearest[block.jobs].sum()) * (1 + 1e-9) + 1e-9
+    incumbent_t: float | None = None
     slack_jobs = 0
-    correction = 0.0
-    if res.x is not None:
+    if res.x is not None:  # the best point found: a carbon figure only without slack
         xb = np.asarray(res.x)
-        slack_share = np.where(is_slack, xb, 0.0)
-        slack_jobs = int((slack_share > 1e-6).sum())
-        # a slack job counts at its cheapest placement (approximate, flagged by slack_jobs)
-        correction = float(slack_share @ (model.penalty - model.cheapest[owner]))
-        incumbent_kg = float(block.objective @ xb) - correction
-    dual_t = (rest_kg + float(dual) - correction) / 1e3
-    incumbent_t = None if incumbent_kg is None else (rest_kg + incumbent_kg) / 1e3
+        slack_jobs = int((np.where(is_slack, xb, 0.0) > 1e-6).sum())
+        if slack_jobs == 0:
+            incumbent_t = (rest_kg + float(block.objective @ xb)) / 1e3
+    dual_t = (rest_kg + float(dual)) / 1e3
     gap = None
     if incumbent_t is not None and math.isfinite(dual_t) and incumbent_t > 0:
         gap = max(incumbent_t - dual_t, 0.0) / incumbent_t
@@ -219,5 +229,6 @@ def _mixed(
         gap=gap,
         status=str(res.message),
         solve_s=time.perf_counter() - started,
-        slack_jobs=slack_jobs,
+        incumbent_slack_jobs=slack_jobs,
+        slack_forced=slack_forced,
     )
