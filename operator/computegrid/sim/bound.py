@@ -48,35 +48,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
+from scipy import optimize
 
 from computegrid.api.common import GPU
 from computegrid.scheduling import FleetState
-from computegrid.sim.bound_model import Model, allowed_clusters, build_model
+from computegrid.sim.bound_milp import Mixed, mixed_bound
+from computegrid.sim.bound_model import allowed_clusters, build_model
 from computegrid.sim.metrics import JobArrays
 from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]
 INTEGRAL = ("none", "gpu", "all")  # which jobs' columns are binary
 __all__ = ["INTEGRAL", "Bound", "Mixed", "allowed_clusters", "lower_bound"]
-
-
-@dataclass(frozen=True)
-class Mixed:
-    """The mixed-integer bound: the LP with the chosen jobs placed whole."""
-
-    integral: str  # "gpu" | "all"
-    integral_jobs: int
-    block_jobs: int  # jobs in the MILP's blocks (the integral jobs' compute types)
-    variables: int
-    dual_bound_t: float  # proved: every whole-job schedule's carbon is ≥ this
-    incumbent_t: float | None  # the best point found (None: none by the time limit)
-    gap: float | None  # (incumbent − dual bound) / incumbent
-    status: str
-    solve_s: float
-    # jobs in slack in the best point found (then no incumbent figure): a heuristic's point
-    incumbent_slack_jobs: int
-    slack_forced: bool  # the dual bound proves some job needs slack: the figure is no bound
 
 
 @dataclass(frozen=True)
@@ -150,7 +133,7 @@ def lower_bound(
     if integral != "none":
         whole = np.array([integral == "all" or j.request.pod_resources.get(GPU, 0.0) > 0
                           for j in jobs], dtype=bool)  # fmt: skip
-        mixed = _mixed(model, whole, job_kg, integral, milp_time_limit_s)
+        mixed = mixed_bound(model, whole, x, job_kg, integral, milp_time_limit_s)
         slack_jobs = max(slack_jobs, int(mixed.slack_forced))
     usable = mixed is not None and not mixed.slack_forced
     return Bound(
@@ -167,68 +150,4 @@ def lower_bound(
         placement=placement,
         job_carbon_kg=job_kg,
         capacity_duals=capacity_duals,
-    )
-
-
-def _mixed(
-    model: Model, whole: npt.NDArray[np.bool_], lp_job_kg: FloatArray, integral: str,
-    time_limit_s: float,
-) -> Mixed:  # fmt: skip
-    """The MILP over the blocks holding the ``whole`` jobs, the LP's values elsewhere."""
-    started = time.perf_counter()
-    block = model.block(np.unique(model.job_type[whole]).tolist())
-    rest_kg = float(lp_job_kg.sum() - lp_job_kg[block.jobs].sum())
-    owner = model.job_of_column()[block.columns]
-    is_slack = block.columns >= len(model.jv)  # a slack column stays continuous: a relaxation
-    integrality = (whole[owner] & ~is_slack).astype(np.int64)
-    if not len(block.columns):  # no job to place whole: the LP is the mixed optimum
-        return Mixed(integral, 0, 0, 0, rest_kg / 1e3, rest_kg / 1e3, 0.0, "no integral job",
-                     time.perf_counter() - started, 0, False)  # fmt: skip
-    # Each capacity row divided by its capacity (a share of the pool ≤ 1): the same feasible
-    # set, but memory's rows in bytes (up to 1e13) no longer swamp HiGHS' tolerances.
-    scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
-    a_ub = sparse.diags(1.0 / scale) @ block.a_ub
-    res = optimize.milp(
-        block.objective,
-        constraints=[
-            optimize.LinearConstraint(a_ub, -np.inf, block.b_ub / scale),
-            optimize.LinearConstraint(block.a_eq, 1.0, 1.0),
-        ],
-        integrality=integrality,
-        bounds=optimize.Bounds(0, 1),
-        options={"time_limit": time_limit_s, "presolve": True},
-    )
-    dual = res.get("mip_dual_bound")
-    if dual is None or not math.isfinite(dual):  # no integer column, or no bound by the limit
-        dual = float(res.fun) if res.status == 0 and res.fun is not None else -math.inf
-    # The dual bound is on the objective with slack priced in; a schedule without slack has
-    # its carbon as objective, so the bound holds for it as it is. But a point without slack
-    # costs at most every block job at its dearest column: a dual bound above that says no
-    # whole-job point avoids slack, and the figure is then no carbon bound (flagged).
-    dearest = np.zeros(model.jobs)
-    np.maximum.at(dearest, model.jv, model.cost_kg)
-    slack_forced = float(dual) > float(dearest[block.jobs].sum()) * (1 + 1e-9) + 1e-9
-    incumbent_t: float | None = None
-    slack_jobs = 0
-    if res.x is not None:  # the best point found: a carbon figure only without slack
-        xb = np.asarray(res.x)
-        slack_jobs = int((np.where(is_slack, xb, 0.0) > 1e-6).sum())
-        if slack_jobs == 0:
-            incumbent_t = (rest_kg + float(block.objective @ xb)) / 1e3
-    dual_t = (rest_kg + float(dual)) / 1e3
-    gap = None
-    if incumbent_t is not None and math.isfinite(dual_t) and incumbent_t > 0:
-        gap = max(incumbent_t - dual_t, 0.0) / incumbent_t
-    return Mixed(
-        integral=integral,
-        integral_jobs=int(whole.sum()),
-        block_jobs=len(block.jobs),
-        variables=len(block.columns),
-        dual_bound_t=dual_t,
-        incumbent_t=incumbent_t,
-        gap=gap,
-        status=str(res.message),
-        solve_s=time.perf_counter() - started,
-        incumbent_slack_jobs=slack_jobs,
-        slack_forced=slack_forced,
     )

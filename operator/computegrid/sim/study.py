@@ -175,8 +175,9 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
                 f"LP {bound.lp_carbon_t:.4f} t")  # fmt: skip
             if bound.mixed is not None:
                 mx = bound.mixed
-                log(f"seed {seed}: {bound.method} dual bound {mx.dual_bound_t:.4f} t, incumbent "
-                    f"{mx.incumbent_t}, gap {mx.gap}, {mx.solve_s:.1f} s, {mx.status}")  # fmt: skip
+                log(f"seed {seed}: {bound.method} dual bound {mx.dual_bound_t:.4f} t, "
+                    f"incumbent {mx.incumbent_t} ({mx.incumbent_from}), gap {mx.gap}, "
+                    f"{mx.solve_s:.1f} s, {mx.status}")  # fmt: skip
     for m in metrics.values():
         nearest = metrics["nearest"]["carbon_t"] if "nearest" in metrics else math.nan
         m["savings_vs_nearest"] = (nearest - m["carbon_t"]) / nearest if nearest else math.nan
@@ -313,6 +314,7 @@ def bound_summary(bounds: Sequence[Bound]) -> dict[str, Any]:
             "dual_bound_t": [_round(m.dual_bound_t) for m in mixed],
             "incumbent_t": [None if m.incumbent_t is None else _round(m.incumbent_t)
                             for m in mixed],
+            "incumbent_from": [m.incumbent_from for m in mixed],
             "gap": [None if m.gap is None else _round(m.gap) for m in mixed],
             "solve_s": [round(m.solve_s, 1) for m in mixed],
             "status": [m.status for m in mixed],
