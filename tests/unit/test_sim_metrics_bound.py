@@ -6,11 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model
 from computegrid.scheduling import ClusterSnapshot, FleetState, JobRequest, NodeCapacity, PowerMix
 from computegrid.sim.bound import INTEGRAL, lower_bound
+from computegrid.sim.bound_milp import rounded
+from computegrid.sim.bound_model import Block
 from computegrid.sim.metrics import JobArrays, captured_savings, hourly_integral, mean_ci
 from computegrid.sim.trace import SimJob
 
@@ -175,3 +178,33 @@ def test_bound_reports_slack_when_capacity_cannot_hold_every_job_on_arrival():
     jobs = [job(f"j{i}", 0, 1) for i in range(4)]
     b = bound_of(jobs, nodes_a=1)
     assert b.slack_jobs == 1
+
+
+def test_rounding_keeps_the_surest_job_and_moves_the_split_one():
+    # One capacity row (pool a, 8 GPUs); columns: j0 on a, j0 on b, j1 on a, j1 on b, then
+    # the slacks. LP: j0 whole on a, j1 1/3 on a and 2/3 on b. Rounded: j0 (share 1) first
+    # keeps a; j1's largest share is b, which has no row: 1 + 5 = 6.
+    block = Block(
+        jobs=np.array([0, 1]),
+        columns=np.arange(6),
+        a_ub=sparse.csr_matrix([[6.0, 0.0, 6.0, 0.0, 0.0, 0.0]]),
+        b_ub=np.array([8.0]),
+        a_eq=sparse.csr_matrix([[1.0, 1, 0, 0, 1, 0], [0.0, 0, 1, 1, 0, 1]]),
+        objective=np.array([1.0, 5.0, 1.0, 5.0, 100.0, 100.0]),
+    )
+    x_lp = np.array([1.0, 0.0, 1 / 3, 2 / 3, 0.0, 0.0])
+    binary = np.array([True, True, True, True, False, False])
+    owner = np.array([0, 0, 1, 1, 0, 1])
+    assert rounded(block, x_lp, binary, owner) == pytest.approx(6.0)
+    # j1 may go on a only (its b column gone: the LP left 2/3 of it in slack): j0 holds a,
+    # 6 + 6 > 8, so rounding finds no whole-job point.
+    no_b = Block(
+        jobs=block.jobs,
+        columns=np.arange(4),
+        a_ub=sparse.csr_matrix([[6.0, 6.0, 0.0, 0.0]]),
+        b_ub=np.array([8.0]),
+        a_eq=sparse.csr_matrix([[1.0, 0, 1, 0], [0.0, 1, 0, 1]]),
+        objective=np.array([1.0, 1.0, 100.0, 100.0]),
+    )
+    assert rounded(no_b, np.array([1.0, 1 / 3, 0.0, 2 / 3]),
+                   np.array([True, True, False, False]), np.array([0, 1, 0, 1])) is None  # fmt: skip
