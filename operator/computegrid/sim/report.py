@@ -84,7 +84,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"Bound: {lb['method']}, {lb['variables']:,} variables, {lb['constraints']:,} "
             f"rows, {lb['bucket_hours']:g} h buckets, {lb['slack_jobs']} job-seeds needing "
             "slack (capacity made an on-arrival start impossible); "
-            + ("proved." if lb.get("proved") else "approximate."),
+            + ("a true lower bound." if lb.get("proved") else "approximate."),
         ]
         if "milp" in lb:
             mx = lb["milp"]
