@@ -18,6 +18,7 @@ from computegrid.cli import main
         (["--policies", "nearest,teleport"], "unknown teleport"),
         (["--util", "1.5"], "--util must be in (0, 1]"),
         (["--scale", "0"], "--scale must be at least 1"),
+        (["--bound-milp-time-limit", "0"], "--bound-milp-time-limit must be above 0"),
         (["--policies", "computegrid-priced"], "computegrid-priced needs --prices FILE"),
         (
             ["--policies", "computegrid-priced", "--prices", "/no/prices.json"],
@@ -54,6 +55,8 @@ def test_json_has_the_shape_of_the_issue(capsys):
             assert isinstance(m[key], (int, float)), key
         assert m["ratio_to_bound"] > 0
     assert out["lower_bound"]["carbon_t"] > 0
+    assert out["lower_bound"]["method"] == "lp" and "milp" not in out["lower_bound"]
+    assert "ratio_to_lp_bound" not in out["policies"]["computegrid"]
     assert out["policies"]["nearest"]["savings_vs_nearest"] == 0
     assert out["policies"]["computegrid"]["latency_violations"] == 0
     assert out["study"]["seeds"] == [0, 1]
@@ -68,7 +71,30 @@ def test_report_writes_markdown_and_four_plots(tmp_path, capsys):
     assert table.splitlines()[0].startswith("policy")
     assert "nearest" in table  # added: savings are measured against it
     text = (out / "report.md").read_text(encoding="utf-8")
-    assert "| computegrid |" in text and "LP lower bound" in text
+    assert "| computegrid |" in text and "lower bound (lp)" in text
     for png in ("carbon_by_policy", "placement_map", "hourly_carbon", "pareto"):
         data = (out / f"{png}.png").read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_a_mixed_integer_bound_states_its_dual_bound_incumbent_and_gap(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--json", "--quiet",
+                 "--policies", "computegrid", "--bound-integral", "gpu", "--report",
+                 str(out)])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    bound = summary["lower_bound"]
+    assert bound["method"] == "milp-gpu"
+    milp = bound["milp"]
+    assert milp["integral"] == "gpu"
+    for key in ("dual_bound_t", "incumbent_t", "gap", "solve_s", "status", "integral_jobs"):
+        assert len(milp[key]) == 2, key
+    # the reported bound is the larger of the LP and the dual bound, seed by seed
+    for carbon, lp, dual in zip(bound["per_seed"], bound["lp_per_seed"], milp["dual_bound_t"],
+                                strict=True):  # fmt: skip
+        assert carbon == pytest.approx(max(lp, dual))
+        assert lp <= dual * (1 + 1e-6)
+    cg = summary["policies"]["computegrid"]
+    assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
+    assert "MILP's dual bound" in (out / "report.md").read_text(encoding="utf-8")

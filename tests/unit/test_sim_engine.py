@@ -171,8 +171,18 @@ def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
     assert carbon  # at least one policy ran everything on arrival
     for policy, value in carbon.items():
         assert bound.carbon_t <= value * (1 + 1e-7), policy
-    if bound.milp_carbon_t is not None:
-        assert bound.carbon_t <= bound.milp_carbon_t * (1 + 1e-7)
+    # Jobs placed whole (GPU jobs, then every job): LP ≤ mixed dual bound ≤ incumbent, and
+    # the dual bound, proved or cut short by the time limit, stays below every schedule of
+    # whole jobs. (A policy's schedule is a point of the MILP too: its jobs are whole.)
+    for integral in ("gpu", "all"):
+        mixed = lower_bound(jobs, arrays, idle, CURVES.window(curve_hours(arrays)),
+                            integral=integral, milp_time_limit_s=10.0).mixed  # fmt: skip
+        assert mixed is not None and not mixed.slack_forced
+        assert bound.carbon_t <= mixed.dual_bound_t * (1 + 1e-6), integral
+        if mixed.incumbent_t is not None:
+            assert mixed.dual_bound_t <= mixed.incumbent_t * (1 + 1e-6), integral
+        for policy, value in carbon.items():
+            assert mixed.dual_bound_t <= value * (1 + 1e-6), (integral, policy)
 
 
 def test_the_time_aware_policy_defers_a_windowed_job_into_the_valley():

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from scipy import sparse
 
-from computegrid.api.common import ComputeType, LatencySensitivity, Region
+from computegrid.api.common import GPU, ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model
 from computegrid.scheduling import ClusterSnapshot, FleetState, JobRequest, NodeCapacity, PowerMix
-from computegrid.sim.bound import lower_bound
+from computegrid.sim.bound import INTEGRAL, lower_bound
+from computegrid.sim.bound_milp import rounded
+from computegrid.sim.bound_model import Block
 from computegrid.sim.metrics import JobArrays, captured_savings, hourly_integral, mean_ci
 from computegrid.sim.trace import SimJob
 
@@ -89,9 +94,12 @@ def test_bound_fills_the_green_cluster_then_the_other():
     jobs = [job("j1", 0, 1), job("j2", 0, 1)]
     b = bound_of(jobs, nodes_a=1)
     assert b.carbon_t == pytest.approx(59.6e-6)
-    assert b.milp_carbon_t == pytest.approx(59.6e-6)
     assert b.slack_jobs == 0
+    assert b.method == "lp" and b.mixed is None
     np.testing.assert_allclose(b.placement.sum(axis=1), 1.0)
+    whole = bound_of(jobs, nodes_a=1, integral="all")  # the LP is integral here already
+    assert whole.carbon_t == pytest.approx(59.6e-6)
+    assert whole.mixed is not None and whole.mixed.gap == pytest.approx(0.0, abs=1e-9)
 
 
 def test_bound_uses_time_not_just_space():
@@ -104,9 +112,65 @@ def test_bound_relaxation_splits_a_job_the_milp_cannot():
     # a has 8 cores; jobs of 6 and 4 cores overlap. LP: all of j1 (6/8 of a) and 1/2 of j2 on a
     # = 6·10 W… in g: j1 0.06·1.2·100 = 7.2, j2 on a 0.04·1.2·100 = 4.8, on b 0.04·1.25·500 = 25
     # LP: 7.2 + 0.5·4.8 + 0.5·25 = 22.1; MILP: 7.2 + 25 = 32.2 (j2 whole on b).
-    b = bound_of([job("j1", 0, 1, cpu=6.0), job("j2", 0, 1, cpu=4.0)], nodes_a=1)
+    jobs = [job("j1", 0, 1, cpu=6.0), job("j2", 0, 1, cpu=4.0)]
+    b = bound_of(jobs, nodes_a=1)
     assert b.carbon_t == pytest.approx(22.1e-6)
-    assert b.milp_carbon_t == pytest.approx(32.2e-6)
+    whole = bound_of(jobs, nodes_a=1, integral="all")
+    assert whole.carbon_t == pytest.approx(32.2e-6)
+    assert whole.lp_carbon_t == pytest.approx(22.1e-6)
+    assert whole.method == "milp-all" and whole.mixed is not None
+    assert whole.mixed.dual_bound_t == pytest.approx(32.2e-6)
+    assert whole.mixed.incumbent_t == pytest.approx(32.2e-6)
+    # no job asks for a GPU: "gpu" leaves the LP as it is
+    gpu = bound_of(jobs, nodes_a=1, integral="gpu")
+    assert gpu.carbon_t == pytest.approx(22.1e-6)
+    assert gpu.mixed is not None and gpu.mixed.integral_jobs == 0
+
+
+def gpu_node(name: str) -> NodeCapacity:
+    return NodeCapacity(name, {"cpu": 64.0, GPU: 8.0, "pods": 110.0}, {},
+                        ComputeType.INTELLIGENT)  # fmt: skip
+
+
+def gpu_job(name: str, gpus: float) -> SimJob:
+    request = JobRequest(name, "chengdu", {"cpu": 8.0, GPU: gpus}, 1, ComputeType.INTELLIGENT,
+                         LatencySensitivity.LOW)  # fmt: skip
+    return SimJob(request, 0.0, 3600.0, "test")
+
+
+def test_whole_gpu_jobs_cannot_share_the_small_green_pool():
+    # a (west, PUE 1.2, 100 g/kWh): one general node of 8 cores and one GPU node of 8 GPUs;
+    # b (east, PUE 1.25, 500 g/kWh): two of each. Two GPU jobs of 1 pod × (8 cores, 6 GPUs)
+    # for 1 h: 8 × 10 W + 6 × 400 W = 2.48 kW; on a 2.48 × 1.2 × 100 = 297.6 g, on b
+    # 2.48 × 1.25 × 500 = 1550 g. a's 8 GPUs hold one whole and 2/6 of the other:
+    #   LP:    297.6 + 1/3 · 297.6 + 2/3 · 1550 = 1430.1333 g
+    #   whole: 297.6 + 1550                      = 1847.6 g
+    # Beside them the general jobs of 6 and 4 cores (above): 22.1 g split, 32.2 g whole. The
+    # general pool is its own block: "gpu" keeps its LP value, "all" places it whole too.
+    a = cluster("a", Region.WEST, 1)
+    b = cluster("b", Region.EAST, 2)
+    a = dataclasses.replace(a, nodes=(*a.nodes, gpu_node("a-gpu")))
+    b = dataclasses.replace(b, nodes=(*b.nodes, gpu_node("b-gpu-0"), gpu_node("b-gpu-1")))
+    state = FleetState([a, b], load_latency_model())
+    jobs = [gpu_job("t1", 6.0), gpu_job("t2", 6.0), job("j1", 0, 1, cpu=6.0),
+            job("j2", 0, 1, cpu=4.0)]  # fmt: skip
+    arrays = JobArrays.of(jobs)
+    got = {i: lower_bound(jobs, arrays, state, window(10), integral=i) for i in INTEGRAL}
+    lp = (1430.1333 + 22.1) * 1e-6
+    assert got["none"].carbon_t == pytest.approx(lp)
+    assert got["gpu"].lp_carbon_t == pytest.approx(lp)
+    assert got["gpu"].carbon_t == pytest.approx((1847.6 + 22.1) * 1e-6)
+    assert got["all"].carbon_t == pytest.approx((1847.6 + 32.2) * 1e-6)
+    mixed = got["gpu"].mixed
+    assert mixed is not None
+    assert (mixed.integral_jobs, mixed.block_jobs) == (2, 2)  # the GPU block only
+    assert mixed.dual_bound_t == pytest.approx(mixed.incumbent_t)  # solved: gap 0
+    assert got["gpu"].proved
+
+
+def test_an_unknown_integral_choice_is_refused():
+    with pytest.raises(ValueError, match="integral: 'some'"):
+        bound_of([job("j1", 0, 1)], nodes_a=1, integral="some")
 
 
 def test_bound_reports_slack_when_capacity_cannot_hold_every_job_on_arrival():
@@ -114,3 +178,33 @@ def test_bound_reports_slack_when_capacity_cannot_hold_every_job_on_arrival():
     jobs = [job(f"j{i}", 0, 1) for i in range(4)]
     b = bound_of(jobs, nodes_a=1)
     assert b.slack_jobs == 1
+
+
+def test_rounding_keeps_the_surest_job_and_moves_the_split_one():
+    # One capacity row (pool a, 8 GPUs); columns: j0 on a, j0 on b, j1 on a, j1 on b, then
+    # the slacks. LP: j0 whole on a, j1 1/3 on a and 2/3 on b. Rounded: j0 (share 1) first
+    # keeps a; j1's largest share is b, which has no row: 1 + 5 = 6.
+    block = Block(
+        jobs=np.array([0, 1]),
+        columns=np.arange(6),
+        a_ub=sparse.csr_matrix([[6.0, 0.0, 6.0, 0.0, 0.0, 0.0]]),
+        b_ub=np.array([8.0]),
+        a_eq=sparse.csr_matrix([[1.0, 1, 0, 0, 1, 0], [0.0, 0, 1, 1, 0, 1]]),
+        objective=np.array([1.0, 5.0, 1.0, 5.0, 100.0, 100.0]),
+    )
+    x_lp = np.array([1.0, 0.0, 1 / 3, 2 / 3, 0.0, 0.0])
+    binary = np.array([True, True, True, True, False, False])
+    owner = np.array([0, 0, 1, 1, 0, 1])
+    assert rounded(block, x_lp, binary, owner) == pytest.approx(6.0)
+    # j1 may go on a only (its b column gone: the LP left 2/3 of it in slack): j0 holds a,
+    # 6 + 6 > 8, so rounding finds no whole-job point.
+    no_b = Block(
+        jobs=block.jobs,
+        columns=np.arange(4),
+        a_ub=sparse.csr_matrix([[6.0, 6.0, 0.0, 0.0]]),
+        b_ub=np.array([8.0]),
+        a_eq=sparse.csr_matrix([[1.0, 0, 1, 0], [0.0, 1, 0, 1]]),
+        objective=np.array([1.0, 1.0, 100.0, 100.0]),
+    )
+    assert rounded(no_b, np.array([1.0, 1 / 3, 0.0, 2 / 3]),
+                   np.array([True, True, False, False]), np.array([0, 1, 0, 1])) is None  # fmt: skip

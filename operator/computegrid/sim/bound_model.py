@@ -1,0 +1,207 @@
+"""The matrices of the offline bound (``sim/bound.py``): the time-expanded assignment model.
+
+One column per (job, cluster, start) a job may take, then one slack column per job; one
+equality row per job ("placed once"), one capacity row per (cluster, compute-type pool,
+resource, time bucket) that some column touches. A job's columns touch only the pools of its
+own compute type, so the model falls apart into one independent block per compute type
+(``Model.block``): the optimum of the whole is the sum of the blocks' optima, and a block can
+be solved alone, as a MILP, while the others keep their LP values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from computegrid.scheduling import FleetState, window_for
+from computegrid.scheduling.capacity_price import RESOURCES
+from computegrid.scheduling.energy import PUE
+from computegrid.scheduling.state import TYPE_CODES
+from computegrid.sim.metrics import JobArrays, hourly_integral
+from computegrid.sim.trace import SimJob
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def allowed_clusters(job: SimJob, state: FleetState) -> npt.NDArray[np.bool_]:
+    """Clusters that offer the type, hold one pod on some node, and meet the budget."""
+    request = state.request_vector(job.request)
+    if request is None:
+        return np.zeros(state.size, dtype=bool)
+    rows = state.rows_by_type[TYPE_CODES[job.request.compute_type]]
+    fits_node = (state.node_alloc[rows] >= request).all(axis=1)
+    ok = np.bincount(state.node_cluster[rows], weights=fits_node, minlength=state.size) > 0
+    budget = job.request.latency_budget_ms
+    if budget is not None:
+        ok &= state.latency_from(job.request.origin) <= budget
+    return np.asarray(ok, dtype=bool)
+
+
+@dataclass(frozen=True)
+class Model:
+    """min objective · [x, s]  s.t.  a_ub [x, s] ≤ b_ub,  a_eq [x, s] = 1,  0 ≤ x, s ≤ 1."""
+
+    jv: IntArray  # [columns]: each column's job
+    cv: IntArray  # [columns]: its cluster
+    cost_kg: FloatArray  # [columns]: its carbon, kg
+    cheapest: FloatArray  # [jobs]: a job's cheapest column (0 with none): a slack job's figure
+    penalty: float  # each slack column's price, far above any placement
+    job_type: IntArray  # [jobs]: compute-type code
+    a_ub: sparse.csr_matrix
+    b_ub: FloatArray
+    row_type: IntArray  # [capacity rows]: the compute type of the row's pool
+    a_eq: sparse.csr_matrix
+    used: IntArray  # [capacity rows]: ((cluster · types + type) · resources + r) · buckets + b
+    cap_shape: tuple[int, int, int]  # (clusters, types, resources)
+    buckets: int
+
+    @property
+    def jobs(self) -> int:
+        return len(self.cheapest)
+
+    @property
+    def objective(self) -> FloatArray:
+        return np.concatenate([self.cost_kg, np.full(self.jobs, self.penalty)])
+
+    def job_of_column(self) -> IntArray:
+        """[columns + jobs]: the job of every column, slack columns included."""
+        return np.concatenate([self.jv, np.arange(self.jobs)])
+
+    def block(self, types: Sequence[int]) -> Block:
+        """The sub-model of the jobs of these compute types (independent of the rest)."""
+        jobs = np.flatnonzero(np.isin(self.job_type, list(types)))
+        cols = np.flatnonzero(np.isin(self.job_of_column(), jobs))
+        rows = np.flatnonzero(np.isin(self.row_type, list(types)))
+        return Block(
+            jobs=jobs,
+            columns=cols,
+            a_ub=self.a_ub[rows][:, cols],
+            b_ub=self.b_ub[rows],
+            a_eq=self.a_eq[jobs][:, cols],
+            objective=self.objective[cols],
+        )
+
+
+@dataclass(frozen=True)
+class Block:
+    jobs: IntArray  # the model's jobs in the block
+    columns: IntArray  # the model's columns (slack columns are ``len(jv) + job``)
+    a_ub: sparse.csr_matrix
+    b_ub: FloatArray
+    a_eq: sparse.csr_matrix
+    objective: FloatArray
+
+
+def build_model(
+    jobs: Sequence[SimJob],
+    arrays: JobArrays,
+    state: FleetState,
+    window: Mapping[str, FloatArray],
+    bucket_hours: float,
+    time_expanded: bool = True,
+) -> Model:
+    n = len(jobs)
+    pue = np.array([PUE[c.region] for c in state.clusters])
+    cache: dict[Hashable, IntArray] = {}
+    job_parts: list[IntArray] = []
+    clu_parts: list[IntArray] = []
+    start_parts: list[FloatArray] = []
+    for j, job in enumerate(jobs):
+        r = job.request
+        key = (r.compute_type, tuple(sorted(r.pod_resources.items())), r.origin,
+               r.latency_budget_ms)  # fmt: skip
+        if key not in cache:
+            cache[key] = np.flatnonzero(allowed_clusters(job, state))
+        allowed = cache[key]
+        starts = np.array([job.arrival_s])
+        if time_expanded and job.deadline_s is not None:
+            job_window = window_for(r.sensitivity, job.arrival_s, deadline_s=job.deadline_s,
+                                    duration_s=job.duration_s)  # fmt: skip
+            starts = job_window.starts(r.sensitivity)
+        job_parts.append(np.full(len(allowed) * len(starts), j, dtype=np.int64))
+        clu_parts.append(np.tile(allowed, len(starts)))
+        start_parts.append(np.repeat(starts, len(allowed)))
+    jv = np.concatenate(job_parts) if job_parts else np.zeros(0, dtype=np.int64)
+    cv = np.concatenate(clu_parts) if clu_parts else np.zeros(0, dtype=np.int64)
+    start = np.concatenate(start_parts) if start_parts else np.zeros(0)
+    end = start + arrays.duration_s[jv]
+    cost = arrays.it_kw[jv] * pue[cv] * hourly_integral(window["carbon"][:, cv], start, end)
+    cost_kg = cost / 1e3
+    nv = len(jv)
+    cheapest = np.full(n, np.inf)
+    np.minimum.at(cheapest, jv, cost_kg)
+    cheapest[~np.isfinite(cheapest)] = 0.0
+    penalty = 100.0 * max(float(cost_kg.max(initial=0.0)), 1.0)
+    # equality rows: Σ_c x_jc + s_j = 1
+    a_eq = sparse.csr_matrix(
+        (np.ones(nv + n), (np.concatenate([jv, np.arange(n)]), np.arange(nv + n))),
+        shape=(n, nv + n),
+    )
+    # capacity rows
+    types = len(TYPE_CODES)
+    res_index = [state.resource_index.get(r) for r in RESOURCES]
+    cap = np.zeros((state.size, types, len(RESOURCES)))
+    for k in range(types):
+        rows = state.rows_by_type[k]
+        for ri, idx in enumerate(res_index):
+            if idx is not None:
+                cap[:, k, ri] = np.bincount(
+                    state.node_cluster[rows], weights=state.node_alloc[rows, idx],
+                    minlength=state.size,
+                )  # fmt: skip
+    width = bucket_hours * 3600.0
+    buckets = int(np.ceil(float(end.max(initial=0.0)) / width)) + 1
+    job_type = np.array([TYPE_CODES[j.request.compute_type] for j in jobs], dtype=np.int64)
+    demand = np.zeros((n, len(RESOURCES)))
+    for j, job in enumerate(jobs):
+        for ri, res in enumerate(RESOURCES):
+            demand[j, ri] = job.request.pod_resources.get(res, 0.0) * job.request.parallelism
+    rows_l: list[IntArray] = []
+    cols_l: list[IntArray] = []
+    vals_l: list[FloatArray] = []
+    b0 = np.floor(start / width).astype(np.int64)
+    b1 = np.floor(np.maximum(end - 1e-9, start) / width).astype(np.int64)
+    span = int((b1 - b0).max(initial=0)) + 1
+    for off in range(span):
+        b = b0 + off
+        live = b <= b1
+        lo = np.maximum(start, b * width)
+        hi = np.minimum(end, (b + 1) * width)
+        frac = np.where(live, (hi - lo) / width, 0.0)
+        live &= frac > 0
+        for ri in range(len(RESOURCES)):
+            q = demand[jv, ri]
+            use = live & (q > 0)
+            v = np.flatnonzero(use)
+            row = ((cv[v] * types + job_type[jv[v]]) * len(RESOURCES) + ri) * buckets + b[v]
+            rows_l.append(row)
+            cols_l.append(v)
+            vals_l.append(q[v] * frac[v])
+    row_all = np.concatenate(rows_l) if rows_l else np.zeros(0, dtype=np.int64)
+    used, row_compact = np.unique(row_all, return_inverse=True)
+    a_ub = sparse.csr_matrix(
+        (np.concatenate(vals_l) if vals_l else np.zeros(0),
+         (row_compact, np.concatenate(cols_l) if cols_l else np.zeros(0, dtype=np.int64))),
+        shape=(len(used), nv + n),
+    )  # fmt: skip
+    pool = used // buckets
+    return Model(
+        jv=jv,
+        cv=cv,
+        cost_kg=cost_kg,
+        cheapest=cheapest,
+        penalty=penalty,
+        job_type=job_type,
+        a_ub=a_ub,
+        b_ub=cap.reshape(-1)[pool],
+        row_type=(pool // len(RESOURCES)) % types,
+        a_eq=a_eq,
+        used=used,
+        cap_shape=(state.size, types, len(RESOURCES)),
+        buckets=buckets,
+    )
