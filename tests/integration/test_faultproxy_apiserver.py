@@ -87,7 +87,7 @@ def test_a_watch_streams_events_and_is_cut_by_reset(
     proxy, api = proxied
     events: list[str] = []
     ended: list[BaseException | None] = []
-    first = threading.Event()
+    seen = threading.Event()  # not just any first event: kube-root-ca.crt may come first
 
     def follow() -> None:
         try:
@@ -95,7 +95,8 @@ def test_a_watch_streams_events_and_is_cut_by_reset(
                 client.CoreV1Api(api).list_namespaced_config_map, namespace, timeout_seconds=120
             ):
                 events.append(f"{event['type']} {event['object'].metadata.name}")
-                first.set()
+                if event["object"].metadata.name == "watched":
+                    seen.set()
             ended.append(None)
         except Exception as exc:
             ended.append(exc)
@@ -105,7 +106,7 @@ def test_a_watch_streams_events_and_is_cut_by_reset(
     upstream = client.CoreV1Api(member_apis[proxy_member(proxy, member_apis)])
     # The watch may connect after this create: its initial list then reports it as ADDED too.
     upstream.create_namespaced_config_map(namespace, configmap("watched"))
-    assert first.wait(30), "no watch event through the proxy"
+    assert seen.wait(30), f"no event of 'watched' through the proxy; saw {events}"
     assert "ADDED watched" in events
     assert proxy.reset_watches() == 1
     follower.join(timeout=30)
