@@ -79,12 +79,16 @@ def _busy(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, urllib3.exceptions.HTTPError))
 
 
-@retry(
+# what a client does while the hub is busy: try again with backoff
+retry_while_busy = retry(
     retry=retry_if_exception(_busy),
     wait=wait_exponential_jitter(multiplier=0.5, max=10),
     stop=stop_after_attempt(8),
     reraise=True,
 )
+
+
+@retry_while_busy
 def create_once(api: Any, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create a ComputeJob, trying again while the hub is busy. A 504 may come after the hub
     stored it: the retry's 409 then reads the stored one (same name), so each job is
@@ -659,12 +663,7 @@ class LoadRun:
         """ComputeJobs deleted while the operator runs, then the namespace everywhere."""
         custom = self.custom()
 
-        @retry(  # a 1,000-job list the busy hub cut mid-answer once ended a whole ABAB run
-            retry=retry_if_exception(_busy),
-            wait=wait_exponential_jitter(multiplier=0.5, max=10),
-            stop=stop_after_attempt(8),
-            reraise=True,
-        )
+        @retry_while_busy  # a 1,000-job list the busy hub cut mid-answer once ended an ABAB run
         def leftovers() -> list[dict[str, Any]]:
             return list(
                 custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, "computejobs")[
