@@ -26,7 +26,10 @@ def test_mirrors_running_then_succeeded(
     assert done["succeeded"] == 2 and done["completionTime"]
     completed = conditions(done)["Completed"]
     assert completed["status"] == "True" and completed["reason"] == "Succeeded"
-    wait_for(lambda: "Succeeded" in {e.reason for e in hub.events("render")}, "Succeeded Event")
+    # One Normal Event over a successful life (where and why it was placed); the success is
+    # the phase and Completed=True, not another hub write.
+    wait_for(lambda: "Scheduled" in {e.reason for e in hub.events("render")}, "Scheduled Event")
+    assert [e.reason for e in hub.events("render") if e.type == "Normal"] == ["Scheduled"]
 
 
 def test_mirrors_failed(operator: OperatorProcess, hub_api: Any, namespace: str) -> None:
@@ -36,6 +39,10 @@ def test_mirrors_failed(operator: OperatorProcess, hub_api: Any, namespace: str)
     assert failed["failed"] >= 1
     completed = conditions(failed)["Completed"]
     assert completed["status"] == "False" and completed["reason"] == "Failed"
+    warned = wait_for(
+        lambda: [e for e in hub.events("broken") if e.reason == "Failed"], "a Failed Event"
+    )
+    assert warned[0].type == "Warning" and warned[0].message == failed["message"]
 
 
 def test_delete_removes_the_remote_job(

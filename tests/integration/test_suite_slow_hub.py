@@ -2,8 +2,8 @@
 status writes, with its watches cut while ComputeJobs keep coming. Once the hub recovers,
 every ComputeJob must converge (terminal, exactly one member Job), the ComputeJob watch must
 be re-established (jobs created after the cuts are placed), and each ComputeJob must have
-cost the hub at most 4 writes over its life (from the hub's ``apiserver_request_total``,
-504s included).
+cost the hub at most 4 writes over its life, its Events included (from the hub's
+``apiserver_request_total``, 504s included).
 
 CI size: 100 jobs. ``COMPUTEGRID_SUITES=full``: 1,000. Summary in out/suites/slow-hub.json.
 """
@@ -114,7 +114,9 @@ def test_a_slow_hub_converges_with_few_writes(
     operator_writes = sum(v for k, v in ours.items() if not k.endswith(" POST")) + sum(
         v for k, v in writes.items() if k.startswith("computejobs errors")
     )
+    events = writes.get("events POST", 0)
     per_job = operator_writes / jobs
+    all_in = (operator_writes + events) / jobs
     summary = {
         "jobs": jobs,
         "watch_resets": faults["watches_reset"],
@@ -124,10 +126,11 @@ def test_a_slow_hub_converges_with_few_writes(
         "lost": jobs - len(created),
         "hub_writes": writes,
         "computejob_writes_per_job": round(per_job, 2),
-        "events_per_job": round(writes.get("events POST", 0) / jobs, 2),
+        "events_per_job": round(events / jobs, 2),
+        "writes_per_job_events_included": round(all_in, 2),
         "seconds": round(time.monotonic() - started, 1),
     }
     write_summary("slow-hub", summary)
     assert not duplicates and len(created) == jobs
     assert faults["faults"], "no fault was injected"
-    assert per_job <= 4, f"{per_job:.2f} writes per ComputeJob"
+    assert all_in <= 4, f"{per_job:.2f} writes per ComputeJob and {events / jobs:.2f} Events"

@@ -124,7 +124,7 @@ def test_finished_copy_completes_the_job_then_gets_a_ttl() -> None:
     status = {**RECORDED, "phase": "Running", "conditions": DISPATCHED}
     step = machine.step(situation(status, Member(Health.READY, copy=done)))
     assert step.patch["phase"] == "Succeeded"
-    assert kinds(step) == ["Event:Succeeded"]
+    assert kinds(step) == []  # the phase and Completed=True say it: no Event, one write less
     after = machine.step(situation({**status, **step.patch}, Member(Health.READY, copy=done)))
     assert kinds(after) == ["SetTTL"]  # only once the result is on the hub
     ttl_set = copy(phase="Succeeded", ttl=True)
@@ -134,6 +134,17 @@ def test_finished_copy_completes_the_job_then_gets_a_ttl() -> None:
         ).actions
         == ()
     )
+
+
+def test_a_failed_copy_warns() -> None:
+    broke = copy(
+        phase="Failed", failed=1, message="BackoffLimitExceeded: Job has reached the limit"
+    )
+    status = {**RECORDED, "phase": "Running", "conditions": DISPATCHED}
+    step = machine.step(situation(status, Member(Health.READY, copy=broke)))
+    assert step.patch["phase"] == "Failed"
+    assert kinds(step) == ["Event:Failed"]
+    assert step.actions[0].kind == "Warning" and step.actions[0].message == broke.message
 
 
 # Failover: member unreachable past the grace period (600 s > 300 s).

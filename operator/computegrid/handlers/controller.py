@@ -50,7 +50,12 @@ from computegrid.lifecycle import (
 log = logging.getLogger("computegrid.jobs")
 FINAL_STATUSES = (400, 403, 404, 409, 422)
 WORKERS = 64  # jobs worked on at once: most of a job's time is API latency, not CPU
-PROGRESS_LINGER_S = 5.0
+# Progress inside a phase (Dispatched=True, pod counts) waits up to a minute for the next
+# phase change and goes with it: a job's life is then the placement record, Running, its end
+# (the hub already shows where it went: status.remote is in the placement record). At 5 s
+# the bed's one-minute jobs wrote Dispatched and "pods created" as two more writes each; at
+# 30 s, a fifth of them still wrote the pod counts on their own (300 jobs, 3.04 per job).
+PROGRESS_LINGER_S = 60.0
 
 
 def final(exc: BaseException) -> bool:

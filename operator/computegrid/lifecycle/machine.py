@@ -740,7 +740,8 @@ def mirror_step(
     if "phase" in changed and copy.finished:
         ok = phase == Phase.SUCCEEDED.value
         updates.append(("Completed", "True" if ok else "False", phase, copy.message))
-        actions.append(event("Normal" if ok else "Warning", phase, copy.message))
+        if not ok:  # a success is in the phase and Completed=True: an Event is one more write
+            actions.append(event("Warning", phase, copy.message))
     observed = status.get("observedGeneration")
     if observed is not None and generation > int(observed):
         before = status.get("specDigest") or {}
