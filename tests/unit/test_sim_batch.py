@@ -10,11 +10,19 @@ from hypothesis import strategies as st
 from computegrid.api.common import LatencySensitivity
 from computegrid.fleet_data import load_latency_model, load_national_fleet
 from computegrid.fleet_data.power import build_curves
-from computegrid.scheduling import FleetState, JobRequest, Reservation, ReservationBook
+from computegrid.scheduling import (
+    DEFAULT_POLICY,
+    FleetState,
+    JobRequest,
+    Policy,
+    Reservation,
+    ReservationBook,
+)
 from computegrid.scheduling.energy import PUE
+from computegrid.scheduling.policy import DEFAULT_WEIGHTS
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.scheduling.timeshift import pool_capacity
-from computegrid.sim.batch import ComputegridBatch
+from computegrid.sim.batch import G_PER_CNY, ComputegridBatch, grams_per_cny
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.metrics import JobArrays, curve_hours, energy_cost
 from computegrid.sim.placers import make_placer
@@ -122,3 +130,38 @@ def test_promises_yield_to_work_without_a_window_only_in_the_yield_variant():
         picked[name] = planned[0]
     assert picked["computegrid-timed-batch"] != best
     assert picked["computegrid-timed-batch-yield"] == best
+
+
+def low_weights(**changes: float) -> Policy:
+    weights = {k: dict(v) for k, v in DEFAULT_WEIGHTS.items()}
+    weights[LatencySensitivity.LOW].update(changes)
+    return Policy(weights=weights)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        # default low class: carbon 5 over 0-1,000 g/kWh, price 1 over 0-1 CNY/kWh:
+        # 1 CNY/kWh weighs (1/1)/(5/1000) = 200 g/kWh
+        (Policy(), 200.0),
+        (low_weights(PowerPrice=0), 0.0),  # carbon alone
+        (low_weights(CarbonIntensity=3, PowerPrice=2), 2 / (3 / 1000)),  # 666.7 g per CNY
+        # a price scale twice as wide halves a CNY's weight: (1/2)/(5/1000) = 100
+        (Policy(plugin_args={"PowerPrice": {"ceiling": 2.0}}), 100.0),
+        # a carbon scale half as wide doubles each gram's weight: (1/1)/(5/500) = 100
+        (Policy(plugin_args={"CarbonIntensity": {"worst": 500.0}}), 100.0),
+    ],
+)
+def test_the_joint_plan_prices_electricity_at_the_low_class_exchange_rate(policy, expected):
+    assert grams_per_cny(policy) == pytest.approx(expected)
+    assert ComputegridBatch(CURVES, policy).g_per_cny == pytest.approx(expected)
+    assert ComputegridBatch(CURVES, policy, g_per_cny=50.0).g_per_cny == 50.0  # given wins
+
+
+def test_the_default_exchange_rate_is_the_one_chosen_in_session_6():
+    assert grams_per_cny(DEFAULT_POLICY) == G_PER_CNY
+
+
+def test_a_low_class_blind_to_carbon_has_no_exchange_rate():
+    with pytest.raises(ValueError, match=r"weights\.low\.CarbonIntensity must be > 0"):
+        grams_per_cny(low_weights(CarbonIntensity=0))

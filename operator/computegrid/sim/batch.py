@@ -12,7 +12,8 @@ window honour over their first hour as before. A held job whose pods do not fit 
 cluster at its start (node by node, or the room was taken) is planned again by the per-job
 planner. The objective is the bound's, each run's location-based carbon (facility power ×
 the forecast's intensity over the run), with the electricity price weighed in at the low
-class's own exchange rate (``G_PER_CNY``), plus a tie-break toward earlier starts. Deadlines
+class's own exchange rate (``grams_per_cny``, from the policy's low-class weights), plus a
+tie-break toward earlier starts. Deadlines
 are hard: no plan (the solver's or the per-job planner's) starts a job later than an hour
 before its latest start, so a start that fails still leaves an hour to find room; past that
 point the job starts now wherever it fits, or as soon as room frees. A solve that finds no
@@ -25,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from computegrid.api.common import LatencySensitivity
 from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import (
     DEFAULT_POLICY,
@@ -37,7 +39,9 @@ from computegrid.scheduling import (
 from computegrid.scheduling.batch_plan import BatchJob, plan_batch
 from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.scheduling.forecast import HOUR_S
+from computegrid.scheduling.plugins import carbon as carbon_plugin
 from computegrid.scheduling.plugins import headroom
+from computegrid.scheduling.plugins import price as price_plugin
 from computegrid.scheduling.state import TYPE_CODES, BoolArray, FloatArray
 from computegrid.scheduling.timeshift import (
     CAPACITY_FILTERS,
@@ -51,15 +55,33 @@ from computegrid.sim.trace import SimJob
 # The last hour before a job's latest start is never planned: a start that fails there (the
 # pods do not fit node by node, or the room was taken) still leaves an hour to find room.
 DEADLINE_MARGIN_S = HOUR_S
-# The price, weighed against carbon as the low class's score does: carbon 5 on a 0-1,000 g/kWh
-# scale against price 1 on a 0-1 CNY/kWh scale (scheduling/policy.py): 5/1000 per g = 1 per
-# CNY, so 1 CNY/kWh counts as 200 gCO2e/kWh. Chosen on the training seeds (docs/sim.md,
-# session 6): the same carbon as carbon alone, and the electricity no dearer than the per-job
-# planner's.
+# The price, weighed against carbon as the low class's score does: with the default weights
+# carbon 5 on a 0-1,000 g/kWh scale against price 1 on a 0-1 CNY/kWh scale
+# (scheduling/policy.py): 5/1000 per g = 1 per CNY, so 1 CNY/kWh counts as 200 gCO2e/kWh.
+# Chosen on the training seeds (docs/sim.md, session 6): the same carbon as carbon alone, and
+# the electricity no dearer than the per-job planner's. ``grams_per_cny`` reads it from the
+# policy, so a policy file with other low-class weights moves the joint plan with them.
 G_PER_CNY = 200.0
 # Per hour of delay, in gCO2e: far below any real difference between options (a 1 kW job
 # for an hour is hundreds of grams), so it only breaks exact ties toward the earlier start.
 DELAY_TIE_G_PER_H = 1e-3
+
+
+def grams_per_cny(policy: Policy) -> float:
+    """The low class's exchange rate of price into carbon, g/kWh per CNY/kWh: its score adds
+    ``w_c × 100 × (1 − g/worst)`` and ``w_p × 100 × (1 − p/ceiling)``, so one CNY/kWh weighs as
+    much as ``(w_p / ceiling) / (w_c / worst)`` g/kWh: (1/1)/(5/1000) = 200 by default, 0 when
+    the class ignores price (PowerPrice 0)."""
+    weights = policy.weights[LatencySensitivity.LOW]
+    w_carbon = float(weights.get(carbon_plugin.NAME, 0.0))
+    w_price = float(weights.get(price_plugin.NAME, 0.0))
+    if w_carbon <= 0:
+        raise ValueError(f"weights.low.{carbon_plugin.NAME} must be > 0 for the joint plan")
+    args = policy.plugin_args
+    worst = float(args.get(carbon_plugin.NAME, {}).get("worst", carbon_plugin.WORST_G_PER_KWH))
+    ceiling = args.get(price_plugin.NAME, {}).get("ceiling", price_plugin.CEILING_CNY_PER_KWH)
+    ceiling = float(ceiling)
+    return (w_price / ceiling) / (w_carbon / worst)
 
 
 class ComputegridBatch(ComputegridTimed):
@@ -75,12 +97,13 @@ class ComputegridBatch(ComputegridTimed):
         time_limit_s: float = 10.0,
         integer: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
-        g_per_cny: float = G_PER_CNY,
+        g_per_cny: float | None = None,
         unknown_run_h: float = 1.0,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h)
-        self.g_per_cny = g_per_cny
+        # None: the policy's own low-class exchange rate (200 with the default weights)
+        self.g_per_cny = grams_per_cny(policy) if g_per_cny is None else g_per_cny
         self.margin_s = margin_h * HOUR_S
         self.name = "computegrid-timed-batch" + ("-yield" if unknown_run_h == 0 else "")
         self.time_limit_s = time_limit_s
