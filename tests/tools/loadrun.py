@@ -24,7 +24,8 @@ servers and /proc:
 
 Run: ``python -m tests.tools.loadrun --fleet <workdir>/fleet.json --jobs 1000 --operator-cwd
 /path/to/checkout --json`` (repeat ``--operator-cwd`` to measure several builds one after
-the other on the same fleet). The namespace is removed at the end.
+the other on the same fleet). The namespace is removed at the end. Each run's summary is
+also written to ``<log-dir>/<namespace>-summary.json`` as soon as that run ends.
 """
 
 from __future__ import annotations
@@ -901,6 +902,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"loadrun: {cfg.jobs} jobs, operator from {cwd or Path.cwd()}", file=sys.stderr)
         runs.append(LoadRun(cfg).execute())
+        # Each run's summary beside its operator log at once: a comparison of several builds
+        # takes an hour or more, and one cut short (a timeout, a ^C) used to lose them all.
+        saved = args.log_dir / f"{runs[-1].get('namespace') or 'loadrun'}-summary.json"
+        saved.write_text(json.dumps(runs[-1], indent=2) + "\n")
+        print(f"loadrun: summary {saved}", file=sys.stderr)
     print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}, indent=2))
     return 0 if all("error" not in run for run in runs) else 1
 
