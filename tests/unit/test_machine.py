@@ -113,6 +113,22 @@ def test_mirroring_is_silent_when_nothing_changed() -> None:
     assert again.patch == {} and again.actions == ()
 
 
+def test_only_progress_inside_a_phase_may_wait_for_the_next_write() -> None:
+    pods = copy(phase="Scheduled", active=1, message="1 pods created, none running yet")
+    created = machine.step(
+        situation({**RECORDED, "conditions": DISPATCHING}, Member(Health.READY, copy=pods))
+    )
+    assert "phase" not in created.patch and created.progress  # Dispatched=True, pod counts
+    ran = machine.step(
+        situation({**RECORDED, "conditions": DISPATCHING}, Member(Health.READY, copy=copy()))
+    )
+    assert ran.patch["phase"] == "Running" and not ran.progress  # a phase: news
+    counts = machine.step(
+        situation({**RECORDED, **ran.patch}, Member(Health.READY, copy=copy(active=2, succeeded=1)))
+    )
+    assert set(counts.patch) <= {"active", "succeeded", "message"} and counts.progress
+
+
 def test_running_never_steps_back_to_scheduled() -> None:
     status = {**RECORDED, "phase": "Running", "conditions": DISPATCHED}
     step = machine.step(situation(status, Member(Health.READY, copy=copy(phase="Scheduled"))))
@@ -232,6 +248,7 @@ def test_a_stale_running_copy_is_suspended_then_deleted() -> None:
     assert [a.cluster for a in step.actions] == ["a", "a"]
     gone = machine.step(situation(MOVED, B_RUNNING, stale={"a": Member(Health.READY)}))
     assert gone.patch["staleCopies"] == []  # deleted: forgotten
+    assert not gone.progress  # news, written at once: not held back with the pod counts
 
 
 def test_a_stale_copy_that_succeeded_settles_the_job() -> None:

@@ -363,7 +363,9 @@ class Controller:
             self._reserve_now(entry)
         if step.patch:
             try:
-                await self.write(entry, step.patch, conditional=step.conditional)
+                await self.write(
+                    entry, step.patch, conditional=step.conditional, progress=step.progress
+                )
             except BaseException:
                 if released:
                     self.capacity.release(entry.uid)
@@ -395,7 +397,9 @@ class Controller:
         if cluster:
             self.capacity.reserve(entry.uid, str(cluster), request)
 
-    async def write(self, entry: Entry, patch: dict[str, Any], *, conditional: bool) -> None:
+    async def write(
+        self, entry: Entry, patch: dict[str, Any], *, conditional: bool, progress: bool = False
+    ) -> None:
         """Status to the hub: now and conditionally, or coalesced; the cache follows at once."""
         uid = entry.uid
         if conditional:
@@ -406,9 +410,10 @@ class Controller:
                 raise Conflict("the ComputeJob is gone")
             entry.update(body)
         else:
-            # A phase change is news for the user (0.5 s); progress inside a phase (Dispatched,
-            # pod counts) waits up to PROGRESS_LINGER_S and usually leaves with the next phase.
-            linger = None if "phase" in patch else PROGRESS_LINGER_S
+            # News for the user (a phase, a stale copy's record, a Warning) leaves in 0.5 s;
+            # progress inside a phase (Dispatched, pod counts) waits up to PROGRESS_LINGER_S
+            # and usually leaves with the next phase.
+            linger = PROGRESS_LINGER_S if progress else None
             self.writer.write_later(
                 uid,
                 entry.namespace,

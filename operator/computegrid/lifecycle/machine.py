@@ -179,6 +179,10 @@ class Step:
     conditional: bool = False
     final: bool = False  # a refusal: retry only when the spec or the fleet changes
     wake_at: float | None = None  # look at the job again at this planning-clock time
+    # Only a copy's progress inside its phase (pod counts, Dispatched=True): its write may wait
+    # for the next phase change. Anything else (a phase, a stale copy's record, a Warning
+    # condition) is news to write at once.
+    progress: bool = False
 
     def then(self, other: Step) -> Step:
         """This step followed by another (patches merged, the later wins)."""
@@ -189,6 +193,7 @@ class Step:
             self.conditional or other.conditional,
             self.final or other.final,
             min(wakes) if wakes else None,
+            (self.progress or not self.patch) and (other.progress or not other.patch),
         )
 
 
@@ -754,8 +759,9 @@ def mirror_step(
         if _find(status, "SpecApplied").get("message") != message:
             updates.append(("SpecApplied", "False", "ImmutableAfterDispatch", message))
             actions.append(event("Warning", "SpecChangeRejected", message))
+    progress = "phase" not in changed and all(kind == "Dispatched" for kind, *_ in updates)
     if updates:
         changed["conditions"] = _conditions(status, now, *updates)
     if not changed:
         return Step()
-    return Step(changed, tuple(actions))
+    return Step(changed, tuple(actions), progress=progress)
