@@ -208,3 +208,18 @@ def test_the_current_context_chooses_the_cluster_and_user() -> None:
     doc["current-context"] = "nope"
     with pytest.raises(KubeconfigError, match="no entry named by current-context"):
         read_kubeconfig(text(doc))
+
+
+def test_a_member_pool_holds_every_call_at_once_and_the_watch() -> None:
+    """The member thread pool's calls and the Job watch's long-lived connection all fit: a
+    33rd connection was opened and discarded once a minute when the pool held exactly 32."""
+    from computegrid.fleet.client import KubeMemberClient
+    from computegrid.fleet.registry import Fleet
+
+    member = KubeMemberClient.from_kubeconfig("m", text(kubeconfig()))
+    fleet = Fleet(None, hub_name="hub")
+    try:
+        calls_at_once = fleet.pool._max_workers
+        assert member.rest.pool.connection_pool_kw["maxsize"] >= calls_at_once + 1
+    finally:
+        fleet.pool.shutdown()

@@ -23,6 +23,13 @@ from computegrid.fleet.rest import Body as Body
 from computegrid.fleet.snapshot import pod_essence
 from computegrid.lifecycle.machine import FINISHED
 
+# Calls to one member at once: the fleet's member thread pool. Each member's connection pool
+# holds them all plus its Job watch's long-lived connection and one spare: with exactly 32, a
+# burst to one member opened a 33rd TLS connection and discarded it ("Connection pool is
+# full", once a minute in the 1,000-job runs).
+MEMBER_CALLS_AT_ONCE = 32
+MEMBER_POOL_SIZE = MEMBER_CALLS_AT_ONCE + 2
+
 GROUP, VERSION = "computegrid.io", "v1alpha1"
 JOBS = "/apis/batch/v1"
 QUOTA_STATUS_WAIT_S = 5.0
@@ -112,7 +119,7 @@ class KubeMemberClient:
         its KubeconfigError (a ValueError) names the field and never quotes the Secret.
         """
         endpoint = read_kubeconfig(kubeconfig).endpoint()
-        return cls(name, Rest(endpoint, timeout=timeout, pool_size=32))
+        return cls(name, Rest(endpoint, timeout=timeout, pool_size=MEMBER_POOL_SIZE))
 
     def list_nodes(self) -> list[Body]:
         return self.rest.list_all("/api/v1/nodes")[0]

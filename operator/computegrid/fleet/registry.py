@@ -18,7 +18,13 @@ from typing import Any
 
 from computegrid.api import LABEL_JOB_UID, LABEL_ORIGIN_CLUSTER, MemberClusterSpec
 from computegrid.api.member_cluster import CHILD_SEPARATOR
-from computegrid.fleet.client import Body, HubClient, KubeMemberClient, MemberClient
+from computegrid.fleet.client import (
+    MEMBER_CALLS_AT_ONCE,
+    Body,
+    HubClient,
+    KubeMemberClient,
+    MemberClient,
+)
 from computegrid.fleet.federation import HubMemberClient, is_hub
 from computegrid.fleet.forecasts import MemberForecast
 from computegrid.fleet.rest import status_message
@@ -63,7 +69,7 @@ class Fleet:
         hub_name: str,
         client_factory: ClientFactory | None = None,
         threshold: int = 3,
-        max_workers: int = 32,
+        max_workers: int = MEMBER_CALLS_AT_ONCE,
     ) -> None:
         self.hub = hub
         self.hub_name = hub_name
