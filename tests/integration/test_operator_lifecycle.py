@@ -77,6 +77,29 @@ def test_pending_until_capacity_frees(
     assert conditions(placed)["Scheduled"]["status"] == "True"
 
 
+def test_short_jobs_queued_for_room_run_one_after_another(
+    operator: OperatorProcess, hub_api: Any, namespace: str
+) -> None:
+    """Room for one at a time: each 1 s job's pods may come and go between two probes, so no
+    probe ever shows the room taken or given back. The room held for a job must come back
+    when it is seen finished (or its reservation expires), and the queued jobs look again:
+    141 of 800 such jobs once waited for ever on a full bed."""
+    hub = Hub(hub_api, namespace)
+    short = {"origin": "chengdu", "cpu": "40", "run_seconds": 1}
+    names = [f"short-{i}" for i in range(6)]
+    for name in names:
+        hub.create(computejob(name, **short, extra_annotations=ONLY_TIANFU))  # type: ignore[arg-type]
+    # All within 100 s, less than one 120 s reservation backstop: each job's room comes back
+    # when it is seen finished, not when its reservation expires.
+    wait_for(
+        lambda: all(hub.status(name).get("phase") == "Succeeded" for name in names),
+        "six short jobs Succeeded one after another",
+        100,
+    )
+    for name in names:
+        assert hub.status(name)["placement"]["cluster"] == "chengdu-chongqing-tianfu"
+
+
 def test_spec_change_after_dispatch_is_refused(
     operator: OperatorProcess, hub_api: Any, member_apis: dict[str, Any], namespace: str
 ) -> None:

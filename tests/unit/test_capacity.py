@@ -4,6 +4,7 @@ gives; anything else compiles anew."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -132,7 +133,11 @@ def test_a_released_promise_gives_its_capacity_back_at_once() -> None:
     assert isinstance(result, Decision)
     capacity.reserve("a", result.cluster.name, job)
     assert (state.node_free < free_before).any()
+    freed = capacity.freed
     capacity.release("a")
+    assert capacity.freed == freed + 1  # jobs refused for want of room may look again
+    capacity.release("a")
+    assert capacity.freed == freed + 1  # nothing was held the second time
     assert capacity.state(1, lambda: snapshots) is state
     np.testing.assert_allclose(state.node_free, free_before)
 
@@ -163,12 +168,19 @@ def test_an_expired_promise_gives_its_capacity_back_without_a_probe() -> None:
     job = synthetic_jobs(1, CITIES, seed=2)[0]
     result = Scheduler().schedule(job, state)
     assert isinstance(result, Decision)
-    capacity.reserve("a", result.cluster.name, job, made=time.monotonic() - 61.0)
+    now = time.monotonic()
+    capacity.reserve("b", result.cluster.name, job, made=now - 30.0)
+    capacity.reserve("a", result.cluster.name, job, made=now - 61.0)
+    assert capacity.next_expiry == pytest.approx(now - 1.0)  # the oldest: due already
     assert (state.node_free < free_before).any()
-    capacity._next_expiry = 0.0  # the once-a-second check is due
+    freed = capacity.freed
     assert capacity.state(1, lambda: snapshots) is state
-    assert not capacity.reservations
+    assert set(capacity.reservations) == {"b"} and capacity.freed == freed + 1
+    assert capacity.next_expiry == pytest.approx(now + 30.0)  # when the placer looks again
+    capacity.release("b")
     np.testing.assert_allclose(state.node_free, free_before)
+    capacity._expire()  # as at that time: nothing is held, so nothing is due
+    assert capacity.next_expiry == math.inf
 
 
 def test_the_same_generation_returns_the_state_without_asking_for_snapshots() -> None:

@@ -1,14 +1,17 @@
 """The placer's promise check (issue 9), with the operator's own parts and no API server: on a
 new fleet generation, a Deferred job whose member can no longer keep its promise is planned
 again at once (saying why), only clusters whose readiness or allocatable resources changed are
-judged, and due jobs held for room are queued again."""
+judged, and due jobs held for room are queued again. And a job whose create a member refused
+for good is tried again on the first fleet generation after the refusal."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,8 +22,9 @@ from computegrid.handlers.controller import Controller
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placer import Placer
+from computegrid.lifecycle import machine
 from computegrid.lifecycle.machine import rfc3339_of
-from computegrid.scheduling import Scheduler
+from computegrid.scheduling import Decision, Scheduler
 
 NAMES = ("chengdu-chongqing-chongqing", "chengdu-chongqing-tianfu", "gansu-qingyang")
 QINGYANG = "gansu-qingyang"
@@ -193,3 +197,112 @@ def test_nodes_gone_break_a_promise_they_held(parts: tuple[Fleet, Controller, Pl
             "the promise cannot be kept: gansu-qingyang's general nodes now hold 64 cpu, less "
             "than the 80 promised over its run"
         )
+
+
+def too_big(uid: str) -> dict[str, Any]:
+    """A Pending low-class job without a window that no member of the three can take."""
+    return {
+        "metadata": {
+            "uid": uid, "namespace": "team-a", "name": f"job-{uid}", "generation": 1,
+            "resourceVersion": "1", "creationTimestamp": "2026-11-29T00:00:00Z",
+            "annotations": {"computegrid.io/origin": "qingyang",
+                            "computegrid.io/latency-sensitivity": "low"},
+        },
+        "spec": {
+            "resources": {"cpu": "5000", "memory": "1Gi"},
+            "template": restricted_template("busybox", restartPolicy="Never"),
+        },
+    }  # fmt: skip
+
+
+def test_a_create_refused_while_the_fleet_moved_is_tried_on_the_new_fleet(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    """A member refused the Job for good: the job waits for the spec or the fleet to change,
+    judged from the fleet at the refusal. The retry key used to be taken after the hub write,
+    so a probe that moved the fleet while a slow hub took the write passed for the old fleet
+    and the job waited for the next change (on a quiet fleet, for ever)."""
+    fleet, controller, placer = parts
+    body = too_big("big")
+    job = Entry("big", "team-a", "job-big")
+    job.update(body)
+    controller.jobs[job.uid] = job
+    job.blocked = placer.key(job)  # as Controller._create does when a create is refused
+    step = machine.refused(job.status, "2026-11-29T00:00:00Z", "DispatchRefused", "forbidden")
+    assert step.final
+
+    async def slow_hub_write(uid: str, *_: Any) -> dict[str, Any]:
+        fleet.generation += 1  # a probe saw the fleet change while the write was in flight
+        written = {**body["metadata"], "resourceVersion": "2"}
+        return {**body, "metadata": written, "status": dict(step.patch)}
+
+    controller.writer.write_now = slow_hub_write  # type: ignore[method-assign]
+    asyncio.run(controller.carry_out(job, step))
+    placer.add(job)
+    placer._drain()
+    assert job.uid in controller.decided  # judged again, on the new generation
+    assert controller.decided.pop(job.uid).patch["message"].startswith("0/3 clusters can take")
+    placer._drain()
+    assert job.uid not in controller.decided  # and not again until the fleet moves
+
+
+def sized(uid: str, cpu: str) -> Entry:
+    body = too_big(uid)
+    body["spec"]["resources"]["cpu"] = cpu
+    entry = Entry(uid, "team-a", f"job-{uid}")
+    entry.update(body)
+    return entry
+
+
+def test_room_that_ended_reservations_give_back_is_offered_to_refused_jobs(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    """800 short jobs on a bed with room for 660: the 141 refused for room waited for ever.
+    Their room was held by reservations of jobs whose pods came and went between two probes,
+    so no probe moved the fleet when those ended; the placer must look again by itself."""
+    fleet, controller, placer = parts
+    controller.capacity.ttl = 0.3  # the backstop; a job seen finished ends its own at once
+    refused = None
+    for i in range(200):  # fill every member with promises until one job is refused
+        job = sized(f"j{i}", "32")
+        controller.jobs[job.uid] = job
+        placer.add(job)
+        placer._drain()
+        if isinstance(controller.decided.get(job.uid), machine.Step):
+            refused = job
+            break
+    assert refused is not None, "the three members never filled up"
+    controller.decided.pop(refused.uid)
+    generation = fleet.generation
+
+    async def until_placed() -> bool:
+        placer.start()
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.02)
+                if isinstance(controller.decided.get(refused.uid), Decision):
+                    return True
+            return False
+        finally:
+            await placer.stop()
+
+    assert asyncio.run(until_placed())  # woken by the expiry alone
+    assert fleet.generation == generation  # no probe, no new fleet: only room given back
+
+
+def test_a_job_seen_finished_gives_its_room_back_and_wakes_the_placer(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    _fleet, controller, placer = parts
+    job = sized("short", "1")
+    controller.jobs[job.uid] = job
+    placer.add(job)
+    placer._drain()
+    assert isinstance(controller.decided.pop(job.uid), Decision)
+    assert job.uid in controller.capacity.reservations
+    placer.wake.clear()
+    freed = controller.capacity.freed
+    succeeded = machine.Step({"phase": "Succeeded"})  # as the mirror writes a finished copy
+    asyncio.run(controller.carry_out(job, succeeded))
+    assert job.uid not in controller.capacity.reservations
+    assert controller.capacity.freed == freed + 1 and placer.wake.is_set()

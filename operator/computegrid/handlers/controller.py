@@ -378,8 +378,16 @@ class Controller:
         if released:
             self.wakes.pop(entry.uid, None)
             self.wake_placer()
+        if entry.finished and entry.uid in self.capacity.reservations:
+            # Its pods hold no room any more; a probe may never have counted them (a short
+            # job's pods can come and go between two probes).
+            self.capacity.release(entry.uid)
+            self.wake_placer()
         if step.final:
-            entry.blocked = self.placer.key(entry) if self.placer else None
+            # Not retried until the spec or the fleet moves past what the refusal was judged
+            # on: ``entry.blocked`` was set then (``_create``), not here after the write. Set
+            # here, a fleet that moved while a slow hub took the write passed for the
+            # refusal's own, and the job waited for the next change (on a quiet fleet, for ever).
             self.capacity.release(entry.uid)
         for action in step.actions:
             await self.act(entry, action)
@@ -470,6 +478,7 @@ class Controller:
             message = f"{action.cluster} refused Job {action.namespace}/{action.name}: "
             foreign = isinstance(exc, ForeignNamespace)
             reason = ForeignNamespace.reason if foreign else "DispatchRefused"
+            entry.blocked = self.placer.key(entry) if self.placer else None
             await self.carry_out(
                 entry,
                 machine.refused(entry.status, now_rfc3339(), reason, message + status_message(exc)),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,8 +97,10 @@ class Placer:
             await asyncio.gather(self.task, return_exceptions=True)
 
     def key(self, entry: Entry) -> tuple[Any, ...]:
-        """What a refused placement depended on: the job's spec and the fleet."""
-        return (entry.generation, self.controller.fleet.generation)
+        """What a refused placement depended on: the job's spec, the fleet, and the room that
+        ended reservations gave back (which no probe may ever show)."""
+        controller = self.controller
+        return (entry.generation, controller.fleet.generation, controller.capacity.freed)
 
     def add(self, entry: Entry) -> None:
         CLOCK.note("first_waiting")
@@ -166,7 +169,8 @@ class Placer:
 
     async def _loop(self) -> None:
         while True:
-            await self.wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self._until_room_may_free())
             self.wake.clear()
             await self._await_members()
             try:
@@ -177,6 +181,14 @@ class Placer:
             if more:
                 self.wake.set()
             await asyncio.sleep(0)
+
+    def _until_room_may_free(self) -> float | None:
+        """Seconds until the oldest reservation expires, while jobs wait for room: nothing
+        else may wake the placer when the fleet is quiet."""
+        expiry = self.controller.capacity.next_expiry
+        if not self.waiting or expiry == math.inf:
+            return None
+        return max(expiry - time.monotonic(), 0.0) + 0.01
 
     def _drain(self) -> bool:
         """Decide for up to BATCH waiting jobs; True when more are waiting."""
