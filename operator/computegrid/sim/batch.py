@@ -88,6 +88,8 @@ class ComputegridBatch(ComputegridTimed):
     """computegrid-timed on arrival; all held jobs re-planned jointly every whole hour."""
 
     batch = True  # the engine calls replan_batch at whole hours while jobs are held
+    # > 0: also when a completion frees room, at most once per this many seconds
+    replan_on_free_s = 0.0
 
     def __init__(
         self,

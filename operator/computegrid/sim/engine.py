@@ -102,6 +102,9 @@ def replay(
     planner = placer if isinstance(placer, TimedPlacer) else None
     replans = planner is not None and bool(getattr(planner, "rolling", False))
     batch = planner is not None and bool(getattr(planner, "batch", False))
+    # Batch placers may also re-plan when a completion frees room (at most once per gap).
+    free_gap = float(getattr(planner, "replan_on_free_s", 0.0) or 0.0) if batch else 0.0
+    last_free_replan = -math.inf
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -214,10 +217,14 @@ def replay(
             queue = still
         if (replans or batch) and plans and now % 3600 == 0 and now > last_replan:
             last_replan = now
+            last_free_replan = now
             if batch:
                 replan_batch(now)
             else:
                 replan_held(now)
+        elif free_gap and freed and plans and now - last_free_replan >= free_gap:
+            last_free_replan = now
+            replan_batch(now)
         while held and held[0][0] <= now:
             at, i, choice = heapq.heappop(held)
             if plans.get(i) != (at, choice):
