@@ -165,3 +165,15 @@ def test_the_default_exchange_rate_is_the_one_chosen_in_session_6():
 def test_a_low_class_blind_to_carbon_has_no_exchange_rate():
     with pytest.raises(ValueError, match=r"weights\.low\.CarbonIntensity must be > 0"):
         grams_per_cny(low_weights(CarbonIntensity=0))
+
+
+def test_only_the_freed_variant_replans_when_room_frees():
+    # The engine asks a batch placer to re-plan on a completion only when replan_on_free_s > 0.
+    gaps = {name: make_placer(name, curves=CURVES).replan_on_free_s  # type: ignore[attr-defined]
+            for name in ("computegrid-timed-batch", "computegrid-timed-batch-yield",
+                         "computegrid-timed-batch-yield-freed")}  # fmt: skip
+    assert gaps == {"computegrid-timed-batch": 0.0, "computegrid-timed-batch-yield": 0.0,
+                    "computegrid-timed-batch-yield-freed": 1800.0}  # fmt: skip
+    assert make_placer("computegrid-timed-batch-yield-freed", curves=CURVES).name == (
+        "computegrid-timed-batch-yield-freed"
+    )
