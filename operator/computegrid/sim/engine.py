@@ -26,7 +26,10 @@ keeps one current plan per held job (older heap entries are skipped).
 Batch re-plan: a placer that says ``batch`` (``sim/batch.py``) is instead handed every held
 job at once at each whole hour (``replan_batch``) and answers new plans for any of them; one
 whose new start is now is started by the held-start step (per-node fit checked, else planned
-again), the others are held at their new (cluster, start).
+again), the others are held at their new (cluster, start). A batch placer with
+``replan_on_free_s`` > 0 is also asked when a completion frees room while jobs are held, at
+most once per that many seconds (a whole hour's re-plan counts): room given back between
+whole hours then goes to held work before an arrival takes it.
 """
 
 from __future__ import annotations
