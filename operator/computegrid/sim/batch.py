@@ -92,6 +92,7 @@ class ComputegridBatch(ComputegridTimed):
     """computegrid-timed on arrival; all held jobs re-planned jointly every whole hour."""
 
     batch = True  # the engine calls replan_batch at whole hours while jobs are held
+    node_fit_now = True  # offer "start now" only where the pods fit node by node (session 10)
 
     def __init__(
         self,
@@ -202,14 +203,21 @@ class ComputegridBatch(ComputegridTimed):
         grams = it_power_kw(r) * pue[None, :] * carbon * job.duration_s / HOUR_S
         delay_h = (starts - now_s) / HOUR_S
         cost = grams + DELAY_TIE_G_PER_H * delay_h[:, None]
+        keep = np.ones(cost.shape, dtype=bool)
+        if self.node_fit_now and starts[0] <= now_s + 1e-6:
+            # "start now" only where the pods fit node by node now (the engine's own check)
+            keep[0] = state.pods_fitting_per_cluster(r)[allowed] >= r.parallelism
+        if not keep.any():
+            return None
+        keep_flat = keep.reshape(-1)
         return BatchJob(
             key=str(key),
             type_code=TYPE_CODES[r.compute_type],
             duration_s=job.duration_s,
             demand=r.parallelism * vector,
-            cluster=np.tile(allowed, len(starts)).astype(np.int64),
-            start_s=np.repeat(starts, len(allowed)),
-            cost=cost.reshape(-1),
+            cluster=np.tile(allowed, len(starts)).astype(np.int64)[keep_flat],
+            start_s=np.repeat(starts, len(allowed))[keep_flat],
+            cost=cost.reshape(-1)[keep_flat],
         )
 
     def _static(self, job: SimJob, state: FleetState) -> BoolArray:
