@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from computegrid.api.common import LatencySensitivity
+from computegrid.api.common import ComputeType, LatencySensitivity
 from computegrid.fleet_data import load_latency_model, load_national_fleet
 from computegrid.fleet_data.power import build_curves
 from computegrid.scheduling import (
@@ -165,3 +165,42 @@ def test_the_default_exchange_rate_is_the_one_chosen_in_session_6():
 def test_a_low_class_blind_to_carbon_has_no_exchange_rate():
     with pytest.raises(ValueError, match=r"weights\.low\.CarbonIntensity must be > 0"):
         grams_per_cny(low_weights(CarbonIntensity=0))
+
+
+def test_only_the_freed_variant_replans_when_room_frees():
+    # The engine asks a batch placer to re-plan on a completion only when replan_on_free_s > 0.
+    gaps = {name: make_placer(name, curves=CURVES).replan_on_free_s  # type: ignore[attr-defined]
+            for name in ("computegrid-timed-batch", "computegrid-timed-batch-yield",
+                         "computegrid-timed-batch-yield-freed")}  # fmt: skip
+    assert gaps == {"computegrid-timed-batch": 0.0, "computegrid-timed-batch-yield": 0.0,
+                    "computegrid-timed-batch-yield-freed": 1800.0}  # fmt: skip
+    assert make_placer("computegrid-timed-batch-yield-freed", curves=CURVES).name == (
+        "computegrid-timed-batch-yield-freed"
+    )
+
+
+@pytest.mark.parametrize("node_fit_now", [False, True])
+def test_start_now_is_offered_only_where_the_pods_fit_node_by_node(node_fit_now):
+    # Tianfu's two GPU nodes have 4 GPUs free each: 8 in the pool, but no node takes an
+    # 8-GPU pod. The pool's room says "start now on Tianfu" would fit, the engine's node-by-node
+    # check at the start would refuse it; with node_fit_now the joint plan is not offered it.
+    # Later starts on Tianfu stay offered (who knows which nodes will be free then).
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    tianfu = state.index["chengdu-chongqing-tianfu"]
+    g = state.resource_index["nvidia.com/gpu"]
+    block = state.rows_by_type_cluster[(TYPE_CODES[ComputeType.INTELLIGENT], tianfu)]
+    for row in range(block.start, block.stop):
+        state.node_free[row, g] = 4.0
+    state.cluster_free[tianfu, g] = 4.0 * (block.stop - block.start)
+    request = JobRequest("t/train", "chengdu", {"cpu": 32.0, "memory": 256 * GIB,
+                         "nvidia.com/gpu": 8.0}, sensitivity=LatencySensitivity.LOW,
+                         compute_type=ComputeType.INTELLIGENT)  # fmt: skip
+    job = SimJob(request, 600.0, 2 * H, "ai-training", deadline_s=12 * H)
+    placer = make_placer("computegrid-timed-batch-yield", curves=CURVES)
+    placer.node_fit_now = node_fit_now  # type: ignore[attr-defined]
+    option = placer._options(0, job, state, 600.0, placer.forecast(600.0))  # type: ignore[attr-defined]
+    assert option is not None
+    now = option.start_s == 600.0
+    assert (tianfu in option.cluster[now]) is not node_fit_now
+    assert tianfu in option.cluster[~now]  # a later start on Tianfu is still offered
+    assert len(option.cluster[now]) > 0  # elsewhere, starting now still is

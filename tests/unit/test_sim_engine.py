@@ -294,3 +294,64 @@ def test_rolling_replan_keeps_a_lone_jobs_plan():
     static, rolling = runs.values()
     assert rolling.start_s[0] == static.start_s[0] > job.arrival_s
     assert rolling.cluster[0] == static.cluster[0]
+
+
+class ScriptedBatch:
+    """A batch placer that records when the engine asks it to re-plan, and moves nothing."""
+
+    name = "scripted-batch"
+    batch = True
+
+    def __init__(self, plans: dict[str, float], gap_s: float) -> None:
+        self.plans = plans  # job name → planned start (cluster 0); ≤ arrival: start now
+        self.replan_on_free_s = gap_s
+        self.asked: list[float] = []
+
+    def plan(self, key, job, state, now_s):
+        return 0, max(self.plans[job.request.name], now_s)
+
+    def replan_batch(self, held, jobs, state, now_s):
+        self.asked.append(now_s)
+        return {}
+
+    def release(self, key):
+        pass
+
+    def started(self, key, job, state, cluster, end_s):
+        pass
+
+    def finished(self, key):
+        pass
+
+    def choose(self, job, state):
+        raise NotImplementedError
+
+
+def cpu_job(name: str, arrival_s: float, run_s: float) -> SimJob:
+    request = JobRequest(name, "chengdu", {"cpu": 8.0, "memory": 32.0 * 2**30},
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    return SimJob(request, arrival_s, run_s, "analytics", deadline_s=24 * 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "asked_s"),
+    [
+        # off: the whole hours while the job is held, 1 h to 5 h (due at 5 h, started then)
+        (0.0, [3600, 7200, 10800, 14400, 18000]),
+        # the completion at 1:40 asks too; the one at 1:45 is within 15 min of it: not
+        (900.0, [3600, 6000, 7200, 10800, 14400, 18000]),
+        # 5 min apart is enough for a gap of 200 s: both completions ask
+        (200.0, [3600, 6000, 6300, 7200, 10800, 14400, 18000]),
+        # both completions fall within 80 min of the 1 h re-plan (an ask too): neither asks
+        (4800.0, [3600, 7200, 10800, 14400, 18000]),
+    ],
+)
+def test_a_batch_placer_may_also_replan_when_a_completion_frees_room(gap_s, asked_s):
+    # a and c start at once and end at 1:40 and 1:45; b is held for 5 h. Completions while b
+    # is held ask for a joint re-plan, at most once per gap (whole hours count as asks).
+    jobs = [cpu_job("a", 600.0, 5400.0), cpu_job("b", 700.0, 7200.0),
+            cpu_job("c", 800.0, 5500.0)]  # fmt: skip
+    planner = ScriptedBatch({"a": 0.0, "b": 5 * 3600.0, "c": 0.0}, gap_s)
+    run = replay(jobs, FleetState(FLEET.snapshots(), LATENCY), planner, CURVES)
+    assert planner.asked == asked_s
+    assert run.start_s.tolist() == [600.0, 5 * 3600.0, 800.0]

@@ -193,6 +193,9 @@ class FleetState:
         """Take the job's pods out of the cluster's free capacity, fullest nodes first.
 
         Packing onto the fullest nodes that still fit keeps whole nodes free for large jobs.
+        "Fullest" is best fit by the job's scarcest resource: the fewest of its pods fitting,
+        counted in fractions (a 4-GPU pod goes to a node with 4 GPUs free before one with 7,
+        where whole pods would tie at 1 and leave a 3-GPU fragment).
         Returns pods per node. Raises ValueError when the job does not fit (a caller bug).
         """
         request = self.request_vector(job)
@@ -201,16 +204,12 @@ class FleetState:
             raise ValueError(f"{job.name} requests a resource no node has")
         block = self.rows_by_type_cluster.get((TYPE_CODES[job.compute_type], cluster))
         rows = np.arange(block.start, block.stop) if block else np.arange(0)
-        memo = self._fit_memo
-        if memo is not None and memo[0] is job and memo[1] == self.version:
-            fits = memo[2][rows]  # the filter just computed it for every node
-        else:
-            # Only this cluster's block: re-applying a reservation need not scan the fleet.
-            index, amounts = asked
-            fits = _whole_pods(self.node_free[rows][:, index], amounts)
+        index, amounts = asked
+        share = (self.node_free[rows][:, index] / amounts).min(axis=1)  # pods, fractional
+        fits = np.floor(share)
         keep = fits > 0
-        rows, fits = rows[keep], fits[keep]
-        order = np.argsort(fits, kind="stable")
+        rows, fits, share = rows[keep], fits[keep], share[keep]
+        order = np.argsort(share, kind="stable")
         rows, fits = rows[order], fits[order]
         self.version += 1
         left = job.parallelism

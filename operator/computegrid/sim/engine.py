@@ -26,7 +26,10 @@ keeps one current plan per held job (older heap entries are skipped).
 Batch re-plan: a placer that says ``batch`` (``sim/batch.py``) is instead handed every held
 job at once at each whole hour (``replan_batch``) and answers new plans for any of them; one
 whose new start is now is started by the held-start step (per-node fit checked, else planned
-again), the others are held at their new (cluster, start).
+again), the others are held at their new (cluster, start). A batch placer with
+``replan_on_free_s`` > 0 is also asked when a completion frees room while jobs are held, at
+most once per that many seconds (a whole hour's re-plan counts): room given back between
+whole hours then goes to held work before an arrival takes it.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ def replay(
     planner = placer if isinstance(placer, TimedPlacer) else None
     replans = planner is not None and bool(getattr(planner, "rolling", False))
     batch = planner is not None and bool(getattr(planner, "batch", False))
+    # Batch placers may also re-plan when a completion frees room (at most once per gap).
+    free_gap = float(getattr(planner, "replan_on_free_s", 0.0) or 0.0) if batch else 0.0
+    last_free_replan = -math.inf
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -214,10 +220,14 @@ def replay(
             queue = still
         if (replans or batch) and plans and now % 3600 == 0 and now > last_replan:
             last_replan = now
+            last_free_replan = now
             if batch:
                 replan_batch(now)
             else:
                 replan_held(now)
+        elif free_gap and freed and plans and now - last_free_replan >= free_gap:
+            last_free_replan = now
+            replan_batch(now)
         while held and held[0][0] <= now:
             at, i, choice = heapq.heappop(held)
             if plans.get(i) != (at, choice):

@@ -33,6 +33,9 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   job without a window, not only to high-class ones (``TimeScheduler(unknown_run_h=0)``):
   work that cannot wait starts where it scores best, a deferred job whose room it took is
   planned again (at the next whole hour or at its start).
+- ``computegrid-timed-batch-yield-freed``: the same, and the joint plan is also re-solved when
+  a completion frees room (at most once per 30 min, whole hours counting), so held work takes
+  room that work without a window gave back before the next whole hour (session 10).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
@@ -70,6 +73,7 @@ OPT_IN_POLICIES = (
     "computegrid-priced",
     "computegrid-timed-batch",
     "computegrid-timed-batch-yield",
+    "computegrid-timed-batch-yield-freed",
     "computegrid-congestion",
 )
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
@@ -216,14 +220,18 @@ def make_placer(
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
-    if name in ("computegrid-timed-batch", "computegrid-timed-batch-yield"):
-        from computegrid.sim.batch import ComputegridBatch
+    if name.startswith("computegrid-timed-batch"):
+        from computegrid.sim.batch import FREED_REPLAN_GAP_S, ComputegridBatch
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
         if name == "computegrid-timed-batch":
             return ComputegridBatch(curves, policy or DEFAULT_POLICY)
-        return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0)
+        if name == "computegrid-timed-batch-yield":
+            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0)
+        if name == "computegrid-timed-batch-yield-freed":
+            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0,
+                                    replan_on_free_s=FREED_REPLAN_GAP_S)  # fmt: skip
     if name == "computegrid-congestion":
         from computegrid.scheduling.capacity_price import CongestionPrice
         from computegrid.sim.timed import ComputegridTimed

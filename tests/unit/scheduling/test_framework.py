@@ -43,6 +43,29 @@ def test_reserve_packs_the_fullest_node_first_and_release_gives_back() -> None:
     assert s.node_free[0, s.resource_index["cpu"]] == 16.0
 
 
+def test_reserve_fits_best_by_the_scarce_resource_not_by_whole_pods() -> None:
+    # Three 8-GPU nodes with 7, 4 and 5 GPUs free. A 4-GPU pod fits once on each (7 // 4 =
+    # 4 // 4 = 5 // 4 = 1), so counting whole pods ties them all and took the first, node 0,
+    # leaving 3 GPUs that no 4- or 8-GPU pod can use. By the fractional fit (7/4 = 1.75,
+    # 4/4 = 1.0, 5/4 = 1.25) it goes to node 1 and uses it up: nodes 0 and 2 keep 7 and 5.
+    gpu = "nvidia.com/gpu"
+    kind = ComputeType.INTELLIGENT
+    s = state(cluster("qingyang", cpu=96, gpu=8, memory_gi=768, nodes=3, types=(kind,)))
+    g = s.resource_index[gpu]
+    for row, free in enumerate((7.0, 4.0, 5.0)):
+        s.cluster_free[0, g] -= s.node_free[row, g] - free
+        s.node_free[row, g] = free
+    pod = job(cpu=32, gpu=4, memory_gi=256, kind=kind)
+    assert s.reserve(0, pod) == {"qingyang-intelligent-1": 1}
+    assert s.node_free[:, g].tolist() == [7.0, 0.0, 5.0]
+    # Two pods of 2 GPUs: node 2 (5/2 = 2.5) before node 0 (7/2 = 3.5); both go there.
+    assert s.reserve(0, job(cpu=8, gpu=2, memory_gi=64, kind=kind, pods=2)) == {
+        "qingyang-intelligent-2": 2
+    }
+    assert s.node_free[:, g].tolist() == [7.0, 0.0, 1.0]
+    assert s.cluster_free[0, g] == 8.0
+
+
 def test_reserve_refuses_what_does_not_fit() -> None:
     s = state(cluster("qingyang", cpu=8))
     before = s.node_free.copy()
