@@ -226,7 +226,23 @@ def test_a_data_job_starts_when_its_data_has_arrived_and_the_move_is_counted():
     assert metrics["data_jobs"] == 1 and metrics["data_jobs_moved"] == 1
 
 
-class ScriptedPlanner:
+class QuietPlacer:
+    """What the engine tells a time-aware placer and these scripted ones ignore."""
+
+    def release(self, key):
+        pass
+
+    def started(self, key, job, state, cluster, end_s):
+        pass
+
+    def finished(self, key):
+        pass
+
+    def choose(self, job, state):
+        raise NotImplementedError
+
+
+class ScriptedPlanner(QuietPlacer):
     """A time-aware placer whose answers are scripted: one plan, then re-plans by hour."""
 
     name = "scripted"
@@ -246,15 +262,6 @@ class ScriptedPlanner:
 
     def release(self, key):
         self.released.append(key)
-
-    def started(self, key, job, state, cluster, end_s):
-        pass
-
-    def finished(self, key):
-        pass
-
-    def choose(self, job, state):
-        raise NotImplementedError
 
 
 def analytics_job(deadline_h: float) -> SimJob:
@@ -296,7 +303,7 @@ def test_rolling_replan_keeps_a_lone_jobs_plan():
     assert rolling.cluster[0] == static.cluster[0]
 
 
-class ScriptedBatch:
+class ScriptedBatch(QuietPlacer):
     """A batch placer that records when the engine asks it to re-plan, and moves nothing."""
 
     name = "scripted-batch"
@@ -313,18 +320,6 @@ class ScriptedBatch:
     def replan_batch(self, held, jobs, state, now_s):
         self.asked.append(now_s)
         return {}
-
-    def release(self, key):
-        pass
-
-    def started(self, key, job, state, cluster, end_s):
-        pass
-
-    def finished(self, key):
-        pass
-
-    def choose(self, job, state):
-        raise NotImplementedError
 
 
 def cpu_job(name: str, arrival_s: float, run_s: float) -> SimJob:
