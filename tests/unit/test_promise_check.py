@@ -227,7 +227,7 @@ def test_a_create_refused_while_the_fleet_moved_is_tried_on_the_new_fleet(
     job = Entry("big", "team-a", "job-big")
     job.update(body)
     controller.jobs[job.uid] = job
-    job.blocked = placer.key(job)  # as Controller._create does when a create is refused
+    job.blocked = placer.key(job, room=False)  # as Controller._create does on a refusal
     step = machine.refused(job.status, "2026-11-29T00:00:00Z", "DispatchRefused", "forbidden")
     assert step.final
 
@@ -244,6 +244,10 @@ def test_a_create_refused_while_the_fleet_moved_is_tried_on_the_new_fleet(
     assert controller.decided.pop(job.uid).patch["message"].startswith("0/3 clusters can take")
     placer._drain()
     assert job.uid not in controller.decided  # and not again until the fleet moves
+    job.blocked = placer.key(job, room=False)
+    controller.capacity.freed += 1  # room came back somewhere: not what the member refused
+    placer._drain()
+    assert job.uid not in controller.decided
 
 
 def sized(uid: str, cpu: str) -> Entry:

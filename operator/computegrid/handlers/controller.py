@@ -478,7 +478,7 @@ class Controller:
             message = f"{action.cluster} refused Job {action.namespace}/{action.name}: "
             foreign = isinstance(exc, ForeignNamespace)
             reason = ForeignNamespace.reason if foreign else "DispatchRefused"
-            entry.blocked = self.placer.key(entry) if self.placer else None
+            entry.blocked = self.placer.key(entry, room=False) if self.placer else None
             await self.carry_out(
                 entry,
                 machine.refused(entry.status, now_rfc3339(), reason, message + status_message(exc)),

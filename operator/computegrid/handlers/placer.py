@@ -96,11 +96,19 @@ class Placer:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
-    def key(self, entry: Entry) -> tuple[Any, ...]:
-        """What a refused placement depended on: the job's spec, the fleet, and the room that
-        ended reservations gave back (which no probe may ever show)."""
+    def key(self, entry: Entry, *, room: bool = True) -> tuple[Any, ...]:
+        """What a refused placement depended on: the job's spec, the fleet and, for a refusal
+        for want of room, the room that ended reservations gave back (which no probe may ever
+        show). A member's refusal of the Job itself (``room=False``) does not look again for
+        room that came back elsewhere: every dispatch's reservation ends within minutes."""
         controller = self.controller
-        return (entry.generation, controller.fleet.generation, controller.capacity.freed)
+        freed = controller.capacity.freed if room else None
+        return (entry.generation, controller.fleet.generation, freed)
+
+    def is_blocked(self, entry: Entry) -> bool:
+        """Refused, and nothing it depended on has moved since."""
+        blocked = entry.blocked
+        return blocked is not None and blocked == self.key(entry, room=blocked[2] is not None)
 
     def add(self, entry: Entry) -> None:
         CLOCK.note("first_waiting")
@@ -213,7 +221,7 @@ class Placer:
             if current is not entry or entry.deleting or entry.status.get("remote"):
                 self.waiting.pop(uid, None)
                 continue
-            if entry.blocked == self.key(entry):
+            if self.is_blocked(entry):
                 continue
             tried += 1
             loop = refusal(entry, controller.options.hub_name)
