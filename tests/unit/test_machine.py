@@ -280,6 +280,14 @@ def test_pending_is_written_only_when_its_reason_changes() -> None:
     assert first.patch["phase"] == "Pending" and kinds(first) == ["Event:Unschedulable"]
     same = machine.pending({**first.patch}, NOW, "Unschedulable", "a: full")
     assert same.patch == {} and same.actions == ()
+    # The same reason, a new diagnosis (room moved): no Event, and the write may wait.
+    moved = machine.pending({**first.patch}, NOW, "Unschedulable", "a: 2 cores free")
+    assert moved.patch["message"] == "a: 2 cores free" and moved.actions == ()
+    assert moved.progress
+    other = machine.pending({**first.patch}, NOW, "InvalidSpec", "spec.x: bad")
+    assert kinds(other) == ["Event:InvalidSpec"] and not other.progress
+    edited = machine.pending({**other.patch}, NOW, "InvalidSpec", "spec.y: bad")
+    assert kinds(edited) == ["Event:InvalidSpec"] and not edited.progress  # news: at once
 
 
 def test_a_spec_change_names_the_fields() -> None:

@@ -243,7 +243,9 @@ class Placer:
                 result = self.scheduler.schedule(request, state)
             metrics.SCHEDULING_SECONDS.observe(time.perf_counter() - started)
             if not isinstance(result, Decision | Plan):
-                self._refuse(entry, "Unschedulable", diagnosis_message(result), "unschedulable")
+                self._refuse(
+                    entry, machine.UNSCHEDULABLE, diagnosis_message(result), "unschedulable"
+                )
                 continue
             if isinstance(result, Plan) and result.deferred:
                 assert in_time is not None

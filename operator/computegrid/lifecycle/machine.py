@@ -49,6 +49,7 @@ from computegrid.api.conditions import condition, merge_conditions
 from computegrid.api.timing import parse_time
 
 FINISHED = (Phase.SUCCEEDED.value, Phase.FAILED.value)
+UNSCHEDULABLE = "Unschedulable"  # the reason of a job no member can take now
 Status = Mapping[str, Any]
 
 
@@ -698,19 +699,24 @@ def replanned(
 
 
 def pending(status: Status, now: str, reason: str, message: str) -> Step:
-    """Not placed (unschedulable, invalid): written only when the reason or message changed."""
+    """Not placed (unschedulable, invalid): written only when the reason or message changed.
+
+    A new reason is news (a Warning Event, written at once), and so is a new message for any
+    reason but Unschedulable (an invalid spec edited into another invalid one). A new
+    Unschedulable diagnosis (the free room it quotes moved) is progress: no Event, and its
+    write may wait for the next: a job refused for room is judged again each time room comes
+    back, which on a busy fleet is many times a minute."""
     patch = {
         "phase": Phase.PENDING.value,
         "message": message[:1000],
         "conditions": _conditions(status, now, ("Scheduled", "False", reason, message)),
     }
     old: Mapping[str, Any] = _find(status, "Scheduled")
-    if (
-        status.get("phase") == Phase.PENDING.value
-        and status.get("message") == patch["message"]
-        and old.get("reason") == reason
-    ):
+    same_reason = status.get("phase") == Phase.PENDING.value and old.get("reason") == reason
+    if same_reason and status.get("message") == patch["message"]:
         return Step()
+    if same_reason and reason == UNSCHEDULABLE:
+        return Step(patch, progress=True)
     return Step(patch, (event("Warning", reason, message),))
 
 
