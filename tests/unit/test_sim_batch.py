@@ -204,3 +204,32 @@ def test_start_now_is_offered_only_where_the_pods_fit_node_by_node(node_fit_now)
     assert (tianfu in option.cluster[now]) is not node_fit_now
     assert tianfu in option.cluster[~now]  # a later start on Tianfu is still offered
     assert len(option.cluster[now]) > 0  # elsewhere, starting now still is
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_held_start_without_a_promise_is_planned_again_only_in_the_retry_variant(retry):
+    # A job an earlier joint plan told to start now has no promise on the book; if its start
+    # fails the node check, the retry variant plans it jointly again (the engine asks), and a
+    # later start puts its own amounts on the book. Without the variant that cannot happen.
+    job = analytics(5, 2, 30, cpu=12.0)
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    state.update_power(*CURVES.at(5))
+    name = "computegrid-timed-batch-yield" + ("-retry" if retry else "")
+    placer = make_placer(name, curves=CURVES)
+    assert placer.name == name and placer.replan_failed_starts is retry  # type: ignore[attr-defined]
+    planned = placer.plan(0, job, state, 5 * H)
+    assert planned is not None and planned[1] > 5 * H
+    assert placer.book is not None  # type: ignore[attr-defined]
+    placer.book.remove("0")  # type: ignore[attr-defined]  # started "now" by an earlier plan
+    if not retry:
+        with pytest.raises(AssertionError, match="had no promise"):
+            placer.replan_batch({0: (5 * H, planned[0])}, [job], state, 5 * H)  # type: ignore[attr-defined]
+        return
+    moved = placer.replan_batch({0: (5 * H, planned[0])}, [job], state, 5 * H)  # type: ignore[attr-defined]
+    cluster, start = moved[0]
+    assert start > 5 * H
+    promise = placer.book.items["0"]  # type: ignore[attr-defined]
+    assert (promise.cluster, promise.start_s, promise.end_s) == (cluster, start, start + 2 * H)
+    assert promise.compute_type_code == TYPE_CODES[ComputeType.GENERAL]
+    assert promise.amounts[state.resource_index["cpu"]] == 12.0
+    assert promise.amounts[state.resource_index["memory"]] == 32.0 * GIB

@@ -350,3 +350,63 @@ def test_a_batch_placer_may_also_replan_when_a_completion_frees_room(gap_s, aske
     run = replay(jobs, FleetState(FLEET.snapshots(), LATENCY), planner, CURVES)
     assert planner.asked == asked_s
     assert run.start_s.tolist() == [600.0, 5 * 3600.0, 800.0]
+
+
+class RetryBatch(QuietPlacer):
+    """A batch placer whose joint plans are scripted per call; a per-job plan after the first
+    (the engine's fallback for a failed held start) sends the job to cluster 2 at once."""
+
+    name = "retry-batch"
+    batch = True
+
+    def __init__(self, first: dict[str, tuple[int, float]], second: dict[int, tuple[int, float]],
+                 retry: bool) -> None:  # fmt: skip
+        self.first, self.second = first, second  # second: the 2nd joint plan at 1 h
+        self.replan_failed_starts = retry
+        self.asked: list[tuple[float, list[int]]] = []
+        self.planned: set[str] = set()
+
+    def plan(self, key, job, state, now_s):
+        name = job.request.name
+        if name in self.planned:
+            return 2, now_s
+        self.planned.add(name)
+        return self.first[name]
+
+    def replan_batch(self, held, jobs, state, now_s):
+        self.asked.append((now_s, sorted(held)))
+        return self.second if [t for t, _ in self.asked].count(now_s) == 2 else {}
+
+
+def general_job(name: str, parallelism: int, arrival_s: float) -> SimJob:
+    request = JobRequest(name, "chengdu", {"cpu": 64.0, "memory": 256.0 * 2**30}, parallelism,
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    return SimJob(request, arrival_s, 3 * 3600.0, "analytics", deadline_s=24 * 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("retry", "second", "cluster", "start_h", "asked"),
+    [
+        # off: the failed start goes to the per-job fallback at once (cluster 2)
+        (False, {1: (1, 3600.0)}, 2, 1.0, [(3600, [1])]),
+        # on: planned jointly again at the same instant; it moves the job to cluster 1 now
+        (True, {1: (1, 3600.0)}, 1, 1.0, [(3600, [1]), (3600, [1])]),
+        # on, moved to a later hour: held again, starts then
+        (True, {1: (1, 7200.0)}, 1, 2.0, [(3600, [1]), (3600, [1]), (7200, [1])]),
+        # on, the second plan moves nothing: the fallback, once (no third plan at 1 h)
+        (True, {}, 2, 1.0, [(3600, [1]), (3600, [1])]),
+    ],
+)
+def test_a_failed_held_start_may_be_planned_jointly_again(retry, second, cluster, start_h,
+                                                          asked):  # fmt: skip
+    # "fill" takes 64 of each of cluster 0's three 96-core nodes from 0:10 for 3 h; "big"
+    # (one 64-core pod) is held for cluster 0 at 1 h, where the pool has 96 cores free but no
+    # node 64: its start fails the node check.
+    jobs = [general_job("fill", 3, 600.0), general_job("big", 1, 700.0)]
+    planner = RetryBatch({"fill": (0, 600.0), "big": (0, 3600.0)}, second, retry)
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    assert state.pods_fitting_per_cluster(jobs[1].request)[0] == 3
+    run = replay(jobs, state, planner, CURVES)
+    assert (int(run.cluster[1]), float(run.start_s[1])) == (cluster, start_h * 3600.0)
+    assert int(run.cluster[0]) == 0 and run.overcommits == 0
+    assert planner.asked == [(float(t), keys) for t, keys in asked]

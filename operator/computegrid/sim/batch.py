@@ -105,16 +105,21 @@ class ComputegridBatch(ComputegridTimed):
         g_per_cny: float | None = None,
         unknown_run_h: float = 1.0,
         replan_on_free_s: float = 0.0,
+        replan_failed_starts: bool = False,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h)
         # > 0: the engine also re-plans when a completion frees room, at most once per this
         self.replan_on_free_s = replan_on_free_s
+        # True: held starts that fail the node check are planned jointly again, with every
+        # held job, before the per-job fallback (once per instant; the engine asks)
+        self.replan_failed_starts = replan_failed_starts
         # None: the policy's own low-class exchange rate (200 with the default weights)
         self.g_per_cny = grams_per_cny(policy) if g_per_cny is None else g_per_cny
         self.margin_s = margin_h * HOUR_S
         self.name = "computegrid-timed-batch" + ("-yield" if unknown_run_h == 0 else "")
         self.name += "-freed" if replan_on_free_s > 0 else ""
+        self.name += "-retry" if replan_failed_starts else ""
         self.time_limit_s = time_limit_s
         self.integer = integer
         self.solves = 0
@@ -170,11 +175,19 @@ class ComputegridBatch(ComputegridTimed):
         for key_s, (cluster, start) in plan.choice.items():
             key = int(key_s)
             old = self.book.remove(key_s)
-            assert old is not None, f"held job {key} had no promise"
+            # none: planned to start now by an earlier solve, and its start failed since
+            assert old is not None or self.replan_failed_starts, f"held job {key} had no promise"
             out[key] = (cluster, start)
             if start > now_s + 1e-6:
-                self.book.add(Reservation(key_s, cluster, old.compute_type_code, start,
-                                          start + jobs[key].duration_s, old.amounts))  # fmt: skip
+                if old is None:
+                    r = jobs[key].request
+                    vector = state.request_vector(r)
+                    assert vector is not None
+                    code, amounts = TYPE_CODES[r.compute_type], r.parallelism * vector
+                else:
+                    code, amounts = old.compute_type_code, old.amounts
+                self.book.add(Reservation(key_s, cluster, code, start,
+                                          start + jobs[key].duration_s, amounts))  # fmt: skip
         return out
 
     def _options(

@@ -108,6 +108,8 @@ def replay(
     # Batch placers may also re-plan when a completion frees room (at most once per gap).
     free_gap = float(getattr(planner, "replan_on_free_s", 0.0) or 0.0) if batch else 0.0
     last_free_replan = -math.inf
+    # Batch placers may plan held starts that fail the node check jointly again (once each).
+    retry_failed = batch and bool(getattr(planner, "replan_failed_starts", False))
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -228,18 +230,33 @@ def replay(
         elif free_gap and freed and plans and now - last_free_replan >= free_gap:
             last_free_replan = now
             replan_batch(now)
+        retried: set[int] = set()  # held starts that failed once at this instant
         while held and held[0][0] <= now:
-            at, i, choice = heapq.heappop(held)
-            if plans.get(i) != (at, choice):
-                continue  # re-planned since (or already started)
-            del plans[i]
-            assert planner is not None
-            planner.release(i)
-            fits = state.pods_fitting_per_cluster(jobs[i].request)[choice]
-            if fits >= jobs[i].request.parallelism:
-                start_job(i, choice, now)
-            elif not attempt(i, now):
-                bisect.insort(queue, i)  # arrival order
+            retry: list[int] = []
+            while held and held[0][0] <= now:
+                at, i, choice = heapq.heappop(held)
+                if plans.get(i) != (at, choice):
+                    continue  # re-planned since (or already started)
+                assert planner is not None
+                fits = state.pods_fitting_per_cluster(jobs[i].request)[choice]
+                if fits < jobs[i].request.parallelism and retry_failed and i not in retried:
+                    retry.append(i)  # keeps its plan (and promise) for a second joint plan
+                    continue
+                del plans[i]
+                planner.release(i)
+                if fits >= jobs[i].request.parallelism:
+                    start_job(i, choice, now)
+                elif not attempt(i, now):
+                    bisect.insort(queue, i)  # arrival order
+            if retry:
+                # A second joint plan, before the per-job fallback: every held job, the failed
+                # ones offered "start now" only where their pods fit node by node.
+                retried.update(retry)
+                replan_batch(now)
+                for i in retry:
+                    at, choice = plans[i]
+                    if at <= now + 1e-6:
+                        heapq.heappush(held, (at, i, choice))  # due: the loop above again
         while next_arrival < n and jobs[next_arrival].arrival_s <= now:
             i = next_arrival
             next_arrival += 1

@@ -36,6 +36,9 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-timed-batch-yield-freed``: the same, and the joint plan is also re-solved when
   a completion frees room (at most once per 30 min, whole hours counting), so held work takes
   room that work without a window gave back before the next whole hour (session 10).
+- ``computegrid-timed-batch-yield-retry``: computegrid-timed-batch-yield, and held starts whose
+  pods do not fit node by node at their planned hour are planned jointly again, with every
+  held job, before the per-job fallback (session 10, helper 2).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
@@ -74,6 +77,7 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch",
     "computegrid-timed-batch-yield",
     "computegrid-timed-batch-yield-freed",
+    "computegrid-timed-batch-yield-retry",
     "computegrid-congestion",
 )
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
@@ -232,6 +236,9 @@ def make_placer(
         if name == "computegrid-timed-batch-yield-freed":
             return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0,
                                     replan_on_free_s=FREED_REPLAN_GAP_S)  # fmt: skip
+        if name == "computegrid-timed-batch-yield-retry":
+            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0,
+                                    replan_failed_starts=True)  # fmt: skip
     if name == "computegrid-congestion":
         from computegrid.scheduling.capacity_price import CongestionPrice
         from computegrid.sim.timed import ComputegridTimed
