@@ -192,11 +192,12 @@ class Placer:
 
     def _until_room_may_free(self) -> float | None:
         """Seconds until the oldest reservation expires, while jobs wait for room: nothing
-        else may wake the placer when the fleet is quiet."""
+        else may wake the placer when the fleet is quiet. Half a second late, so a round that
+        fails before it looks at the reservations cannot spin the loop."""
         expiry = self.controller.capacity.next_expiry
         if not self.waiting or expiry == math.inf:
             return None
-        return max(expiry - time.monotonic(), 0.0) + 0.01
+        return max(expiry - time.monotonic(), 0.0) + 0.5
 
     def _drain(self) -> bool:
         """Decide for up to BATCH waiting jobs; True when more are waiting."""
