@@ -205,7 +205,7 @@ class FleetState:
         block = self.rows_by_type_cluster.get((TYPE_CODES[job.compute_type], cluster))
         rows = np.arange(block.start, block.stop) if block else np.arange(0)
         index, amounts = asked
-        share = (self.node_free[rows][:, index] / amounts).min(axis=1)  # pods, fractional
+        share = _pod_shares(self.node_free[rows][:, index], amounts)
         fits = np.floor(share)
         keep = fits > 0
         rows, fits, share = rows[keep], fits[keep], share[keep]
@@ -284,7 +284,13 @@ def _whole_pods(free: FloatArray, amounts: FloatArray) -> FloatArray:
     ``np.floor_divide`` on floats (which pays for Python's modulo semantics), and floor is
     monotonic, so one floor of the row's minimum is the same as the minimum of the floors.
     """
-    result: FloatArray = np.floor((free / amounts).min(axis=1))
+    result: FloatArray = np.floor(_pod_shares(free, amounts))
+    return result
+
+
+def _pod_shares(free: FloatArray, amounts: FloatArray) -> FloatArray:
+    """Per row, the pods that fit counted in fractions: min(free / amount) over columns."""
+    result: FloatArray = (free / amounts).min(axis=1)
     return result
 
 

@@ -46,7 +46,7 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -229,16 +229,16 @@ def make_placer(
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
-        if name == "computegrid-timed-batch":
-            return ComputegridBatch(curves, policy or DEFAULT_POLICY)
-        if name == "computegrid-timed-batch-yield":
-            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0)
-        if name == "computegrid-timed-batch-yield-freed":
-            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0,
-                                    replan_on_free_s=FREED_REPLAN_GAP_S)  # fmt: skip
-        if name == "computegrid-timed-batch-yield-retry":
-            return ComputegridBatch(curves, policy or DEFAULT_POLICY, unknown_run_h=0.0,
-                                    replan_failed_starts=True)  # fmt: skip
+        yields: dict[str, Any] = {"unknown_run_h": 0.0}
+        freed = {**yields, "replan_on_free_s": FREED_REPLAN_GAP_S}
+        variants: dict[str, dict[str, Any]] = {
+            "computegrid-timed-batch": {},
+            "computegrid-timed-batch-yield": yields,
+            "computegrid-timed-batch-yield-freed": freed,
+            "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
+        }
+        if name in variants:
+            return ComputegridBatch(curves, policy or DEFAULT_POLICY, **variants[name])
     if name == "computegrid-congestion":
         from computegrid.scheduling.capacity_price import CongestionPrice
         from computegrid.sim.timed import ComputegridTimed
