@@ -22,7 +22,8 @@ Two more, for the promises' checks: a job whose planned member has no room left 
 re-planned onto a member that has room, and released there at once; and a job whose planned
 member is lost (the operator's view of it through a fault proxy, partitioned) long before its
 start is re-planned onto another member at once, its suspended copy deleted when the member
-is back.
+is back. And two jobs planned one by one, first come first served, are re-planned together by
+the joint re-plan (``--joint-replan-interval``) when that saves carbon.
 
 Each test pauses the session operator, if one runs (``no_operator``), and runs its own with
 the clock offset.
@@ -37,7 +38,7 @@ import json
 import math
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,15 +60,22 @@ from computegrid.api import GROUP, VERSION
 
 pytest_plugins = ["operator_fixtures"]
 QINGYANG, TIANFU = "gansu-qingyang", "chengdu-chongqing-tianfu"
+CHONGQING = "chengdu-chongqing-chongqing"
 LEAD_S = 100.0  # real seconds from the operator's start to the planned start
 CROWD_LEAD_S = 150.0  # the same for the no-room test (75 s was short in a loaded CI run)
 LOST_LEAD_S = 900.0  # the member-lost test never waits for the start
+JOINT_LEAD_S = 150.0  # the joint re-plan test: rounds every JOINT_EVERY_S before P
+JOINT_EVERY_S = 30.0
 FORECAST_NS = "kube-system"
 ONLY_QINGYANG = {"computegrid.io/max-latency-ms": "3"}
 
 
-def sdk_configmap(name: str, hour_p: float, now_s: float, after: float) -> dict[str, Any]:
-    """The exporter's ConfigMap: hour P−1 at 600 g/kWh, then 24 hours at ``after``."""
+def sdk_configmap(
+    name: str, hour_p: float, now_s: float, after: float | Sequence[float]
+) -> dict[str, Any]:
+    """The exporter's ConfigMap: hour P−1 at 600 g/kWh, then 24 hours at ``after`` (one
+    figure, or one per hour from P)."""
+    hourly = [after] * 24 if isinstance(after, int | float) else list(after)
     points = [
         {
             "location": name,
@@ -75,7 +83,7 @@ def sdk_configmap(name: str, hour_p: float, now_s: float, after: float) -> dict[
                 "%Y-%m-%dT%H:%M:%SZ"
             ),
             "duration": 60,
-            "value": 600.0 if h < 0 else after,
+            "value": 600.0 if h < 0 else hourly[h],
         }
         for h in range(-1, 24)
     ]
@@ -158,8 +166,9 @@ def planning_operator(
     hub_api: Any,
     member_clusters: list[str],
     log: Path,
-    after: Mapping[str, float],
+    after: Mapping[str, float | Sequence[float]],
     lead_s: float,
+    extra: Sequence[str] = (),
 ) -> Iterator[Planning]:
     """Forecast ConfigMaps (600 g/kWh in hour P−1, then ``after[member]``) on every member, and
     an operator whose clock says P − ``lead_s`` now; everything undone afterwards."""
@@ -172,7 +181,7 @@ def planning_operator(
         ours = OperatorProcess(
             fleet.hub.kubeconfig,
             log,
-            extra=["--clock-offset", f"{offset:.3f}", "--forecast-interval", "1"],
+            extra=["--clock-offset", f"{offset:.3f}", "--forecast-interval", "1", *extra],
         )
         heartbeat = real0 + offset  # the ConfigMaps' lastHeartbeatTime: the status's published
         try:
@@ -474,3 +483,80 @@ def test_a_promise_its_member_can_no_longer_keep_is_replanned_before_the_start(
         f"member-lost test: re-planned onto {home} {replanned_s:.1f} s after the partition; "
         f"took {time.monotonic() - began:.1f} s"
     )
+
+
+def test_jobs_planned_first_come_are_replanned_together_before_their_start(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """gansu-qingyang is at 100 g/kWh in hour P only (400 after), chongqing at 300 from P, the
+    rest at 600. Two 80-core jobs; gansu-qingyang's two 64-core general nodes hold one at P
+    (chongqing has three; tianfu's one general node cannot hold either job).
+    "first" (may run anywhere) comes first and is planned on gansu-qingyang at P; "pinned" (its
+    latency budget allows gansu-qingyang alone) is left P + 1 h there. The joint re-plan, every
+    30 s of the operator's clock here, moves "first" to chongqing at P and "pinned" to P: 400
+    g/kWh for the pair instead of 500. Both are released at P where the joint plan put them."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after: dict[str, float | Sequence[float]] = {name: 600.0 for name in member_clusters}
+    after[QINGYANG] = [100.0] + [400.0] * 23
+    after[CHONGQING] = 300.0
+    with planning_operator(
+        fleet, hub_api, member_clusters, tmp_path / "joint.log", after, JOINT_LEAD_S,
+        extra=["--joint-replan-interval", str(JOINT_EVERY_S)],
+    ) as planning:  # fmt: skip
+        hour_p = planning.hour_p
+        now = hour_p - JOINT_LEAD_S
+        with CreationLog(member_apis, namespace) as log:
+            first = hub.create(windowed("first", now, cpu="40", parallelism=2))
+            planned = hub.wait_phase("first", "Deferred", timeout=30)
+            assert planned["deferral"]["cluster"] == QINGYANG
+            assert rfc3339_s(planned["deferral"]["start"]) == hour_p
+            pinned = hub.create(
+                windowed("pinned", now, cpu="40", parallelism=2, extra_annotations=ONLY_QINGYANG)
+            )
+            uids = {"first": first["metadata"]["uid"], "pinned": pinned["metadata"]["uid"]}
+            left = hub.wait_phase("pinned", "Deferred", timeout=30)
+            if left["deferral"]["replans"] == 0:  # not re-planned together yet
+                assert left["deferral"]["cluster"] == QINGYANG
+                assert rfc3339_s(left["deferral"]["start"]) == hour_p + 3600
+
+            def together() -> bool:
+                a, b = hub.status("first")["deferral"], hub.status("pinned")["deferral"]
+                return (a["cluster"], rfc3339_s(a["start"])) == (CHONGQING, hour_p) and (
+                    b["cluster"],
+                    rfc3339_s(b["start"]),
+                ) == (QINGYANG, hour_p)
+
+            wait_for(together, "both re-planned together before P", JOINT_LEAD_S - 20)
+            assert time.time() < planning.start_real, "re-planned only after the start"
+            for name in uids:
+                assert hub.status(name)["deferral"]["replans"] == 1, name
+                why = wait_for(
+                    lambda n=name: {e.reason: e.message for e in hub.events(n)}.get("Replanned"),
+                    f"a Replanned Event for {name}",
+                    30,
+                )
+                assert "the joint plan of 2 Deferred job(s)" in why, why
+            for name, home in (("first", CHONGQING), ("pinned", QINGYANG)):
+                done = hub.wait_phase(name, "Running", "Succeeded", timeout=JOINT_LEAD_S + 60)
+                assert done["remote"]["cluster"] == home, name
+                assert rfc3339_s(done["deferral"]["started"]) >= hour_p, name
+                [job] = jobs_with_uid(member_apis[home], uids[name])
+                assert job.spec.suspend is False, name
+            wait_for(
+                lambda: not jobs_with_uid(member_apis[QINGYANG], uids["first"]),
+                "the suspended copy of first on gansu-qingyang deleted",
+                30,
+            )
+            for name in uids:  # gansu-qingyang free again for later modules
+                hub.delete(name)
+            wait_for(lambda: all(hub.gone(n) for n in uids), "both deleted", 60)
+        created = {n: sorted(m for m, _ in log.created.get(uid, set())) for n, uid in uids.items()}
+        assert created == {"first": sorted([QINGYANG, CHONGQING]), "pinned": [QINGYANG]}
+        rounds = planning.proc.log_path.read_text().count("joint plan of ")
+    print(f"joint re-plan test: {rounds} rounds logged; took {time.monotonic() - began:.1f} s")

@@ -233,3 +233,24 @@ def test_a_held_start_without_a_promise_is_planned_again_only_in_the_retry_varia
     assert promise.compute_type_code == TYPE_CODES[ComputeType.GENERAL]
     assert promise.amounts[state.resource_index["cpu"]] == 12.0
     assert promise.amounts[state.resource_index["memory"]] == 32.0 * GIB
+
+
+def test_a_job_the_joint_plan_moved_max_changes_times_keeps_its_plan():
+    # computegrid-timed-joint bounds the moves per job as the operator's --max-replans does:
+    # once at its bound, a held job is left out of the joint plan (its promise kept).
+    job = analytics(5, 2, 30)
+    state = FleetState(FLEET.snapshots(), LATENCY)
+    state.update_power(*CURVES.at(5))
+    free = ComputegridBatch(CURVES, g_per_cny=0.0)
+    assert free.plan(0, job, state, 5 * H) is not None
+    best_cluster, best_start = free.replan_batch({0: (5 * H, 0)}, [job], state, 5 * H)[0]
+    worse = (best_start + H, best_cluster)  # the record an hour after the joint optimum
+    bounded = ComputegridBatch(CURVES, g_per_cny=0.0, max_changes=1)
+    assert bounded.plan(0, job, state, 5 * H) is not None
+    assert bounded.replan_batch({0: worse}, [job], state, 5 * H) == {0: (best_cluster, best_start)}
+    assert bounded.changes == {0: 1}
+    assert bounded.replan_batch({0: worse}, [job], state, 5 * H) == {}  # at its bound
+    assert bounded.changes == {0: 1} and "0" in (bounded.book.items if bounded.book else {})
+    joint = make_placer("computegrid-timed-joint", curves=CURVES)
+    assert isinstance(joint, ComputegridBatch) and joint.name == "computegrid-timed-joint"
+    assert (joint.max_changes, joint.integer, joint.planner.unknown_run_s) == (3, True, H)

@@ -67,6 +67,13 @@ def register(subparsers: Any) -> None:
         help="times a Deferred job may be re-planned on a new forecast before its start",
     )
     parser.add_argument(
+        "--joint-replan-interval",
+        type=float,
+        default=3600.0,
+        help="seconds between joint re-plans of all Deferred jobs, on the turn of each "
+        "interval (default 3600: hourly); 0: never, each keeps the plan it got alone",
+    )
+    parser.add_argument(
         "--clock-offset",
         type=float,
         default=0.0,
@@ -83,6 +90,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.max_replans < 0:
         raise UsageError("--max-replans must be 0 or more")
+    if args.joint_replan_interval < 0:
+        raise UsageError("--joint-replan-interval must be 0 (never) or more")
     names = (
         "probe_interval",
         "grace_period",
@@ -118,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         tenant_namespace_template=args.tenant_namespace_template,
         forecast_interval=args.forecast_interval,
         max_replans=args.max_replans,
+        joint_replan_interval=args.joint_replan_interval,
         clock_offset=args.clock_offset,
     )
     os.environ.update(options.to_env())

@@ -12,6 +12,15 @@ DECISIONS = Counter(
     "Scheduling decisions by outcome (scheduled, rescheduled, unschedulable, invalid, refused).",
     ["outcome"],
 )
+JOINT_REPLANS = Counter(
+    "computegrid_joint_replans_total",
+    "Joint re-plans of the Deferred jobs, by outcome (planned, no-plan, failed).",
+    ["outcome"],
+)
+JOINT_MOVED = Counter(
+    "computegrid_joint_replan_moves_total",
+    "Deferred jobs the joint re-plan gave a new member or start.",
+)
 SCHEDULING_SECONDS = Histogram(
     "computegrid_scheduling_seconds",
     "Time the scheduling core took for one decision.",

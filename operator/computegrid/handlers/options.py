@@ -33,6 +33,9 @@ class OperatorOptions:
     worker_limit: int = 0  # 0: Kopf's default (unlimited)
     forecast_interval: float = 300.0  # seconds between a member's forecast refreshes
     max_replans: int = 3  # times a Deferred job's plan may change before its start
+    # Seconds between joint re-plans of all Deferred jobs (handlers/joint.py), aligned to
+    # whole multiples on the planning clock; 0: never (each keeps the plan it got alone).
+    joint_replan_interval: float = 3600.0
     # Seconds added to the wall clock for planning in time (windows, forecasts, planned
     # starts): tests run "an hour later" without waiting an hour. 0 in production.
     clock_offset: float = 0.0

@@ -32,7 +32,7 @@ from typing import Any
 
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import remote_name, tenant_namespace
-from computegrid.handlers import metrics
+from computegrid.handlers import joint, metrics
 from computegrid.handlers.controller import Controller
 from computegrid.handlers.federation import refusal
 from computegrid.handlers.jobcache import Entry
@@ -80,6 +80,7 @@ class Placer:
     news: asyncio.Event = field(default_factory=asyncio.Event)  # a member's first probe or list
     problems: set[str] = field(default_factory=set)  # members that cannot be probed at all
     task: asyncio.Task[Any] | None = None
+    joint_task: asyncio.Task[Any] | None = None  # the joint re-plan of Deferred jobs
     replanning: dict[str, tuple[Entry, str]] = field(default_factory=dict)  # uid → (job, why)
     _timed: TimeScheduler | None = None
     _checked: int = -1  # the fleet generation the promises were last checked against
@@ -90,11 +91,28 @@ class Placer:
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop(), name="placer")
+        if self.controller.options.joint_replan_interval > 0:
+            self.joint_task = asyncio.create_task(self._joint_loop(), name="joint-replan")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        tasks = [t for t in (self.task, self.joint_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _joint_loop(self) -> None:
+        """At each turn of the interval on the planning clock: the joint re-plan of every
+        Deferred job that may still move (handlers/joint.py)."""
+        options = self.controller.options
+        while True:
+            await asyncio.sleep(joint.until_next(options.clock(), options.joint_replan_interval))
+            if not self.controller.deferred or not self.gate.opened:
+                continue
+            try:
+                await joint.replan_jointly(self)
+            except Exception:  # a bug must not stop the next round: log, count, go on
+                metrics.JOINT_REPLANS.labels(outcome="failed").inc()
+                log.exception("joint re-plan failed")
 
     def key(self, entry: Entry, *, room: bool = True) -> tuple[Any, ...]:
         """What a refused placement depended on: the job's spec, the fleet and, for a refusal

@@ -143,19 +143,25 @@ def book_of(state: FleetState, promises: Iterable[Promise], leave_out: str = "")
 
 def hold(book: ReservationBook, state: FleetState, p: Promise) -> None:
     """Add one promise to ``book`` (nothing if its member or a resource is unknown)."""
+    reservation = reservation_of(state, p)
+    if reservation is not None and p.uid not in book.items:
+        book.add(reservation)
+
+
+def reservation_of(state: FleetState, p: Promise) -> Reservation | None:
+    """The promise in the core's terms on ``state``; None if its member or a resource is
+    unknown there."""
     index = state.index.get(p.cluster)
     vector = state.request_vector(p.request)
-    if index is None or vector is None or p.uid in book.items:
-        return
-    book.add(
-        Reservation(
-            key=p.uid,
-            cluster=index,
-            compute_type_code=TYPE_CODES[p.request.compute_type],
-            start_s=p.start_s,
-            end_s=p.end_s,
-            amounts=vector * p.request.parallelism,
-        )
+    if index is None or vector is None:
+        return None
+    return Reservation(
+        key=p.uid,
+        cluster=index,
+        compute_type_code=TYPE_CODES[p.request.compute_type],
+        start_s=p.start_s,
+        end_s=p.end_s,
+        amounts=vector * p.request.parallelism,
     )
 
 

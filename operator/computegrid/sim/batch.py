@@ -24,9 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
-from computegrid.api.common import LatencySensitivity
 from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import (
     DEFAULT_POLICY,
@@ -34,27 +31,22 @@ from computegrid.scheduling import (
     Policy,
     Reservation,
     Window,
-    window_for,
 )
 from computegrid.scheduling.batch_plan import BatchJob, plan_batch
-from computegrid.scheduling.energy import PUE, it_power_kw
 from computegrid.scheduling.forecast import HOUR_S
-from computegrid.scheduling.plugins import carbon as carbon_plugin
-from computegrid.scheduling.plugins import headroom
-from computegrid.scheduling.plugins import price as price_plugin
-from computegrid.scheduling.state import TYPE_CODES, BoolArray, FloatArray
-from computegrid.scheduling.timeshift import (
-    CAPACITY_FILTERS,
-    FleetForecast,
-    fits_empty_node,
-    pool_capacity,
+from computegrid.scheduling.joint import (
+    DEADLINE_MARGIN_S,
+    grams_per_cny,
+    job_options,
+    margin_window,
+    slot_room,
+    static_mask,
 )
+from computegrid.scheduling.state import TYPE_CODES, FloatArray
+from computegrid.scheduling.timeshift import FleetForecast
 from computegrid.sim.timed import ComputegridTimed
 from computegrid.sim.trace import SimJob
 
-# The last hour before a job's latest start is never planned: a start that fails there (the
-# pods do not fit node by node, or the room was taken) still leaves an hour to find room.
-DEADLINE_MARGIN_S = HOUR_S
 # The price, weighed against carbon as the low class's score does: with the default weights
 # carbon 5 on a 0-1,000 g/kWh scale against price 1 on a 0-1 CNY/kWh scale
 # (scheduling/policy.py): 5/1000 per g = 1 per CNY, so 1 CNY/kWh counts as 200 gCO2e/kWh.
@@ -62,30 +54,10 @@ DEADLINE_MARGIN_S = HOUR_S
 # the electricity no dearer than the per-job planner's. ``grams_per_cny`` reads it from the
 # policy, so a policy file with other low-class weights moves the joint plan with them.
 G_PER_CNY = 200.0
-# Per hour of delay, in gCO2e: far below any real difference between options (a 1 kW job
-# for an hour is hundreds of grams), so it only breaks exact ties toward the earlier start.
-DELAY_TIE_G_PER_H = 1e-3
 # computegrid-timed-batch-yield-freed: the joint plan is also re-solved when a completion frees
 # room, at most once per 30 min (a whole hour's re-plan counts). Chosen at 2,000 jobs (session
 # 10): 1,800 s was lower than 900 s on 4 of 5 seeds, and cheaper; every second was no better.
 FREED_REPLAN_GAP_S = 1800.0
-
-
-def grams_per_cny(policy: Policy) -> float:
-    """The low class's exchange rate of price into carbon, g/kWh per CNY/kWh: its score adds
-    ``w_c × 100 × (1 − g/worst)`` and ``w_p × 100 × (1 − p/ceiling)``, so one CNY/kWh weighs as
-    much as ``(w_p / ceiling) / (w_c / worst)`` g/kWh: (1/1)/(5/1000) = 200 by default, 0 when
-    the class ignores price (PowerPrice 0)."""
-    weights = policy.weights[LatencySensitivity.LOW]
-    w_carbon = float(weights.get(carbon_plugin.NAME, 0.0))
-    w_price = float(weights.get(price_plugin.NAME, 0.0))
-    if w_carbon <= 0:
-        raise ValueError(f"weights.low.{carbon_plugin.NAME} must be > 0 for the joint plan")
-    args = policy.plugin_args
-    worst = float(args.get(carbon_plugin.NAME, {}).get("worst", carbon_plugin.WORST_G_PER_KWH))
-    ceiling = args.get(price_plugin.NAME, {}).get("ceiling", price_plugin.CEILING_CNY_PER_KWH)
-    ceiling = float(ceiling)
-    return (w_price / ceiling) / (w_carbon / worst)
 
 
 class ComputegridBatch(ComputegridTimed):
@@ -106,6 +78,8 @@ class ComputegridBatch(ComputegridTimed):
         unknown_run_h: float = 1.0,
         replan_on_free_s: float = 0.0,
         replan_failed_starts: bool = False,
+        max_changes: int | None = None,
+        name: str | None = None,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h)
@@ -120,6 +94,11 @@ class ComputegridBatch(ComputegridTimed):
         self.name = "computegrid-timed-batch" + ("-yield" if unknown_run_h == 0 else "")
         self.name += "-freed" if replan_on_free_s > 0 else ""
         self.name += "-retry" if replan_failed_starts else ""
+        self.name = name or self.name
+        # The operator's --max-replans: a held job the joint plan moved this many times keeps
+        # its plan, and its promise's room is kept out of the batch; None: no bound.
+        self.max_changes = max_changes
+        self.changes: dict[int, int] = {}
         self.time_limit_s = time_limit_s
         self.integer = integer
         self.solves = 0
@@ -131,18 +110,10 @@ class ComputegridBatch(ComputegridTimed):
         self.reserve = float(getattr(guard, "reserve", 0.0)) if guard is not None else 0.0
 
     def window(self, job: SimJob, now_s: float) -> Window:
-        """As computegrid-timed, with the margin before the latest start: a windowed job is
-        planned no later than latest start − margin, and once past that it starts now
-        wherever it fits (else it waits for room, as a job without a window would)."""
+        """As computegrid-timed, with the margin before the latest start (``margin_window``)."""
         if job.deadline_s is None:
             return super().window(job, now_s)
-        cutoff = job.deadline_s - job.duration_s - self.margin_s
-        return window_for(
-            job.request.sensitivity,
-            now_s,
-            duration_s=job.duration_s,
-            deadline_s=cutoff + job.duration_s if now_s < cutoff else None,
-        )
+        return margin_window(job.request, now_s, job.deadline_s, job.duration_s, self.margin_s)
 
     def replan_batch(
         self,
@@ -155,14 +126,17 @@ class ComputegridBatch(ComputegridTimed):
         keep their plan (no room for any option now, or no plan in time)."""
         if self.book is None or not held:
             return {}
+        movable = [k for k in held if self.changes.get(k, 0) < (self.max_changes or 1 << 30)]
+        kept = [
+            self.book.items[str(k)] for k in set(held) - set(movable) if str(k) in self.book.items
+        ]
         batch: list[BatchJob] = []
         forecast = self.forecast(now_s)
-        for key in held:
-            job = jobs[key]
-            option = self._options(key, job, state, now_s, forecast)
+        for key in movable:
+            option = self._options(key, jobs[key], state, now_s, forecast)
             if option is not None:
                 batch.append(option)
-        plan = plan_batch(batch, self._room(state, now_s), now_s, integer=self.integer,
+        plan = plan_batch(batch, self._room(state, now_s, kept), now_s, integer=self.integer,
                           time_limit_s=self.time_limit_s)  # fmt: skip
         self.solves += 1
         if plan is None:
@@ -178,6 +152,9 @@ class ComputegridBatch(ComputegridTimed):
             # none: planned to start now by an earlier solve, and its start failed since
             assert old is not None or self.replan_failed_starts, f"held job {key} had no promise"
             out[key] = (cluster, start)
+            before = held.get(key)
+            if before is None or before[1] != cluster or abs(max(start, now_s) - before[0]) >= 60:
+                self.changes[key] = self.changes.get(key, 0) + 1
             if start > now_s + 1e-6:
                 if old is None:
                     r = jobs[key].request
@@ -193,73 +170,38 @@ class ComputegridBatch(ComputegridTimed):
     def _options(
         self, key: int, job: SimJob, state: FleetState, now_s: float, forecast: FleetForecast
     ) -> BatchJob | None:
-        """Every (cluster, start) the job may take from now: whole hours up to its latest
-        start, clusters its filters allow whatever the load (type, budget, a pod fits)."""
-        r = job.request
-        window = window_for(r.sensitivity, now_s, deadline_s=job.deadline_s,
-                            duration_s=job.duration_s)  # fmt: skip
-        if window.late:
+        """Every (cluster, start) the job may take from now (scheduling/joint.py)."""
+        if job.deadline_s is None:
             return None
-        starts = window.starts(r.sensitivity, self.planner.horizon_h)
-        latest = window.latest_start_s
-        assert latest is not None
-        starts = starts[(starts <= latest - self.margin_s) | (starts == starts[0])]
-        allowed = np.flatnonzero(self._static(job, state))
-        vector = state.request_vector(r)
-        if not len(allowed) or vector is None:
-            return None
-        carbon = forecast.mean_over("carbon", starts, job.duration_s)[:, allowed]
-        if self.g_per_cny:  # the price too, at a fixed exchange rate
-            price = forecast.mean_over("price", starts, job.duration_s)[:, allowed]
-            carbon = carbon + self.g_per_cny * price
-        pue = np.array([PUE[state.clusters[c].region] for c in allowed])
-        grams = it_power_kw(r) * pue[None, :] * carbon * job.duration_s / HOUR_S
-        delay_h = (starts - now_s) / HOUR_S
-        cost = grams + DELAY_TIE_G_PER_H * delay_h[:, None]
-        keep = np.ones(cost.shape, dtype=bool)
-        if self.node_fit_now and starts[0] <= now_s + 1e-6:
-            # "start now" only where the pods fit node by node now (the engine's own check)
-            keep[0] = state.pods_fitting_per_cluster(r)[allowed] >= r.parallelism
-        if not keep.any():
-            return None
-        keep_flat = keep.reshape(-1)
-        return BatchJob(
-            key=str(key),
-            type_code=TYPE_CODES[r.compute_type],
+        return job_options(
+            str(key),
+            job.request,
+            deadline_s=job.deadline_s,
             duration_s=job.duration_s,
-            demand=r.parallelism * vector,
-            cluster=np.tile(allowed, len(starts)).astype(np.int64)[keep_flat],
-            start_s=np.repeat(starts, len(allowed))[keep_flat],
-            cost=cost.reshape(-1)[keep_flat],
+            allowed=static_mask(self.planner.scheduler, job.request, state),
+            state=state,
+            forecast=forecast,
+            now_s=now_s,
+            g_per_cny=self.g_per_cny,
+            horizon_h=self.planner.horizon_h,
+            margin_s=self.margin_s,
+            node_fit_now=self.node_fit_now,
         )
 
-    def _static(self, job: SimJob, state: FleetState) -> BoolArray:
-        """The scheduler's filters that do not depend on the load, and a pod fits a node."""
-        ev = self.planner.scheduler.schedule(job.request, state).evaluation
-        ok = fits_empty_node(job.request, state)
-        for plugin, mask in zip(ev.filters, ev.masks, strict=True):
-            if plugin.name not in CAPACITY_FILTERS:
-                ok = ok & mask
-        return np.asarray(ok, dtype=bool)
-
-    def _room(self, state: FleetState, now_s: float) -> FloatArray:
-        """[slots, clusters, types, resources] from the slot of now: free now, plus each
-        running windowed job's room from the slot after its declared end, less the reserve."""
+    def _room(
+        self, state: FleetState, now_s: float, kept: Sequence[Reservation] = ()
+    ) -> FloatArray:
+        """Room per hour slot from now: free now less the reserve, plus each running windowed
+        job's room after its declared end, less the promises kept out of the batch."""
         assert self.book is not None
-        first = int(np.floor(now_s / HOUR_S))
-        slots = int(self.planner.horizon_h) + 26  # the latest start plus the longest run
-        room = np.zeros((slots, state.size, len(TYPE_CODES), len(state.resources)))
-        keep = [state.resource_index[r] for r in headroom.RESOURCES if r in state.resource_index]
-        for code in range(len(TYPE_CODES)):
-            alloc, free = pool_capacity(code, state)
-            reserve = np.zeros_like(alloc)
-            reserve[:, keep] = self.reserve * alloc[:, keep]
-            room[:, :, code] = free - reserve
-        for r in self.book.releases.values():
-            slot = max(int(np.floor(r.end_s / HOUR_S)) + 1 - first, 0)
-            if slot < slots:
-                room[slot:, r.cluster, r.compute_type_code] += r.amounts
-        return room
+        return slot_room(
+            state,
+            now_s,
+            reserve=self.reserve,
+            horizon_h=self.planner.horizon_h,
+            releases=self.book.releases.values(),
+            held=kept,
+        )
 
     def report(self) -> str:
         return (f"{self.name}: {self.solves} hourly solves, {self.fallbacks} without a plan "

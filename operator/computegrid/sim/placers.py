@@ -39,6 +39,11 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
 - ``computegrid-timed-batch-yield-retry``: computegrid-timed-batch-yield, and held starts whose
   pods do not fit node by node at their planned hour are planned jointly again, with every
   held job, before the per-job fallback (session 10, helper 2).
+- ``computegrid-timed-joint``: what the operator runs (``--joint-replan-interval``,
+  handlers/joint.py): computegrid-timed on arrival, and every hour the held jobs planned
+  together in whole jobs (a MILP, not the LP relaxation), each moved at most 3 times (the
+  operator's ``--max-replans``; a job at its bound keeps its plan and its room); promises
+  bind jobs without a window over their first hour (session 11).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
@@ -78,6 +83,7 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield",
     "computegrid-timed-batch-yield-freed",
     "computegrid-timed-batch-yield-retry",
+    "computegrid-timed-joint",
     "computegrid-congestion",
 )
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
@@ -224,7 +230,7 @@ def make_placer(
     """A fresh placer (round-robin and random keep state across one replay)."""
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
-    if name.startswith("computegrid-timed-batch"):
+    if name.startswith(("computegrid-timed-batch", "computegrid-timed-joint")):
         from computegrid.sim.batch import FREED_REPLAN_GAP_S, ComputegridBatch
 
         if curves is None:
@@ -236,6 +242,13 @@ def make_placer(
             "computegrid-timed-batch-yield": yields,
             "computegrid-timed-batch-yield-freed": freed,
             "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
+            # What the operator runs (handlers/joint.py): whole jobs, at most --max-replans
+            # (3) moves per job, promises binding jobs without a window over their first hour.
+            "computegrid-timed-joint": {
+                "integer": True,
+                "max_changes": 3,
+                "name": "computegrid-timed-joint",
+            },
         }
         if name in variants:
             return ComputegridBatch(curves, policy or DEFAULT_POLICY, **variants[name])

@@ -1,0 +1,92 @@
+"""The operator's joint re-plan of Deferred jobs (handlers/joint.py), with the operator's own
+parts and no API server: jobs planned one by one, first come first served, are re-planned
+together when that costs less, and a job at its re-plan bound keeps its plan and its room."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from tests.unit.placer_parts import LEAD_S, QINGYANG, P, deferred, hold, parts
+
+from computegrid.fleet import Fleet
+from computegrid.fleet.forecasts import MemberForecast
+from computegrid.handlers import joint
+from computegrid.handlers.controller import Controller
+from computegrid.handlers.placer import Placer
+from computegrid.scheduling.forecast import HOUR_S, Forecast
+
+__all__ = ["parts"]  # the fixture, used by name
+TIANFU, CHONGQING = "chengdu-chongqing-tianfu", "chengdu-chongqing-chongqing"
+PINNED = {"computegrid.io/max-latency-ms": "3"}  # from qingyang: gansu-qingyang alone
+
+
+def forecasts(fleet: Fleet) -> None:
+    """From the hour before P, 48 h: gansu-qingyang 100 g/kWh in hour P and 400 otherwise;
+    tianfu 300 and chongqing 600 throughout; every price the same (only carbon decides)."""
+    series = {
+        QINGYANG: np.where(np.arange(48) == 1, 100.0, 400.0),
+        TIANFU: np.full(48, 300.0),
+        CHONGQING: np.full(48, 600.0),
+    }
+    for name, carbon in series.items():
+        forecast = Forecast(
+            P - HOUR_S, carbon, carbon.copy(), np.full(48, 0.3), np.full(48, 0.4), "ConfigMap"
+        )
+        fleet.members[name].forecast = MemberForecast(forecast, True, "Current", "")
+
+
+def test_first_come_plans_are_replanned_together_when_that_saves_carbon(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    """Two 100-core jobs; gansu-qingyang's 192 general cores hold one at P. "a" came first and
+    took gansu-qingyang at P (100 g/kWh); "b", which may run only there, was left its hour
+    after (400). Together: "a" now on tianfu (300), "b" at P: 400 per unit of work against 500."""
+    fleet, controller, placer = parts
+    forecasts(fleet)
+    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2)
+    b = deferred("b", QINGYANG, P + HOUR_S, cpu="50", parallelism=2, annotations=PINNED)
+    hold(controller, a, b)
+    moved = asyncio.run(joint.replan_jointly(placer))
+    assert moved == 2 and set(controller.replans) == {"a", "b"}
+    plan_a, basis_a, why = controller.replans["a"]
+    assert (plan_a.cluster, plan_a.deferred) == (TIANFU, False)  # start now
+    assert basis_a == a.status["deferral"]
+    assert why == "the joint plan of 2 Deferred job(s)"
+    plan_b, _, _ = controller.replans["b"]
+    assert (plan_b.cluster, plan_b.timed.start_s) == (QINGYANG, P)
+    assert plan_b.timed.reasons()[0].startswith("start at ")  # its own words, at the new slot
+    assert len(controller.queue) == 2  # their workers record the new plans
+
+
+def test_a_job_at_its_replan_bound_keeps_its_plan_and_its_room(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    fleet, controller, placer = parts
+    forecasts(fleet)
+    bound = controller.options.max_replans
+    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2, replans=bound)
+    b = deferred("b", QINGYANG, P + HOUR_S, cpu="50", parallelism=2, annotations=PINNED)
+    hold(controller, a, b)
+    # "a" may not move; its 100 cores at P stay promised, so "b" has no room at P either and
+    # its own plan is already its best: nothing changes.
+    assert asyncio.run(joint.replan_jointly(placer)) == 0
+    assert controller.replans == {}
+
+
+def test_due_jobs_and_jobs_with_a_replan_pending_are_left_out(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    fleet, controller, placer = parts
+    forecasts(fleet)
+    due = deferred("due", QINGYANG, P - LEAD_S - 1)  # its start's own check decides
+    pending = deferred("pending", QINGYANG, P)
+    hold(controller, due, pending)
+    controller.replans["pending"] = ("a plan of its own", {}, "the forecast changed")
+    assert asyncio.run(joint.replan_jointly(placer)) == 0
+    assert set(controller.replans) == {"pending"}
+
+
+def test_the_next_round_is_just_past_the_turn_of_the_interval() -> None:
+    assert joint.until_next(7200.0 + 10.0, 3600.0) == 3590.0 + joint.DELAY_S
+    assert joint.until_next(7200.0, 60.0) == 60.0 + joint.DELAY_S
