@@ -80,6 +80,7 @@ class ComputegridBatch(ComputegridTimed):
         replan_failed_starts: bool = False,
         max_changes: int | None = None,
         name: str | None = None,
+        operator_mirror: bool = False,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h)
@@ -99,6 +100,10 @@ class ComputegridBatch(ComputegridTimed):
         # its plan, and its promise's room is kept out of the batch; None: no bound.
         self.max_changes = max_changes
         self.changes: dict[int, int] = {}
+        # As the operator plans: on arrival in the job's whole window (the margin is the joint
+        # plan's alone), and no room counted back at running jobs' declared ends.
+        self.operator_mirror = operator_mirror
+        self.releases = not operator_mirror
         self.time_limit_s = time_limit_s
         self.integer = integer
         self.solves = 0
@@ -111,7 +116,7 @@ class ComputegridBatch(ComputegridTimed):
 
     def window(self, job: SimJob, now_s: float) -> Window:
         """As computegrid-timed, with the margin before the latest start (``margin_window``)."""
-        if job.deadline_s is None:
+        if job.deadline_s is None or self.operator_mirror:
             return super().window(job, now_s)
         return margin_window(job.request, now_s, job.deadline_s, job.duration_s, self.margin_s)
 

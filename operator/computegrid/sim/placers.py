@@ -43,7 +43,9 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   handlers/joint.py): computegrid-timed on arrival, and every hour the held jobs planned
   together in whole jobs (a MILP, not the LP relaxation), each moved at most 3 times (the
   operator's ``--max-replans``; a job at its bound keeps its plan and its room); promises
-  bind jobs without a window over their first hour (session 11).
+  bind jobs without a window over their first hour; on arrival a job is planned over its
+  whole window (the last-hour margin is the joint plan's alone) and no room is counted back
+  at running jobs' declared ends, as in the operator (session 11).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 """
@@ -243,10 +245,12 @@ def make_placer(
             "computegrid-timed-batch-yield-freed": freed,
             "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
             # What the operator runs (handlers/joint.py): whole jobs, at most --max-replans
-            # (3) moves per job, promises binding jobs without a window over their first hour.
+            # (3) moves per job, promises binding jobs without a window over their first hour,
+            # planned on arrival as the operator plans (``operator_mirror``).
             "computegrid-timed-joint": {
                 "integer": True,
                 "max_changes": 3,
+                "operator_mirror": True,
                 "name": "computegrid-timed-joint",
             },
         }

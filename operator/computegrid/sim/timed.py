@@ -66,6 +66,9 @@ class ComputegridTimed:
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)
         self.scores: dict[int, float] = {}  # held job → the score of its promise
+        # Running windowed jobs give their room back at their declared end in the book; the
+        # operator counts no such release (computegrid-timed-joint, its mirror, neither).
+        self.releases = True
         self.deferred = 0
         self.replans = 0
 
@@ -163,7 +166,7 @@ class ComputegridTimed:
     def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
         """A windowed job's capacity is expected back at its end (it declared its duration);
         a job without a window holds its capacity for all the planner knows."""
-        if self.book is None or job.deadline_s is None:
+        if self.book is None or job.deadline_s is None or not self.releases:
             return
         vector = state.request_vector(job.request)
         assert vector is not None
