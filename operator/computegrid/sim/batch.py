@@ -131,10 +131,10 @@ class ComputegridBatch(ComputegridTimed):
         keep their plan (no room for any option now, or no plan in time)."""
         if self.book is None or not held:
             return {}
-        movable = [k for k in held if self.changes.get(k, 0) < (self.max_changes or 1 << 30)]
-        kept = [
-            self.book.items[str(k)] for k in set(held) - set(movable) if str(k) in self.book.items
-        ]
+        bound = float("inf") if self.max_changes is None else self.max_changes
+        movable = [k for k in held if self.changes.get(k, 0) < bound]
+        at_bound = [str(k) for k in held if self.changes.get(k, 0) >= bound]
+        kept = [self.book.items[k] for k in at_bound if k in self.book.items]
         batch: list[BatchJob] = []
         forecast = self.forecast(now_s)
         for key in movable:
