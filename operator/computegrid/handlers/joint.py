@@ -5,14 +5,15 @@ Each windowed job is planned alone when it arrives, first come first served
 have saved more there. Once per ``--joint-replan-interval`` (an hour by default, a few
 seconds past the turn of the hour on the planning clock, when the forecasts' hour has moved)
 the placer hands every Deferred job that may still move to the joint plan: the assignment of
-jobs to (member, start) that costs least in carbon and electricity together over the room
+whole jobs to (member, start) that costs least in carbon and electricity together over the room
 known now (scheduling/joint.py builds it, scheduling/batch_plan.py solves it; the simulator's
 ``computegrid-timed-batch`` runs the same code). A job whose option changed is re-planned the
 ordinary way (``Controller._replan``: its record, an Event, at most ``--max-replans`` times);
 one whose best start is now is released at once.
 
 What keeps it safe on a live hub: the inputs are read in one go on the event loop; the solve
-runs in a worker thread under a time limit and finds no plan → nothing changes; a plan is
+runs in a worker thread (HiGHS lets the event loop run meanwhile) under a time limit, and
+no plan found changes nothing; a plan is
 applied only to jobs whose record is still the one it was made from. Jobs left out (at their
 re-plan bound, due, or decided and not yet written) keep their promises, and the room those
 hold is taken out of what the batch may use.
@@ -33,7 +34,7 @@ from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placement import InvalidJob
 from computegrid.handlers.timing import Plan, reservation_of
 from computegrid.scheduling import Decision, JobRequest, TimedDecision, to_window
-from computegrid.scheduling.batch_plan import BatchJob, BatchPlan, plan_batch
+from computegrid.scheduling.batch_plan import BatchJob, BatchPlan, plan_whole
 from computegrid.scheduling.joint import grams_per_cny, job_options, slot_room, static_mask
 
 if TYPE_CHECKING:
@@ -42,9 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("computegrid.joint")
 # Past the turn of the interval: the members' forecasts have moved to the new hour by then.
 DELAY_S = 5.0
-# The solve's wall-clock limit. Whole jobs (a MILP), unlike the simulator's LP relaxation at
-# each job's largest share: a plan the operator records must fit as planned, and a few
-# hundred Deferred jobs solve in well under a second. The best plan found by then is used.
+# Each solve's wall-clock limit. Whole jobs (a MILP), unlike the simulator's LP relaxation
+# at each job's largest share: a plan the operator records must fit as planned. A batch the
+# MILP cannot solve in time falls back to the LP's integral part (``plan_whole``).
 TIME_LIMIT_S = 5.0
 
 
@@ -89,7 +90,8 @@ def gather(placer: Placer, in_time: InTime) -> Round | None:
         if found is None:
             continue
         window = to_window(found.entry.job(), now_s)
-        assert window.deadline_s is not None
+        if window.deadline_s is None:  # a latency-critical job never waits: nothing to move
+            continue
         options = job_options(
             uid,
             found.request,
@@ -190,9 +192,8 @@ async def replan_jointly(placer: Placer) -> int:
     if found is None:
         return 0
     plan = await asyncio.to_thread(
-        plan_batch, found.batch, found.room, found.in_time.now_s,
-        integer=True, time_limit_s=TIME_LIMIT_S,
-    )  # fmt: skip
+        plan_whole, found.batch, found.room, found.in_time.now_s, time_limit_s=TIME_LIMIT_S
+    )
     if plan is None:
         metrics.JOINT_REPLANS.labels(outcome="no-plan").inc()
         log.warning("the joint plan of %d Deferred job(s) found no plan in time", len(found.batch))

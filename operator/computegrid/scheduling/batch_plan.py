@@ -22,9 +22,10 @@ limit: an incumbent found by then is used, none is a failed plan (the caller fal
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, sparse
@@ -62,6 +63,14 @@ class BatchPlan:
     variables: int
     rows: int
     solve_s: float
+    shares: dict[str, float] = field(default_factory=dict)  # key → its chosen option's share
+
+    def whole(self) -> BatchPlan:
+        """Only the jobs the plan puts wholly on one option (the LP relaxation's integral
+        ones); the others are left as if unplaced (they keep whatever plan they had)."""
+        kept = {k: v for k, v in self.choice.items() if self.shares.get(k, 1.0) >= 1 - 1e-6}
+        left = tuple(k for k in self.choice if k not in kept)
+        return dataclasses.replace(self, choice=kept, unplaced=self.unplaced + left)
 
 
 def occupied_slots(start_s: FloatArray, duration_s: float, first_slot: int) -> IntArray:
@@ -141,6 +150,7 @@ def plan_batch(
         return None
     x = np.asarray(result.x)
     choice: dict[str, tuple[int, float]] = {}
+    shares: dict[str, float] = {}
     unplaced: list[str] = []
     offset = 0
     for i, j in enumerate(jobs):
@@ -151,6 +161,7 @@ def plan_batch(
             continue
         best = int(np.argmax(share))  # the LP relaxation: its largest share
         choice[j.key] = (int(j.cluster[best]), float(j.start_s[best]))
+        shares[j.key] = float(share[best])
     return BatchPlan(
         choice=choice,
         status="optimal" if result.status == 0 else "time-limit",
@@ -158,7 +169,21 @@ def plan_batch(
         variables=nv + n,
         rows=len(used) + n,
         solve_s=time.perf_counter() - started,
+        shares=shares,
     )
+
+
+def plan_whole(
+    jobs: Sequence[BatchJob], room: FloatArray, now_s: float, *, time_limit_s: float = 10.0
+) -> BatchPlan | None:
+    """Whole jobs: the MILP; when it finds no plan in time (a large or degenerate batch), the
+    LP relaxation's integral part (a job split across options keeps the plan it had). Each
+    solve has the time limit; None when neither finds a plan."""
+    plan = plan_batch(jobs, room, now_s, integer=True, time_limit_s=time_limit_s)
+    if plan is not None:
+        return plan
+    relaxed = plan_batch(jobs, room, now_s, integer=False, time_limit_s=time_limit_s)
+    return None if relaxed is None else relaxed.whole()
 
 
 def _ranges(length: IntArray) -> IntArray:

@@ -32,7 +32,7 @@ from computegrid.scheduling import (
     Reservation,
     Window,
 )
-from computegrid.scheduling.batch_plan import BatchJob, plan_batch
+from computegrid.scheduling.batch_plan import BatchJob, plan_batch, plan_whole
 from computegrid.scheduling.forecast import HOUR_S
 from computegrid.scheduling.joint import (
     DEADLINE_MARGIN_S,
@@ -141,8 +141,11 @@ class ComputegridBatch(ComputegridTimed):
             option = self._options(key, jobs[key], state, now_s, forecast)
             if option is not None:
                 batch.append(option)
-        plan = plan_batch(batch, self._room(state, now_s, kept), now_s, integer=self.integer,
-                          time_limit_s=self.time_limit_s)  # fmt: skip
+        room = self._room(state, now_s, kept)
+        if self.integer:  # whole jobs, as the operator plans them (``plan_whole``)
+            plan = plan_whole(batch, room, now_s, time_limit_s=self.time_limit_s)
+        else:
+            plan = plan_batch(batch, room, now_s, integer=False, time_limit_s=self.time_limit_s)
         self.solves += 1
         if plan is None:
             self.fallbacks += 1

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from computegrid.scheduling.batch_plan import BatchJob, occupied_slots, plan_batch
+from computegrid.scheduling.batch_plan import BatchJob, occupied_slots, plan_batch, plan_whole
 
 H = 3600.0
 
@@ -160,3 +160,23 @@ def test_the_plan_never_overcommits_keeps_to_the_options_and_is_optimal(case):
             options = list(zip(j.cluster.tolist(), j.start_s.tolist(), strict=True))
             got_cost += float(j.cost[options.index(plan.choice[j.key])])
     assert (len(plan.unplaced), got_cost) == pytest.approx(best)
+
+
+def test_whole_keeps_only_the_jobs_the_relaxation_puts_on_one_option():
+    # 1.5 GPUs of green room at hour 0 on cluster 0 for two 1-GPU jobs that gain the same
+    # there: the LP's vertex puts one wholly on the green slot and half of the other (its
+    # largest share, 0.5, is not whole: left out); the MILP puts exactly one there.
+    jobs = [
+        job("a", [(0, 0, 100.0), (1, 0, 300.0)]),
+        job("b", [(0, 0, 100.0), (1, 0, 300.0)]),
+    ]
+    room = room_of([[1.5, 5.0]])
+    relaxed = plan_batch(jobs, room, now_s=0.0, integer=False, gap=0.0)
+    assert relaxed is not None
+    assert sorted(relaxed.shares.values()) == pytest.approx([0.5, 1.0])
+    whole = relaxed.whole()
+    [kept] = whole.choice
+    assert whole.choice[kept] == (0, 0.0) and whole.unplaced == tuple(k for k in "ab" if k != kept)
+    milp = plan_whole(jobs, room, now_s=0.0)
+    assert milp is not None and milp.status == "optimal"
+    assert sorted(milp.choice.values()) == [(0, 0.0), (1, 0.0)]  # one green, one not: whole
