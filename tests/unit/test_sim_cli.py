@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -98,3 +99,16 @@ def test_a_mixed_integer_bound_states_its_dual_bound_incumbent_and_gap(tmp_path,
     cg = summary["policies"]["computegrid"]
     assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
     assert "MILP's dual bound" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_native_writes_to_stdout_go_to_stderr_while_the_study_runs(capfd):
+    # HiGHS' MILP prints to the process's stdout (fd 1) whatever its display option says;
+    # `--json` promises one object on stdout, so the study runs with fd 1 sent to stderr.
+    from computegrid.cli.sim import solver_chatter_to_stderr
+
+    with solver_chatter_to_stderr():
+        os.write(1, b"HighsMipSolverData::chatter\n")
+    os.write(1, b"{}\n")
+    captured = capfd.readouterr()
+    assert captured.out == "{}\n"
+    assert "HighsMipSolverData::chatter" in captured.err

@@ -8,8 +8,12 @@ Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +184,28 @@ def load_policy(path: Path | None) -> Policy:
         raise UsageError(f"--policy-file {path}: {where}: {first['msg']}") from None
 
 
+@contextlib.contextmanager
+def solver_chatter_to_stderr() -> Iterator[None]:
+    """Native code's writes to stdout go to stderr meanwhile: HiGHS' MILP prints a line
+    ("HighsMipSolverData::transformNewIntegerFeasibleSolution …") whatever ``disp`` says,
+    and stdout is the table or the one JSON object a caller parses."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     started = time.perf_counter()
     try:
-        summary, runs = run_study(cfg, None if args.quiet else stderr_log)
+        with solver_chatter_to_stderr():
+            summary, runs = run_study(cfg, None if args.quiet else stderr_log)
     except ValueError as exc:  # a trace file the loader cannot read
         raise UsageError(str(exc)) from None
     summary["study"]["wall_s"] = round(time.perf_counter() - started, 1)
