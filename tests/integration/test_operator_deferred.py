@@ -535,13 +535,14 @@ def test_jobs_planned_first_come_are_replanned_together_before_their_start(
             wait_for(together, "both re-planned together before P", JOINT_LEAD_S - 20)
             assert time.time() < planning.start_real, "re-planned only after the start"
             for name in uids:
-                assert hub.status(name)["deferral"]["replans"] == 1, name
+                deferral = hub.status(name)["deferral"]
+                assert (deferral["jointMoves"], deferral["replans"]) == (1, 0), name
                 why = wait_for(
                     lambda n=name: {e.reason: e.message for e in hub.events(n)}.get("Replanned"),
                     f"a Replanned Event for {name}",
                     30,
                 )
-                assert "the joint plan of 2 Deferred job(s)" in why, why
+                assert why.startswith("moved by the joint plan (1) (2 Deferred job(s) planned"), why
             for name, home in (("first", CHONGQING), ("pinned", QINGYANG)):
                 done = hub.wait_phase(name, "Running", "Succeeded", timeout=JOINT_LEAD_S + 60)
                 assert done["remote"]["cluster"] == home, name

@@ -1,6 +1,6 @@
 """The operator's joint re-plan of Deferred jobs (handlers/joint.py), with the operator's own
 parts and no API server: jobs planned one by one, first come first served, are re-planned
-together when that costs less, and a job at its re-plan bound keeps its plan and its room."""
+together when that costs less, whatever their own re-plans; a job left out keeps its room."""
 
 from __future__ import annotations
 
@@ -44,31 +44,32 @@ def test_first_come_plans_are_replanned_together_when_that_saves_carbon(
     after (400). Together: "a" now on tianfu (300), "b" at P: 400 per unit of work against 500."""
     fleet, controller, placer = parts
     forecasts(fleet)
-    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2)
+    # "a" has used up its own re-plans (--max-replans): they do not bind the joint plan.
+    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2, replans=controller.options.max_replans)
     b = deferred("b", QINGYANG, P + HOUR_S, cpu="50", parallelism=2, annotations=PINNED)
     hold(controller, a, b)
     moved = asyncio.run(joint.replan_jointly(placer))
     assert moved == 2 and set(controller.replans) == {"a", "b"}
-    plan_a, basis_a, why = controller.replans["a"]
+    plan_a, basis_a, why, is_joint = controller.replans["a"]
     assert (plan_a.cluster, plan_a.deferred) == (TIANFU, False)  # start now
     assert basis_a == a.status["deferral"]
-    assert why == "the joint plan of 2 Deferred job(s)"
-    plan_b, _, _ = controller.replans["b"]
+    assert (why, is_joint) == ("2 Deferred job(s) planned together", True)
+    plan_b, _, _, _ = controller.replans["b"]
     assert (plan_b.cluster, plan_b.timed.start_s) == (QINGYANG, P)
     assert plan_b.timed.reasons()[0].startswith("start at ")  # its own words, at the new slot
     assert len(controller.queue) == 2  # their workers record the new plans
 
 
-def test_a_job_at_its_replan_bound_keeps_its_plan_and_its_room(
+def test_a_job_left_out_keeps_its_plan_and_its_room(
     parts: tuple[Fleet, Controller, Placer],
 ) -> None:
     fleet, controller, placer = parts
     forecasts(fleet)
-    bound = controller.options.max_replans
-    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2, replans=bound)
+    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2)
     b = deferred("b", QINGYANG, P + HOUR_S, cpu="50", parallelism=2, annotations=PINNED)
     hold(controller, a, b)
-    # "a" may not move; its 100 cores at P stay promised, so "b" has no room at P either and
+    placer.replanning["a"] = (a, "the forecast of gansu-qingyang changed")  # its own, pending
+    # "a" is left out; its 100 cores at P stay promised, so "b" has no room at P either and
     # its own plan is already its best: nothing changes.
     assert asyncio.run(joint.replan_jointly(placer)) == 0
     assert controller.replans == {}
@@ -82,7 +83,7 @@ def test_due_jobs_and_jobs_with_a_replan_pending_are_left_out(
     due = deferred("due", QINGYANG, P - LEAD_S - 1)  # its start's own check decides
     pending = deferred("pending", QINGYANG, P)
     hold(controller, due, pending)
-    controller.replans["pending"] = ("a plan of its own", {}, "the forecast changed")
+    controller.replans["pending"] = ("a plan of its own", {}, "the forecast changed", False)
     assert asyncio.run(joint.replan_jointly(placer)) == 0
     assert set(controller.replans) == {"pending"}
 

@@ -456,6 +456,26 @@ def test_a_late_release_carries_the_on_time_condition_false() -> None:
     assert (on_time["status"], on_time["reason"]) == ("True", "StartedInWindow")
 
 
+def test_a_joint_move_is_counted_apart_from_the_jobs_own_replans() -> None:
+    # A job that used 2 of its own re-plans and was moved once by the joint plan: the joint
+    # plan's next move counts in jointMoves only; its own next re-plan in replans only (and
+    # keeps the joint count).
+    status = {**DEFERRED, "deferral": {**DEFERRAL, "replans": 2, "jointMoves": 1}}
+    new = {**DEFERRAL, "start": "2026-11-29T14:00:00Z", "replans": 2}
+    joint = machine.replanned(status, NOW, cluster="a", deferral=new, placement={},
+                              message="3 Deferred job(s) planned together", joint=True)  # fmt: skip
+    assert (joint.patch["deferral"]["replans"], joint.patch["deferral"]["jointMoves"]) == (2, 2)
+    assert joint.patch["message"].startswith(
+        "moved by the joint plan (2) (3 Deferred job(s) planned together): start "
+        "2026-11-29T14:00:00Z on a"
+    )
+    own = machine.replanned(status, NOW, cluster="a", deferral=new, placement={}, message="x")
+    assert (own.patch["deferral"]["replans"], own.patch["deferral"]["jointMoves"]) == (3, 1)
+    assert own.patch["message"].startswith("re-planned (3) (x)")
+    fresh = machine.replanned(DEFERRED, NOW, cluster="a", deferral=new, placement={}, message="")
+    assert "jointMoves" not in fresh.patch["deferral"]  # absent until the joint plan moves it
+
+
 def test_a_created_suspended_job_is_not_mirrored_as_scheduled_before_its_start() -> None:
     status = {**DEFERRED, "conditions": [{"type": "Dispatched", "status": "True"}]}
     step = machine.step(deferred_situation(status, Member(Health.READY, copy=SUSPENDED), 0.0))

@@ -40,7 +40,8 @@ def test_a_lost_member_breaks_its_promises_at_the_next_generation(
     fleet.generation += 1
     placer._drain()
     assert set(controller.replans) == {"q"}  # the tianfu promise is not touched
-    plan, basis, why = controller.replans["q"]
+    plan, basis, why, joint = controller.replans["q"]
+    assert not joint
     assert plan.cluster != QINGYANG and basis == there.status["deferral"]
     assert why == (
         "the promise cannot be kept: gansu-qingyang is not Ready (ProbeFailed: connection refused)"
@@ -109,7 +110,7 @@ def test_nodes_gone_break_a_promise_they_held(parts: tuple[Fleet, Controller, Pl
     fleet.generation += 1
     placer._drain()
     assert set(controller.replans) == {"a", "b"}
-    for _, _, why in controller.replans.values():
+    for _, _, why, _ in controller.replans.values():
         assert why == (
             "the promise cannot be kept: gansu-qingyang's general nodes now hold 64 cpu, less "
             "than the 80 promised over its run"

@@ -275,7 +275,19 @@ class DeferralStatus(ApiModel):
         json_schema_extra={"format": "date-time"},
         description="deadline − expectedDuration: the last start that still meets the deadline.",
     )
-    replans: int = Field(default=0, ge=0, description="Times the plan changed before its start.")
+    replans: int = Field(
+        default=0,
+        ge=0,
+        description="Times the plan changed before its start for a reason of its own (a new "
+        "forecast, a promise its member can no longer keep, no room at its start); at most "
+        "--max-replans.",
+    )
+    joint_moves: int = Field(
+        default=0,
+        ge=0,
+        description="Times the hourly joint re-plan of all Deferred jobs moved it (at most one "
+        "a round; not counted in replans).",
+    )
     reasons: list[str] = Field(default_factory=list, description="Why this start, in words.")
     started: str | None = Field(
         default=None,

@@ -83,7 +83,7 @@ class Controller:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     deferred: set[str] = field(default_factory=set)  # uids whose hub status is Deferred
     wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
-    replans: dict[str, tuple[Any, dict[str, Any], str]] = field(
+    replans: dict[str, tuple[Any, dict[str, Any], str, bool]] = field(
         default_factory=dict
     )  # uid → (Plan, the deferral it replaces, why)
 
@@ -331,8 +331,11 @@ class Controller:
             await self._replan(entry, *replan)
         await self.carry_out(entry, machine.step(self.situation(entry)))
 
-    async def _replan(self, entry: Entry, plan: Any, basis: dict[str, Any], why: str) -> None:
-        """Record a new plan for a Deferred job, if the record is still the one it replaces."""
+    async def _replan(
+        self, entry: Entry, plan: Any, basis: dict[str, Any], why: str, joint: bool = False
+    ) -> None:
+        """Record a new plan for a Deferred job, if the record is still the one it replaces
+        (``joint``: a move of the hourly joint plan, counted apart from its own re-plans)."""
         if entry.status.get("phase") != Phase.DEFERRED.value:
             return
         if dict(entry.status.get("deferral") or {}) != basis:
@@ -351,6 +354,7 @@ class Controller:
             deferral=deferral,
             placement=plan.placement(now_rfc3339()),
             message=why,
+            joint=joint,
         )
         await self.carry_out(entry, step)
         metrics.DECISIONS.labels(outcome="replanned").inc()

@@ -8,15 +8,16 @@ the placer hands every Deferred job that may still move to the joint plan: the a
 whole jobs to (member, start) that costs least in carbon and electricity together over the room
 known now (scheduling/joint.py builds it, scheduling/batch_plan.py solves it; the simulator's
 ``computegrid-timed-batch`` runs the same code). A job whose option changed is re-planned the
-ordinary way (``Controller._replan``: its record, an Event, at most ``--max-replans`` times);
-one whose best start is now is released at once.
+ordinary way (``Controller._replan``: its record, an Event), counted in its
+``deferral.jointMoves``, apart from the ``replans`` its own reasons use up; one whose best
+start is now is released at once.
 
 What keeps it safe on a live hub: the inputs are read in one go on the event loop; the solve
 runs in a worker thread (HiGHS lets the event loop run meanwhile) under a time limit, and
 no plan found changes nothing; a plan is
-applied only to jobs whose record is still the one it was made from. Jobs left out (at their
-re-plan bound, due, or decided and not yet written) keep their promises, and the room those
-hold is taken out of what the batch may use.
+applied only to jobs whose record is still the one it was made from. Jobs left out (due, or
+decided and not yet written, or with a re-plan of their own pending) keep their promises,
+and the room those hold is taken out of what the batch may use.
 """
 
 from __future__ import annotations
@@ -123,8 +124,10 @@ def gather(placer: Placer, in_time: InTime) -> Round | None:
 
 
 def _candidate(placer: Placer, uid: str, start_s: float, now_s: float) -> Candidate | None:
-    """The job if the joint plan may move it: Deferred on the hub, not due, under its re-plan
-    bound, no re-plan of its own pending."""
+    """The job if the joint plan may move it: Deferred on the hub, not due, no re-plan of its
+    own pending. Its own re-plans' bound (--max-replans) does not bind the joint plan, which
+    moves a job at most once a round: bounded at 3 moves, the operator's mirror in the
+    simulator lost most of the joint plan's gain (docs/sim.md, session 11)."""
     controller = placer.controller
     entry = controller.jobs.get(uid)
     if entry is None or uid not in controller.deferred or start_s <= now_s:
@@ -132,7 +135,7 @@ def _candidate(placer: Placer, uid: str, start_s: float, now_s: float) -> Candid
     if uid in controller.replans or uid in controller.decided or uid in placer.replanning:
         return None
     deferral = dict(entry.status.get("deferral") or {})
-    if not deferral or int(deferral.get("replans") or 0) >= controller.options.max_replans:
+    if not deferral:
         return None
     try:
         request = entry.request(controller.pod_policy)
@@ -147,7 +150,7 @@ def _candidate(placer: Placer, uid: str, start_s: float, now_s: float) -> Candid
 def apply(placer: Placer, found: Round, plan: BatchPlan) -> int:
     """Queue a re-plan for each job whose joint option differs from its record; how many."""
     controller = placer.controller
-    why = f"the joint plan of {len(found.batch)} Deferred job(s)"
+    why = f"{len(found.batch)} Deferred job(s) planned together"
     moved = 0
     for uid, (index, start_s) in plan.choice.items():
         candidate = found.candidates[uid]
@@ -156,7 +159,7 @@ def apply(placer: Placer, found: Round, plan: BatchPlan) -> int:
         chosen = _plan_at(placer, found.in_time, candidate, index, start_s)
         if chosen is None or not chosen.differs_from(candidate.deferral):
             continue
-        controller.replans[uid] = (chosen, candidate.deferral, why)
+        controller.replans[uid] = (chosen, candidate.deferral, why, True)
         controller.queue.add(uid)
         moved += 1
     return moved

@@ -303,7 +303,7 @@ class Placer:
                 continue
             plan = in_time.plan(entry, request, timing.duration_s, leave_out=uid)
             if isinstance(plan, Plan) and plan.differs_from(deferral):
-                controller.replans[uid] = (plan, deferral, why)
+                controller.replans[uid] = (plan, deferral, why, False)
                 controller.queue.add(uid)
                 in_time.repromise(uid, plan, request)  # the next re-plan of the round sees it
             elif not isinstance(plan, Plan):

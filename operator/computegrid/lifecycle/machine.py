@@ -661,20 +661,28 @@ def replanned(
     deferral: Mapping[str, Any],
     placement: Mapping[str, Any],
     message: str,
+    joint: bool = False,
 ) -> Step:
-    """A Deferred job's plan changed (a new forecast, its member lost, no room at its start):
-    recorded, counted; ``message`` says what prompted it.
+    """A Deferred job's plan changed (a new forecast, its member lost, no room at its start, or
+    the hourly joint plan, ``joint``): recorded, counted; ``message`` says what prompted it.
 
-    The same member: only the start moves. Another member: the suspended copy becomes a stale
-    copy (fenced: deleted when its member answers) and a new attempt is created suspended there.
+    Its own re-plans count in ``replans`` (bounded by --max-replans), the joint plan's moves in
+    ``jointMoves`` (one a round at most), so the joint plan never uses up the re-plans a lost
+    member or a start without room needs. The same member: only the start moves. Another
+    member: the suspended copy becomes a stale copy (fenced: deleted when its member answers)
+    and a new attempt is created suspended there.
     """
     old = dict(status.get("deferral") or {})
     remote = dict(status.get("remote") or {})
-    replans = int(old.get("replans") or 0) + 1
-    new = {**dict(deferral), "replans": replans}
+    counts = {k: int(old.get(k) or 0) for k in ("replans", "jointMoves")}
+    count = "jointMoves" if joint else "replans"
+    counts[count] += 1
+    n = counts[count]
+    new = {**dict(deferral), **{k: v for k, v in counts.items() if v or k == "replans"}}
     why = f" ({message})" if message else ""
+    what = f"moved by the joint plan ({n})" if joint else f"re-planned ({n})"
     text = (
-        f"re-planned ({replans}){why}: start {new.get('start')} on {cluster}, was "
+        f"{what}{why}: start {new.get('start')} on {cluster}, was "
         f"{old.get('start')} on {old.get('cluster')}; " + "; ".join(new.get("reasons") or ())
     )
     patch: dict[str, Any] = {

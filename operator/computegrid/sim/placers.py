@@ -41,9 +41,10 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   held job, before the per-job fallback (session 10, helper 2).
 - ``computegrid-timed-joint``: what the operator runs (``--joint-replan-interval``,
   handlers/joint.py): computegrid-timed on arrival, and every hour the held jobs planned
-  together in whole jobs (a MILP, not the LP relaxation), each moved at most 3 times (the
-  operator's ``--max-replans``; a job at its bound keeps its plan and its room); promises
-  bind jobs without a window over their first hour; on arrival a job is planned over its
+  together in whole jobs (a MILP, not the LP relaxation; its integral part when the MILP
+  finds no plan in time), moves not bounded (bounded at the operator's 3 re-plans it lost most
+  of the gain, session 11); promises bind jobs without a window over their first hour; on
+  arrival a job is planned over its
   whole window (the last-hour margin is the joint plan's alone) and no room is counted back
   at running jobs' declared ends, as in the operator (session 11).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
@@ -244,12 +245,11 @@ def make_placer(
             "computegrid-timed-batch-yield": yields,
             "computegrid-timed-batch-yield-freed": freed,
             "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
-            # What the operator runs (handlers/joint.py): whole jobs, at most --max-replans
-            # (3) moves per job, promises binding jobs without a window over their first hour,
-            # planned on arrival as the operator plans (``operator_mirror``).
+            # What the operator runs (handlers/joint.py): whole jobs, promises binding jobs
+            # without a window over their first hour, planned on arrival as the operator
+            # plans (``operator_mirror``).
             "computegrid-timed-joint": {
                 "integer": True,
-                "max_changes": 3,
                 "operator_mirror": True,
                 "name": "computegrid-timed-joint",
             },
