@@ -41,6 +41,10 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   held job, before the per-job fallback (session 10, helper 2).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
+- ``lp-plan-replay``: a clairvoyant diagnostic, not an online policy: the LP bound's own
+  optimum (it knows every arrival), each job at its largest-share (cluster, start), replayed
+  with whole jobs and pods on nodes; computegrid-timed decides where it cannot be kept
+  (sim/lp_replay.py, session 11).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from computegrid.scheduling.state import BoolArray
 if TYPE_CHECKING:
     from computegrid.fleet_data.power import PowerCurves
     from computegrid.scheduling.capacity_price import CapacityPrices
+    from computegrid.sim.bound_model import LpPlan
     from computegrid.sim.trace import SimJob
 
 POLICY_NAMES = (
@@ -79,7 +84,11 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield-freed",
     "computegrid-timed-batch-yield-retry",
     "computegrid-congestion",
+    "lp-plan-replay",
 )
+# Diagnostics that replay the bound's own solution (they know every arrival): they need the
+# bound solved first, on the same trace.
+NEEDS_LP_PLAN = ("lp-plan-replay",)
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -220,8 +229,15 @@ def make_placer(
     policy: Policy | None = None,
     curves: PowerCurves | None = None,
     prices: CapacityPrices | None = None,
+    lp_plan: LpPlan | None = None,
 ) -> Placer:
     """A fresh placer (round-robin and random keep state across one replay)."""
+    if name == "lp-plan-replay":
+        from computegrid.sim.lp_replay import LpPlanReplay
+
+        if curves is None or lp_plan is None:
+            raise ValueError(f"{name} needs the power curves and the LP bound's plan")
+        return LpPlanReplay(curves, lp_plan, policy or DEFAULT_POLICY)
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
     if name.startswith("computegrid-timed-batch"):
