@@ -51,8 +51,10 @@ def curves(a_by_hour: list[float]) -> PowerCurves:
                        np.array([0.0, 0.0]))  # fmt: skip
 
 
-def job(name: str, arrival_h: float, hours: float, deadline_h: float | None = None) -> SimJob:
-    request = JobRequest(name, "chengdu", {"cpu": 8.0}, 1, ComputeType.GENERAL,
+def job(
+    name: str, arrival_h: float, hours: float, deadline_h: float | None = None, cpu: float = 8.0
+) -> SimJob:
+    request = JobRequest(name, "chengdu", {"cpu": cpu}, 1, ComputeType.GENERAL,
                          LatencySensitivity.LOW)  # fmt: skip
     deadline = None if deadline_h is None else deadline_h * H
     return SimJob(request, arrival_h * H, hours * H, "test", deadline_s=deadline)
@@ -112,6 +114,7 @@ def test_the_per_job_planner_decides_where_the_plan_has_no_room():
     counts = placer.diagnostics()
     assert (counts["now_started"], counts["now_failed"]) == (2, 1)
     assert (counts["held"], counts["held_started"], counts["held_failed"]) == (1, 0, 1)
+    assert (counts["failed_pool_short"], counts["failed_fragmented"]) == (2, 0)  # a was full
     assert placer.fallback.book is not None and len(placer.fallback.book) == 0  # all released
 
 
@@ -127,3 +130,48 @@ def test_a_job_without_a_plan_or_past_its_planned_start_goes_to_the_per_job_plan
     assert placer.plan(1, jobs[1], state, H) is not None
     counts = placer.diagnostics()
     assert (counts["no_plan"], counts["plan_passed"], counts["now_started"]) == (1, 1, 0)
+
+
+def test_a_failed_start_with_the_room_in_fragments_is_told_apart():
+    # a's two 8-core nodes hold j0 and j0b (5 cores each) on one node each: 6 cores free in
+    # the pool, 3 on each node. j1 (6 cores), planned there too, fits the pool, not a node.
+    power = curves([100.0])
+    jobs = [job("j0", 0, 1, cpu=5.0), job("j0b", 0, 1, cpu=5.0), job("j1", 0, 1, cpu=6.0)]
+    placer = LpPlanReplay(power, LpPlan(np.zeros(3, dtype=np.int64), np.zeros(3), np.ones(3)))
+    run = replay(jobs, fleet(a_nodes=2), placer, power)
+    np.testing.assert_array_equal(run.cluster, [0, 0, 1])
+    counts = placer.diagnostics()
+    assert (counts["now_started"], counts["now_failed"]) == (2, 1)
+    assert (counts["failed_fragmented"], counts["failed_pool_short"]) == (1, 0)
+
+
+def test_the_rounded_plan_keeps_the_lps_room_where_the_largest_share_overfills_it():
+    # a: one 8-core node at 100 g/kWh, b: 500. j1 (6 cores, 1 h) and j2 (4 cores, 2 h), no
+    # windows, both at 0. A core on a saves the same per hour for either job, and j2 saves it
+    # for two hours for the same room in hour 0: the LP puts j2 whole on a and 2/3 of j1
+    # (4 of its 6 cores' worth). 0.04 kW × 1.2 × 100 × 2 = 9.6 g; j1 2/3 × 7.2 + 1/3 × 37.5
+    # = 17.3 g; 26.9 g. Largest share: both on a, where j1 (first in the trace) starts and j2
+    # has no room (the per-job planner sends it to b: 7.2 + 0.04 × 1.25 × 500 × 2 = 57.2 g).
+    # Rounded, surest first: j2 on a, then j1 finds no room there and takes b
+    # (9.6 + 0.06 × 1.25 × 500 = 47.1 g).
+    power = curves([100.0])
+    jobs = [job("j1", 0, 1, cpu=6.0), job("j2", 0, 2, cpu=4.0)]
+    arrays = JobArrays.of(jobs)
+    bound = lower_bound(jobs, arrays, fleet(), power.window(curve_hours(arrays)),
+                        rounded_plan=True)  # fmt: skip
+    assert bound.carbon_t * 1e6 == pytest.approx(26.9)
+    assert bound.plan is not None and bound.rounded_plan is not None
+    np.testing.assert_array_equal(bound.plan.cluster, [0, 0])
+    np.testing.assert_allclose(bound.plan.share, [2 / 3, 1.0])
+    assert bound.plan.split_jobs == 1
+    np.testing.assert_array_equal(bound.rounded_plan.cluster, [1, 0])
+    np.testing.assert_allclose(bound.rounded_plan.start_s, [0.0, 0.0])
+    plain = make_placer("lp-plan-replay", curves=power, lp_plan=bound.plan)
+    run = replay(jobs, fleet(), plain, power)
+    assert carbon_g(run, jobs, power) == pytest.approx(57.2)
+    assert isinstance(plain, LpPlanReplay) and plain.diagnostics()["now_failed"] == 1
+    rounded = make_placer("lp-plan-replay-rounded", curves=power, lp_plan=bound.rounded_plan)
+    run = replay(jobs, fleet(), rounded, power)
+    assert carbon_g(run, jobs, power) == pytest.approx(47.1)
+    assert isinstance(rounded, LpPlanReplay) and rounded.diagnostics()["now_failed"] == 0
+    assert rounded.name == "lp-plan-replay-rounded"

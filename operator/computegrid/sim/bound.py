@@ -83,6 +83,9 @@ class Bound:
     # Each job's (cluster, start) of largest share in the LP optimum (the LP's, also under
     # ``integral``): the plan ``lp-plan-replay`` replays in the engine (sim/lp_replay.py).
     plan: LpPlan | None = None
+    # The same rounded to whole jobs that keep the LP's capacity rows (``rounded_plan``),
+    # only when asked (``lp-plan-replay-rounded``).
+    rounded_plan: LpPlan | None = None
 
     @property
     def proved(self) -> bool:
@@ -101,6 +104,7 @@ def lower_bound(
     time_expanded: bool = True,
     integral: str = "none",
     milp_time_limit_s: float = 600.0,
+    rounded_plan: bool = False,
 ) -> Bound:
     """Solve the bound on an idle ``state`` (its node inventory gives the capacities)."""
     if integral not in INTEGRAL:
@@ -154,4 +158,5 @@ def lower_bound(
         job_carbon_kg=job_kg,
         capacity_duals=capacity_duals,
         plan=model.largest_share(x),
+        rounded_plan=model.rounded_plan(x) if rounded_plan else None,
     )

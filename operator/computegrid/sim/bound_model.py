@@ -90,6 +90,35 @@ class Model:
             share[jobs[take]] = x[first[take]]
         return LpPlan(cluster, start, share)
 
+    def rounded_plan(self, x: FloatArray) -> LpPlan:
+        """A whole-job plan near ``x`` that keeps every capacity row (room per pool, resource
+        and bucket, averaged over the bucket; still no pods on nodes): jobs by their largest
+        share, surest first, each at its column of largest share (then the cheapest) that
+        still fits beside the jobs placed before it, as ``bound_milp.rounded`` rounds. A job
+        none of whose columns fits keeps its largest-share column, room or not."""
+        nv = len(self.jv)
+        plan = self.largest_share(x)
+        cluster, start, share = plan.cluster.copy(), plan.start_s.copy(), plan.share.copy()
+        if not nv:
+            return plan
+        a = self.a_ub[:, :nv].tocsc()
+        used = np.zeros(a.shape[0])
+        room = self.b_ub * (1 + 1e-9) + 1e-9
+        order = np.lexsort((self.cost_kg, -x[:nv], self.jv))  # by job, then share, then cost
+        cuts = np.flatnonzero(np.r_[True, self.jv[order][1:] != self.jv[order][:-1]])
+        groups = [g for g in np.split(order, cuts[1:]) if cluster[self.jv[g[0]]] >= 0]
+        groups.sort(key=lambda g: -float(x[g[0]]))  # the surest jobs first
+        for group in groups:
+            for col in group:
+                rows, vals = a.indices[a.indptr[col]:a.indptr[col + 1]], a.data[
+                    a.indptr[col]:a.indptr[col + 1]]  # fmt: skip
+                if (used[rows] + vals <= room[rows]).all():
+                    used[rows] += vals
+                    j = int(self.jv[col])
+                    cluster[j], start[j], share[j] = self.cv[col], self.sv[col], x[col]
+                    break
+        return LpPlan(cluster, start, share)
+
     def block(self, types: Sequence[int]) -> Block:
         """The sub-model of the jobs of these compute types (independent of the rest)."""
         jobs = np.flatnonzero(np.isin(self.job_type, list(types)))

@@ -14,6 +14,12 @@ jobs, pods on nodes and the overcommit check:
   (the engine queues an arrival shaped like the last waiting job without asking), goes to
   the per-job planner too.
 
+``lp-plan-replay-rounded`` replays the same optimum rounded to whole jobs that keep the LP's
+capacity rows (``Model.rounded_plan``: room per pool and hour, surest jobs first), so that a
+failed start is no longer the LP's fractions overfilling a pool. Each failed start is
+counted as ``failed_fragmented`` (the pool's summed room was there, no set of nodes could
+take the pods) or ``failed_pool_short`` (the pool itself was short at that instant).
+
 What it measures: how much of the gap between an online policy and the bound is not knowing
 the future. If this replay lands near the bound, the gap is information; if it lands as far
 off as the online policies, the LP's relaxations (fractions of jobs, room averaged per hour
@@ -26,6 +32,7 @@ from collections import Counter
 
 from computegrid.fleet_data.power import PowerCurves
 from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy, ReservationBook
+from computegrid.scheduling.timeshift import pool_totals
 from computegrid.sim.bound_model import LpPlan
 from computegrid.sim.timed import ComputegridTimed
 from computegrid.sim.trace import SimJob
@@ -40,15 +47,22 @@ COUNTS = (
     "now_failed",  # ... whose pods did not fit there: the per-job planner decided
     "no_plan",  # the LP left the job to slack (or it had no column)
     "plan_passed",  # first asked after its planned start (it had queued): per-job planner
+    # Of the held and now failures: the pool (summed over the cluster's nodes of the job's
+    # compute type) had the room, but no set of nodes could take the pods ...
+    "failed_fragmented",
+    # ... or the pool itself was short (the LP's room is per hour on average, its jobs split)
+    "failed_pool_short",
 )
 
 
 class LpPlanReplay:
     """Follows an ``LpPlan``; ``computegrid-timed`` decides wherever the plan cannot be kept."""
 
-    name = "lp-plan-replay"
-
-    def __init__(self, curves: PowerCurves, plan: LpPlan, policy: Policy = DEFAULT_POLICY):
+    def __init__(
+        self, curves: PowerCurves, plan: LpPlan, policy: Policy = DEFAULT_POLICY,
+        name: str = "lp-plan-replay",
+    ) -> None:  # fmt: skip
+        self.name = name
         self.plan_of = plan
         self.fallback = ComputegridTimed(curves, policy)
         self.asked: set[int] = set()  # jobs whose plan has been consulted (once each)
@@ -59,7 +73,7 @@ class LpPlanReplay:
         self, key: int, job: SimJob, state: FleetState, now_s: float
     ) -> tuple[int, float] | None:
         if key in self.held:  # asked again at its planned start: its pods did not fit there
-            del self.held[key]
+            self._failed(job, state, self.held.pop(key))
             self.counts["held_failed"] += 1
             return self.fallback.plan(key, job, state, now_s)
         if key in self.asked:  # a fallback's job, waiting or planned again
@@ -83,7 +97,17 @@ class LpPlanReplay:
             self.counts["now_started"] += 1
             return cluster, now_s
         self.counts["now_failed"] += 1
+        self._failed(job, state, cluster)
         return self.fallback.plan(key, job, state, now_s)
+
+    def _failed(self, job: SimJob, state: FleetState, cluster: int) -> None:
+        """Why the pods did not fit on ``cluster`` now: fragments, or the pool was short."""
+        vector = state.request_vector(job.request)
+        _, free = pool_totals(job.request, state)
+        pooled = vector is not None and bool(
+            (free[cluster] >= job.request.parallelism * vector - 1e-9).all()
+        )
+        self.counts["failed_fragmented" if pooled else "failed_pool_short"] += 1
 
     def _open_book(self, state: FleetState) -> None:
         if self.fallback.book is None:  # the planner opens it at its first decision
@@ -108,4 +132,4 @@ class LpPlanReplay:
         return {k: int(self.counts[k]) for k in COUNTS} | {"split_jobs": self.plan_of.split_jobs}
 
     def report(self) -> str:
-        return "lp-plan-replay: " + ", ".join(f"{k} {v}" for k, v in self.diagnostics().items())
+        return f"{self.name}: " + ", ".join(f"{k} {v}" for k, v in self.diagnostics().items())

@@ -45,6 +45,8 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   optimum (it knows every arrival), each job at its largest-share (cluster, start), replayed
   with whole jobs and pods on nodes; computegrid-timed decides where it cannot be kept
   (sim/lp_replay.py, session 11).
+- ``lp-plan-replay-rounded``: the same with the plan rounded to whole jobs that keep the
+  LP's capacity rows (room per pool and hour), surest jobs first (``Model.rounded_plan``).
 """
 
 from __future__ import annotations
@@ -85,10 +87,11 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield-retry",
     "computegrid-congestion",
     "lp-plan-replay",
+    "lp-plan-replay-rounded",
 )
 # Diagnostics that replay the bound's own solution (they know every arrival): they need the
 # bound solved first, on the same trace.
-NEEDS_LP_PLAN = ("lp-plan-replay",)
+NEEDS_LP_PLAN = ("lp-plan-replay", "lp-plan-replay-rounded")
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -232,12 +235,12 @@ def make_placer(
     lp_plan: LpPlan | None = None,
 ) -> Placer:
     """A fresh placer (round-robin and random keep state across one replay)."""
-    if name == "lp-plan-replay":
+    if name in NEEDS_LP_PLAN:
         from computegrid.sim.lp_replay import LpPlanReplay
 
         if curves is None or lp_plan is None:
             raise ValueError(f"{name} needs the power curves and the LP bound's plan")
-        return LpPlanReplay(curves, lp_plan, policy or DEFAULT_POLICY)
+        return LpPlanReplay(curves, lp_plan, policy or DEFAULT_POLICY, name=name)
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
     if name.startswith("computegrid-timed-batch"):

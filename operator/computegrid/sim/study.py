@@ -30,7 +30,7 @@ from computegrid.fleet_data import (
 from computegrid.fleet_data.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy
 from computegrid.scheduling.capacity_price import CapacityPrices
-from computegrid.sim.bound import Bound, lower_bound
+from computegrid.sim.bound import Bound, LpPlan, lower_bound
 from computegrid.sim.engine import Replay, replay
 from computegrid.sim.metrics import (
     JobArrays,
@@ -164,7 +164,8 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
         t0 = time.perf_counter()
         solved = lower_bound(jobs, arrays, idle, curves.window(hours),
                              time_limit_s=cfg.bound_time_limit_s, integral=cfg.bound_integral,
-                             milp_time_limit_s=cfg.bound_milp_time_limit_s)  # fmt: skip
+                             milp_time_limit_s=cfg.bound_milp_time_limit_s,
+                             rounded_plan="lp-plan-replay-rounded" in cfg.policies)  # fmt: skip
         wall["bound"] = time.perf_counter() - t0
         if log:
             log(f"seed {seed}: bound {wall['bound']:.1f} s ({solved.variables} variables), "
@@ -183,7 +184,7 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
         state = FleetState(snapshots, latency)
         placer = make_placer(name, seed=seed, policy=cfg.policy, curves=curves,
                              prices=cfg.prices,
-                             lp_plan=None if bound is None else bound.plan)  # fmt: skip
+                             lp_plan=_plan_for(name, bound))  # fmt: skip
         replays[name] = replay(jobs, state, placer, curves)
         wall[name] = time.perf_counter() - t0
         counts = getattr(placer, "diagnostics", None)
@@ -215,6 +216,13 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
             if bound is not None and bound.mixed is not None:
                 m["ratio_to_lp_bound"] = m["captured_savings_lp"] = math.nan
     return SeedRun(seed, jobs, arrays, scale, replays, metrics, bound, idle, wall, diagnostics)
+
+
+def _plan_for(policy: str, bound: Bound | None) -> LpPlan | None:
+    """The bound's plan a replay of it follows (None for every other policy)."""
+    if bound is None or policy not in NEEDS_LP_PLAN:
+        return None
+    return bound.rounded_plan if policy == "lp-plan-replay-rounded" else bound.plan
 
 
 def run_study(
