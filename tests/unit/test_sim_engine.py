@@ -32,10 +32,11 @@ def placer_on(policy: str, state: FleetState, jobs=(), **kw):
     are tested in test_capacity_price.py and test_sim_prices.py; here it keeps the engine's
     invariants like every other policy. ``lp-plan-replay`` gets the plan of the bound on
     ``jobs`` and the (still idle) ``state``'s fleet (test_sim_lp_replay.py)."""
-    if policy == "lp-plan-replay":
+    if policy.startswith("lp-plan-replay"):
         arrays = JobArrays.of(list(jobs))
         window = kw["curves"].window(curve_hours(arrays))
-        kw["lp_plan"] = lower_bound(list(jobs), arrays, state, window).plan
+        bound = lower_bound(list(jobs), arrays, state, window, rounded_plan=True)
+        kw["lp_plan"] = bound.rounded_plan if policy.endswith("-rounded") else bound.plan
     if policy == "computegrid-priced":
         table = np.zeros((1, state.size, len(TYPE_CODES), len(RESOURCES)))
         kw["prices"] = CapacityPrices(0.0, table)
@@ -60,9 +61,9 @@ def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     state = FleetState([TIANFU.snapshot()], LATENCY)
     run = replay(jobs, state, placer_on(policy, state, jobs, curves=TIANFU_CURVES),
                  TIANFU_CURVES)  # fmt: skip
-    # lp-plan-replay: the LP plans b and c at arrival (a takes the slack: one job, not two),
-    # neither fits then, and computegrid-timed decides for both from then, as above.
-    c_start = 7200.0 if policy.startswith("computegrid") or policy == "lp-plan-replay" else 3600.0
+    # lp-plan-replay(-rounded): the LP plans b and c at arrival (a takes the slack: one job,
+    # not two), neither fits then, and computegrid-timed decides for both from then.
+    c_start = 7200.0 if policy.startswith(("computegrid", "lp-plan-replay")) else 3600.0
     np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, c_start])
     np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, c_start + 3600.0])
     assert run.overcommits == 0
