@@ -10,6 +10,8 @@ jobs, pods on nodes and the overcommit check:
   node it starts, else the per-job planner (``computegrid-timed``) decides from that moment;
 - a job planned to start at its arrival starts then on the planned cluster if its pods fit,
   else the per-job planner decides at once;
+- a planned start checks only that the pods fit node by node (the LP knows nothing of the
+  policy's filters, e.g. CriticalHeadroom, so neither does the plan); the fallback applies them;
 - a job the LP left to slack, or whose planned start passed while it waited in the queue
   (the engine queues an arrival shaped like the last waiting job without asking), goes to
   the per-job planner too.
