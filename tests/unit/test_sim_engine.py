@@ -27,10 +27,16 @@ TIANFU = FLEET.by_name("chengdu-chongqing-tianfu")  # 2 GPU nodes of 8 GPUs
 TIANFU_CURVES = build_curves([TIANFU])
 
 
-def placer_on(policy: str, state: FleetState, **kw):
+def placer_on(policy: str, state: FleetState, jobs=(), **kw):
     """``make_placer``, and for ``computegrid-priced`` free room (all prices 0): its prices
     are tested in test_capacity_price.py and test_sim_prices.py; here it keeps the engine's
-    invariants like every other policy."""
+    invariants like every other policy. ``lp-plan-replay`` gets the plan of the bound on
+    ``jobs`` and the (still idle) ``state``'s fleet (test_sim_lp_replay.py)."""
+    if policy.startswith("lp-plan-replay"):
+        arrays = JobArrays.of(list(jobs))
+        window = kw["curves"].window(curve_hours(arrays))
+        bound = lower_bound(list(jobs), arrays, state, window, rounded_plan=True)
+        kw["lp_plan"] = bound.rounded_plan if policy.endswith("-rounded") else bound.plan
     if policy == "computegrid-priced":
         table = np.zeros((1, state.size, len(TYPE_CODES), len(RESOURCES)))
         kw["prices"] = CapacityPrices(0.0, table)
@@ -53,8 +59,11 @@ def test_a_job_that_fits_nowhere_waits_until_capacity_frees(policy):
     # time-aware computegrid too: the same filters; these jobs have no window).
     jobs = [gpu_job("a", 0, 2), gpu_job("b", 10, 1), gpu_job("c", 20, 1)]
     state = FleetState([TIANFU.snapshot()], LATENCY)
-    run = replay(jobs, state, placer_on(policy, state, curves=TIANFU_CURVES), TIANFU_CURVES)
-    c_start = 7200.0 if policy.startswith("computegrid") else 3600.0
+    run = replay(jobs, state, placer_on(policy, state, jobs, curves=TIANFU_CURVES),
+                 TIANFU_CURVES)  # fmt: skip
+    # lp-plan-replay(-rounded): the LP plans b and c at arrival (a takes the slack: one job,
+    # not two), neither fits then, and computegrid-timed decides for both from then.
+    c_start = 7200.0 if policy.startswith(("computegrid", "lp-plan-replay")) else 3600.0
     np.testing.assert_array_equal(run.start_s, [0.0, 3600.0, c_start])
     np.testing.assert_array_equal(run.end_s, [3600.0, 7200.0, c_start + 3600.0])
     assert run.overcommits == 0
@@ -106,7 +115,7 @@ def test_no_policy_overcommits_and_budgeted_ones_never_violate(seed, count, scal
     arrays = JobArrays.of(jobs)
     for policy in KNOWN_POLICIES:
         state = FleetState(FLEET.snapshots(scale), LATENCY)
-        run = replay(jobs, state, placer_on(policy, state, seed=seed, curves=CURVES), CURVES)
+        run = replay(jobs, state, placer_on(policy, state, jobs, seed=seed, curves=CURVES), CURVES)
         assert run.overcommits == 0
         # The trace ends and the fleet empties: a job still queued fits no allowed cluster
         # even when idle (at scale 1, 4 pods × 8 GPUs exceed every cluster's 16-24 GPUs).
@@ -159,7 +168,7 @@ def test_the_bound_never_exceeds_a_feasible_policy(seed, count):
     carbon = {}
     for policy in BUDGETED:
         state = FleetState(FLEET.snapshots(4), LATENCY)
-        run = replay(jobs, state, placer_on(policy, state, seed=seed, curves=CURVES), CURVES)
+        run = replay(jobs, state, placer_on(policy, state, jobs, seed=seed, curves=CURVES), CURVES)
         if not all(
             starts_allowed(job, start) for job, start in zip(jobs, run.start_s, strict=True)
         ):

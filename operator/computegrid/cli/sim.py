@@ -26,7 +26,7 @@ from computegrid.fleet_data.inputs import InputError
 from computegrid.fleet_data.power import MODEL_PROVINCES, SCENARIOS
 from computegrid.scheduling import DEFAULT_POLICY, Policy
 from computegrid.sim.bound import INTEGRAL
-from computegrid.sim.placers import KNOWN_POLICIES, POLICY_NAMES
+from computegrid.sim.placers import KNOWN_POLICIES, NEEDS_LP_PLAN, POLICY_NAMES
 from computegrid.sim.prices import load_prices
 from computegrid.sim.study import StudyConfig, curve_notes, run_study, stderr_log
 from computegrid.sim.trace import WINDOW_SHARE
@@ -135,6 +135,10 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
     if unknown or not names:
         raise UsageError(f"--policies: unknown {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(KNOWN_POLICIES)}")  # fmt: skip
+    needs_plan = [p for p in names if p in NEEDS_LP_PLAN]
+    if needs_plan and args.no_bound:
+        raise UsageError(f"--policies {', '.join(needs_plan)} replays the bound's plan: "
+                         "drop --no-bound")  # fmt: skip
     prices = None
     if "computegrid-priced" in names:
         if args.prices is None:

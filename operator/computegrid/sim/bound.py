@@ -53,13 +53,13 @@ from scipy import optimize
 from computegrid.api.common import GPU
 from computegrid.scheduling import FleetState
 from computegrid.sim.bound_milp import Mixed, mixed_bound
-from computegrid.sim.bound_model import allowed_clusters, build_model
+from computegrid.sim.bound_model import LpPlan, allowed_clusters, build_model
 from computegrid.sim.metrics import JobArrays
 from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]
 INTEGRAL = ("none", "gpu", "all")  # which jobs' columns are binary
-__all__ = ["INTEGRAL", "Bound", "Mixed", "allowed_clusters", "lower_bound"]
+__all__ = ["INTEGRAL", "Bound", "LpPlan", "Mixed", "allowed_clusters", "lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,12 @@ class Bound:
     # one more unit of that room over that bucket would save (≥ 0; 0 where no row or unknown).
     # Learned into online prices by sim/prices.py.
     capacity_duals: FloatArray | None = None
+    # Each job's (cluster, start) of largest share in the LP optimum (the LP's, also under
+    # ``integral``): the plan ``lp-plan-replay`` replays in the engine (sim/lp_replay.py).
+    plan: LpPlan | None = None
+    # The same rounded to whole jobs that keep the LP's capacity rows (``rounded_plan``),
+    # only when asked (``lp-plan-replay-rounded``).
+    rounded_plan: LpPlan | None = None
 
     @property
     def proved(self) -> bool:
@@ -98,6 +104,7 @@ def lower_bound(
     time_expanded: bool = True,
     integral: str = "none",
     milp_time_limit_s: float = 600.0,
+    rounded_plan: bool = False,
 ) -> Bound:
     """Solve the bound on an idle ``state`` (its node inventory gives the capacities)."""
     if integral not in INTEGRAL:
@@ -150,4 +157,6 @@ def lower_bound(
         placement=placement,
         job_carbon_kg=job_kg,
         capacity_duals=capacity_duals,
+        plan=model.largest_share(x),
+        rounded_plan=model.rounded_plan(x) if rounded_plan else None,
     )

@@ -48,6 +48,7 @@ class Model:
 
     jv: IntArray  # [columns]: each column's job
     cv: IntArray  # [columns]: its cluster
+    sv: FloatArray  # [columns]: its start, s
     cost_kg: FloatArray  # [columns]: its carbon, kg
     cheapest: FloatArray  # [jobs]: a job's cheapest column (0 with none): a slack job's figure
     penalty: float  # each slack column's price, far above any placement
@@ -72,6 +73,52 @@ class Model:
         """[columns + jobs]: the job of every column, slack columns included."""
         return np.concatenate([self.jv, np.arange(self.jobs)])
 
+    def largest_share(self, x: FloatArray) -> LpPlan:
+        """Each job's (cluster, start) with the largest share in the solution ``x`` (ties:
+        the cheaper column); none (cluster −1) for a job whose slack share is larger."""
+        n, nv = self.jobs, len(self.jv)
+        cluster = np.full(n, -1, dtype=np.int64)
+        start = np.full(n, np.nan)
+        share = np.zeros(n)
+        if nv:
+            order = np.lexsort((self.cost_kg, -x[:nv], self.jv))
+            first = order[np.r_[True, self.jv[order][1:] != self.jv[order][:-1]]]
+            jobs = self.jv[first]
+            take = x[first] >= x[nv + jobs] - 1e-12  # a placement at least as large as slack
+            cluster[jobs[take]] = self.cv[first[take]]
+            start[jobs[take]] = self.sv[first[take]]
+            share[jobs[take]] = x[first[take]]
+        return LpPlan(cluster, start, share)
+
+    def rounded_plan(self, x: FloatArray) -> LpPlan:
+        """A whole-job plan near ``x`` that keeps every capacity row (room per pool, resource
+        and bucket, averaged over the bucket; still no pods on nodes): jobs by their largest
+        share, surest first, each at its column of largest share (then the cheapest) that
+        still fits beside the jobs placed before it, as ``bound_milp.rounded`` rounds. A job
+        none of whose columns fits keeps its largest-share column, room or not."""
+        nv = len(self.jv)
+        plan = self.largest_share(x)
+        cluster, start, share = plan.cluster.copy(), plan.start_s.copy(), plan.share.copy()
+        if not nv:
+            return plan
+        a = self.a_ub[:, :nv].tocsc()
+        used = np.zeros(a.shape[0])
+        room = self.b_ub * (1 + 1e-9) + 1e-9
+        order = np.lexsort((self.cost_kg, -x[:nv], self.jv))  # by job, then share, then cost
+        cuts = np.flatnonzero(np.r_[True, self.jv[order][1:] != self.jv[order][:-1]])
+        groups = [g for g in np.split(order, cuts[1:]) if cluster[self.jv[g[0]]] >= 0]
+        groups.sort(key=lambda g: -float(x[g[0]]))  # the surest jobs first
+        for group in groups:
+            for col in group:
+                rows, vals = a.indices[a.indptr[col]:a.indptr[col + 1]], a.data[
+                    a.indptr[col]:a.indptr[col + 1]]  # fmt: skip
+                if (used[rows] + vals <= room[rows]).all():
+                    used[rows] += vals
+                    j = int(self.jv[col])
+                    cluster[j], start[j], share[j] = self.cv[col], self.sv[col], x[col]
+                    break
+        return LpPlan(cluster, start, share)
+
     def block(self, types: Sequence[int]) -> Block:
         """The sub-model of the jobs of these compute types (independent of the rest)."""
         jobs = np.flatnonzero(np.isin(self.job_type, list(types)))
@@ -85,6 +132,20 @@ class Model:
             a_eq=self.a_eq[jobs][:, cols],
             objective=self.objective[cols],
         )
+
+
+@dataclass(frozen=True)
+class LpPlan:
+    """One (cluster, start) per job read off a solution of the model (``largest_share``)."""
+
+    cluster: IntArray  # [jobs]: −1 where the job has no column or slack dominates
+    start_s: FloatArray  # [jobs]: NaN where cluster is −1
+    share: FloatArray  # [jobs]: the chosen column's value (1: the LP placed the job whole)
+
+    @property
+    def split_jobs(self) -> int:
+        """Jobs the solution did not place whole in one (cluster, start)."""
+        return int(((self.share < 1 - 1e-6) & (self.cluster >= 0)).sum())
 
 
 @dataclass(frozen=True)
@@ -193,6 +254,7 @@ def build_model(
     return Model(
         jv=jv,
         cv=cv,
+        sv=start,
         cost_kg=cost_kg,
         cheapest=cheapest,
         penalty=penalty,

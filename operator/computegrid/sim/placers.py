@@ -49,6 +49,12 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   at running jobs' declared ends, as in the operator (session 11).
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
+- ``lp-plan-replay``: a clairvoyant diagnostic, not an online policy: the LP bound's own
+  optimum (it knows every arrival), each job at its largest-share (cluster, start), replayed
+  with whole jobs and pods on nodes; computegrid-timed decides where it cannot be kept
+  (sim/lp_replay.py, session 11).
+- ``lp-plan-replay-rounded``: the same with the plan rounded to whole jobs that keep the
+  LP's capacity rows (room per pool and hour), surest jobs first (``Model.rounded_plan``).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from computegrid.scheduling.state import BoolArray
 if TYPE_CHECKING:
     from computegrid.fleet_data.power import PowerCurves
     from computegrid.scheduling.capacity_price import CapacityPrices
+    from computegrid.sim.bound_model import LpPlan
     from computegrid.sim.trace import SimJob
 
 POLICY_NAMES = (
@@ -88,7 +95,12 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield-retry",
     "computegrid-timed-joint",
     "computegrid-congestion",
+    "lp-plan-replay",
+    "lp-plan-replay-rounded",
 )
+# Diagnostics that replay the bound's own solution (they know every arrival): they need the
+# bound solved first, on the same trace.
+NEEDS_LP_PLAN = ("lp-plan-replay", "lp-plan-replay-rounded")
 KNOWN_POLICIES = POLICY_NAMES + OPT_IN_POLICIES
 
 
@@ -229,8 +241,15 @@ def make_placer(
     policy: Policy | None = None,
     curves: PowerCurves | None = None,
     prices: CapacityPrices | None = None,
+    lp_plan: LpPlan | None = None,
 ) -> Placer:
     """A fresh placer (round-robin and random keep state across one replay)."""
+    if name in NEEDS_LP_PLAN:
+        from computegrid.sim.lp_replay import LpPlanReplay
+
+        if curves is None or lp_plan is None:
+            raise ValueError(f"{name} needs the power curves and the LP bound's plan")
+        return LpPlanReplay(curves, lp_plan, policy or DEFAULT_POLICY, name=name)
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
     if name.startswith(("computegrid-timed-batch", "computegrid-timed-joint")):

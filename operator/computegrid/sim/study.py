@@ -30,7 +30,7 @@ from computegrid.fleet_data import (
 from computegrid.fleet_data.power import CLEAN_SPLIT, PowerCurves, build_curves
 from computegrid.scheduling import DEFAULT_POLICY, FleetState, Policy
 from computegrid.scheduling.capacity_price import CapacityPrices
-from computegrid.sim.bound import Bound, lower_bound
+from computegrid.sim.bound import Bound, LpPlan, lower_bound
 from computegrid.sim.engine import Replay, replay
 from computegrid.sim.metrics import (
     JobArrays,
@@ -39,7 +39,7 @@ from computegrid.sim.metrics import (
     mean_ci,
     policy_metrics,
 )
-from computegrid.sim.placers import POLICY_NAMES, make_placer
+from computegrid.sim.placers import NEEDS_LP_PLAN, POLICY_NAMES, make_placer
 from computegrid.sim.trace import (
     WINDOW_SHARE,
     SimJob,
@@ -96,6 +96,8 @@ class SeedRun:
     bound: Bound | None
     state: FleetState  # an idle state of the run's fleet (names, capacities)
     wall_s: dict[str, float]
+    # per policy: a placer's own counts (``diagnostics()``), e.g. lp-plan-replay's fallbacks
+    diagnostics: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def auto_scale(jobs: Sequence[SimJob], clusters: Sequence[FleetCluster], target: float) -> int:
@@ -148,36 +150,54 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
     snapshots = [c.snapshot(scale) for c in clusters]
     replays: dict[str, Replay] = {}
     wall: dict[str, float] = {}
+    diagnostics: dict[str, dict[str, int]] = {}
+    idle = FleetState(snapshots, latency)
+    bound = None
+    needs_plan = any(name in NEEDS_LP_PLAN for name in cfg.policies)
+    if needs_plan and not cfg.bound:
+        raise ValueError(f"{', '.join(NEEDS_LP_PLAN)} replays the bound's plan: drop --no-bound")
+
+    def solve_bound() -> Bound:
+        # The window only has to cover the bound's own columns (arrival or deadline), so
+        # solving before the replays (for a policy that replays its plan) gives the same LP.
+        hours = curve_hours(arrays, list(replays.values()))
+        t0 = time.perf_counter()
+        solved = lower_bound(jobs, arrays, idle, curves.window(hours),
+                             time_limit_s=cfg.bound_time_limit_s, integral=cfg.bound_integral,
+                             milp_time_limit_s=cfg.bound_milp_time_limit_s,
+                             rounded_plan="lp-plan-replay-rounded" in cfg.policies)  # fmt: skip
+        wall["bound"] = time.perf_counter() - t0
+        if log:
+            log(f"seed {seed}: bound {wall['bound']:.1f} s ({solved.variables} variables), "
+                f"LP {solved.lp_carbon_t:.4f} t")  # fmt: skip
+            if solved.mixed is not None:
+                mx = solved.mixed
+                log(f"seed {seed}: {solved.method} dual bound {mx.dual_bound_t:.4f} t, "
+                    f"incumbent {mx.incumbent_t} ({mx.incumbent_from}), gap {mx.gap}, "
+                    f"{mx.solve_s:.1f} s, {mx.status}")  # fmt: skip
+        return solved
+
+    if needs_plan:  # one solve serves both the bound and the replay of its plan
+        bound = solve_bound()
     for name in cfg.policies:
         t0 = time.perf_counter()
         state = FleetState(snapshots, latency)
         placer = make_placer(name, seed=seed, policy=cfg.policy, curves=curves,
-                             prices=cfg.prices)  # fmt: skip
+                             prices=cfg.prices,
+                             lp_plan=_plan_for(name, bound))  # fmt: skip
         replays[name] = replay(jobs, state, placer, curves)
         wall[name] = time.perf_counter() - t0
+        counts = getattr(placer, "diagnostics", None)
+        if callable(counts):
+            diagnostics[name] = counts()
         if log:
             log(f"seed {seed}: {name} {wall[name]:.1f} s")
             report = getattr(placer, "report", None)
             if callable(report):
                 log(f"seed {seed}: {report()}")
-    idle = FleetState(snapshots, latency)
     metrics = {name: policy_metrics(r, arrays, idle, curves) for name, r in replays.items()}
-    bound = None
-    if cfg.bound:
-        hours = curve_hours(arrays, list(replays.values()))
-        t0 = time.perf_counter()
-        bound = lower_bound(jobs, arrays, idle, curves.window(hours),
-                            time_limit_s=cfg.bound_time_limit_s, integral=cfg.bound_integral,
-                            milp_time_limit_s=cfg.bound_milp_time_limit_s)  # fmt: skip
-        wall["bound"] = time.perf_counter() - t0
-        if log:
-            log(f"seed {seed}: bound {wall['bound']:.1f} s ({bound.variables} variables), "
-                f"LP {bound.lp_carbon_t:.4f} t")  # fmt: skip
-            if bound.mixed is not None:
-                mx = bound.mixed
-                log(f"seed {seed}: {bound.method} dual bound {mx.dual_bound_t:.4f} t, "
-                    f"incumbent {mx.incumbent_t} ({mx.incumbent_from}), gap {mx.gap}, "
-                    f"{mx.solve_s:.1f} s, {mx.status}")  # fmt: skip
+    if cfg.bound and bound is None:
+        bound = solve_bound()
     for m in metrics.values():
         nearest = metrics["nearest"]["carbon_t"] if "nearest" in metrics else math.nan
         m["savings_vs_nearest"] = (nearest - m["carbon_t"]) / nearest if nearest else math.nan
@@ -195,7 +215,14 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
             m["ratio_to_bound"] = m["captured_savings"] = math.nan
             if bound is not None and bound.mixed is not None:
                 m["ratio_to_lp_bound"] = m["captured_savings_lp"] = math.nan
-    return SeedRun(seed, jobs, arrays, scale, replays, metrics, bound, idle, wall)
+    return SeedRun(seed, jobs, arrays, scale, replays, metrics, bound, idle, wall, diagnostics)
+
+
+def _plan_for(policy: str, bound: Bound | None) -> LpPlan | None:
+    """The bound's plan a replay of it follows (None for every other policy)."""
+    if bound is None or policy not in NEEDS_LP_PLAN:
+        return None
+    return bound.rounded_plan if policy == "lp-plan-replay-rounded" else bound.plan
 
 
 def run_study(
@@ -252,6 +279,13 @@ def summarise(cfg: StudyConfig, runs: Sequence[SeedRun]) -> dict[str, Any]:
             for name in cfg.policies
             if name.startswith("computegrid-")
         }
+    counted = sorted({name for r in runs for name in r.diagnostics})
+    if counted:  # per policy, per count: one value per seed
+        out["diagnostics"] = {
+            name: {k: [r.diagnostics.get(name, {}).get(k) for r in runs]
+                   for k in runs[0].diagnostics.get(name, {})}
+            for name in counted
+        }  # fmt: skip
     bounds = [r.bound for r in runs if r.bound is not None]
     if bounds:
         out["lower_bound"] = bound_summary(bounds)
