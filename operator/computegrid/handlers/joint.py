@@ -37,6 +37,7 @@ from computegrid.handlers.timing import Plan, reservation_of
 from computegrid.scheduling import Decision, JobRequest, TimedDecision, to_window
 from computegrid.scheduling.batch_plan import BatchJob, BatchPlan, plan_whole
 from computegrid.scheduling.joint import grams_per_cny, job_options, slot_room, static_mask
+from computegrid.scheduling.state import FloatArray
 
 if TYPE_CHECKING:
     from computegrid.handlers.placer import InTime, Placer
@@ -67,7 +68,7 @@ class Round:
     in_time: InTime
     candidates: dict[str, Candidate]
     batch: list[BatchJob]
-    room: Any  # [slots, clusters, types, resources]
+    room: FloatArray  # [slots, clusters, types, resources]
 
 
 def until_next(now_s: float, interval_s: float) -> float:
