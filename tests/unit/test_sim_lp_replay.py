@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.unit.test_sim_metrics_bound import cluster  # the same two small clusters
 
 from computegrid.api.common import ComputeType, LatencySensitivity, Region
 from computegrid.fleet_data import load_latency_model
 from computegrid.fleet_data.power import HOURS, PowerCurves
-from computegrid.scheduling import ClusterSnapshot, FleetState, JobRequest, NodeCapacity, PowerMix
+from computegrid.scheduling import FleetState, JobRequest
 from computegrid.sim.bound import lower_bound
 from computegrid.sim.bound_model import LpPlan
 from computegrid.sim.engine import replay
@@ -19,20 +20,6 @@ from computegrid.sim.trace import SimJob
 
 H = 3600.0
 LATENCY = load_latency_model()
-
-
-def cluster(name: str, region: Region, nodes: int) -> ClusterSnapshot:
-    return ClusterSnapshot(
-        name=name,
-        hub=name,
-        region=region,
-        location="chengdu",
-        power=PowerMix(0.5, 300.0, 0.5),
-        nodes=tuple(
-            NodeCapacity(f"{name}-{i}", {"cpu": 8.0, "memory": 64.0 * 2**30, "pods": 110.0})
-            for i in range(nodes)
-        ),
-    )
 
 
 def fleet(a_nodes: int = 1) -> FleetState:
