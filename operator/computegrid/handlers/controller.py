@@ -85,7 +85,7 @@ class Controller:
     wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
     replans: dict[str, tuple[Any, dict[str, Any], str, bool]] = field(
         default_factory=dict
-    )  # uid → (Plan, the deferral it replaces, why)
+    )  # uid → (Plan, the deferral it replaces, why, a move of the joint plan)
 
     def __post_init__(self) -> None:
         self.queue.is_urgent = self._unfinished

@@ -13,11 +13,11 @@ ordinary way (``Controller._replan``: its record, an Event), counted in its
 start is now is released at once.
 
 What keeps it safe on a live hub: the inputs are read in one go on the event loop; the solve
-runs in a worker thread (HiGHS lets the event loop run meanwhile) under a time limit, and
-no plan found changes nothing; a plan is
-applied only to jobs whose record is still the one it was made from. Jobs left out (due, or
-decided and not yet written, or with a re-plan of their own pending) keep their promises,
-and the room those hold is taken out of what the batch may use.
+runs in a worker thread (HiGHS lets the event loop run meanwhile) under a time limit, and no
+plan found changes nothing; a plan is applied only to jobs whose record is still the one it
+was made from. Jobs left out (due, decided and not yet written, or with a re-plan of their
+own pending) keep their promises, and the room those hold is taken out of what the batch may
+use.
 """
 
 from __future__ import annotations
