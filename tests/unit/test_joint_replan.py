@@ -5,8 +5,10 @@ together when that costs less, whatever their own re-plans; a job left out keeps
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import numpy as np
+import pytest
 from tests.unit.placer_parts import LEAD_S, QINGYANG, P, deferred, hold, parts
 
 from computegrid.fleet import Fleet
@@ -91,3 +93,28 @@ def test_due_jobs_and_jobs_with_a_replan_pending_are_left_out(
 def test_the_next_round_is_just_past_the_turn_of_the_interval() -> None:
     assert joint.until_next(7200.0 + 10.0, 3600.0) == 3590.0 + joint.DELAY_S
     assert joint.until_next(7200.0, 60.0) == 60.0 + joint.DELAY_S
+
+
+def test_a_replica_that_does_not_follow_the_hub_plans_nothing(
+    parts: tuple[Fleet, Controller, Placer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused standby's cache of the hub is stale: its joint loop must not act on it."""
+    fleet, controller, placer = parts
+    monkeypatch.setattr(joint, "DELAY_S", 0.1)  # rounds just past each second
+    forecasts(fleet)
+    a = deferred("a", QINGYANG, P, cpu="50", parallelism=2)
+    b = deferred("b", QINGYANG, P + HOUR_S, cpu="50", parallelism=2, annotations=PINNED)
+    hold(controller, a, b)
+    controller.options = dataclasses.replace(controller.options, joint_replan_interval=1.0)
+    placer.following = lambda: False
+
+    async def two_rounds_of_the_loop() -> None:
+        placer.start()
+        await asyncio.sleep(2.5)
+        await placer.stop()
+
+    asyncio.run(two_rounds_of_the_loop())
+    assert controller.replans == {}
+    placer.following = lambda: True
+    asyncio.run(two_rounds_of_the_loop())
+    assert set(controller.replans) == {"a", "b"}  # the same loop, following: it moves both

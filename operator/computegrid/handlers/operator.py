@@ -81,6 +81,7 @@ async def startup(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> Non
     placer = Placer(controller, Scheduler(DEFAULT_POLICY))
     await placer.list_members()  # if the hub does not answer, the placer lists them later
     feed = JobFeed(hub, controller, OPTIONS.namespace_list)
+    placer.following = lambda: bool(feed.watches)  # a paused standby's cache is stale
     runtime = Runtime(OPTIONS, fleet, latency, capacity, writer, controller, placer, feed)
     metrics.QUEUE_DEPTH.set_function(lambda: len(controller.queue))
     metrics.WAITING.set_function(lambda: len(placer.waiting))

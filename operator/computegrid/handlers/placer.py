@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,9 @@ class Placer:
     problems: set[str] = field(default_factory=set)  # members that cannot be probed at all
     task: asyncio.Task[Any] | None = None
     joint_task: asyncio.Task[Any] | None = None  # the joint re-plan of Deferred jobs
+    # Whether this replica follows the hub's ComputeJobs (a paused standby does not: its cache
+    # is stale, so its joint re-plan must not act); set by the operator's start.
+    following: Callable[[], bool] = lambda: True
     replanning: dict[str, tuple[Entry, str]] = field(default_factory=dict)  # uid → (job, why)
     _timed: TimeScheduler | None = None
     _checked: int = -1  # the fleet generation the promises were last checked against
@@ -106,7 +110,7 @@ class Placer:
         options = self.controller.options
         while True:
             await asyncio.sleep(joint.until_next(options.clock(), options.joint_replan_interval))
-            if not self.controller.deferred or not self.gate.opened:
+            if not self.following() or not self.controller.deferred or not self.gate.opened:
                 continue
             try:
                 await joint.replan_jointly(self)
