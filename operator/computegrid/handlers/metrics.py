@@ -17,6 +17,8 @@ JOINT_REPLANS = Counter(
     "Joint re-plans of the Deferred jobs, by outcome (planned, no-plan, failed).",
     ["outcome"],
 )
+for _outcome in ("planned", "no-plan", "failed"):  # every outcome on /metrics from the start
+    JOINT_REPLANS.labels(outcome=_outcome)
 JOINT_MOVED = Counter(
     "computegrid_joint_replan_moves_total",
     "Deferred jobs the joint re-plan gave a new member or start.",
