@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse
 
-from computegrid.sim.bound_model import Block, Model
+from computegrid.sim.bound_model import Block, Model, greedy_whole
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -120,20 +120,9 @@ def rounded(
     x = np.where(binary, 0.0, x_lp)
     used = a @ x
     room = block.b_ub * (1 + 1e-9) + 1e-9
-    cols = np.flatnonzero(binary)
-    order = np.lexsort((block.objective[cols], -x_lp[cols], owner[cols]))
-    cols = cols[order]  # grouped by job, each job's columns by share then cost
-    starts = np.flatnonzero(np.r_[True, owner[cols][1:] != owner[cols][:-1]])
-    groups = np.split(cols, starts[1:])
-    groups.sort(key=lambda g: -float(x_lp[g[0]]))  # the surest jobs first
-    for group in groups:
-        for col in group:
-            lo, hi = a.indptr[col], a.indptr[col + 1]
-            rows, vals = a.indices[lo:hi], a.data[lo:hi]
-            if (used[rows] + vals <= room[rows]).all():
-                used[rows] += vals
-                x[col] = 1.0
-                break
-        else:
-            return None
+    taken = greedy_whole(a, used, room, np.flatnonzero(binary), owner, x_lp, block.objective)
+    chosen = [col for _, col in taken if col is not None]
+    if len(chosen) < len(taken):  # a whole job fits nowhere beside the others
+        return None
+    x[chosen] = 1.0
     return float(block.objective @ x)

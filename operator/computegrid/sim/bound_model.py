@@ -94,29 +94,21 @@ class Model:
         """A whole-job plan near ``x`` that keeps every capacity row (room per pool, resource
         and bucket, averaged over the bucket; still no pods on nodes): jobs by their largest
         share, surest first, each at its column of largest share (then the cheapest) that
-        still fits beside the jobs placed before it, as ``bound_milp.rounded`` rounds. A job
-        none of whose columns fits keeps its largest-share column, room or not."""
+        still fits beside the jobs placed before it (``greedy_whole``, as
+        ``bound_milp.rounded``). A job none of whose columns fits keeps its largest-share
+        column, room or not."""
         nv = len(self.jv)
         plan = self.largest_share(x)
         cluster, start, share = plan.cluster.copy(), plan.start_s.copy(), plan.share.copy()
         if not nv:
             return plan
-        a = self.a_ub[:, :nv].tocsc()
-        used = np.zeros(a.shape[0])
+        cols = np.flatnonzero(cluster[self.jv] >= 0)  # the columns of jobs the plan places
         room = self.b_ub * (1 + 1e-9) + 1e-9
-        order = np.lexsort((self.cost_kg, -x[:nv], self.jv))  # by job, then share, then cost
-        cuts = np.flatnonzero(np.r_[True, self.jv[order][1:] != self.jv[order][:-1]])
-        groups = [g for g in np.split(order, cuts[1:]) if cluster[self.jv[g[0]]] >= 0]
-        groups.sort(key=lambda g: -float(x[g[0]]))  # the surest jobs first
-        for group in groups:
-            for col in group:
-                rows, vals = a.indices[a.indptr[col]:a.indptr[col + 1]], a.data[
-                    a.indptr[col]:a.indptr[col + 1]]  # fmt: skip
-                if (used[rows] + vals <= room[rows]).all():
-                    used[rows] += vals
-                    j = int(self.jv[col])
-                    cluster[j], start[j], share[j] = self.cv[col], self.sv[col], x[col]
-                    break
+        used = np.zeros(len(room))
+        a = self.a_ub[:, :nv].tocsc()
+        for j, col in greedy_whole(a, used, room, cols, self.jv, x, self.cost_kg):
+            if col is not None:
+                cluster[j], start[j], share[j] = self.cv[col], self.sv[col], x[col]
         return LpPlan(cluster, start, share)
 
     def block(self, types: Sequence[int]) -> Block:
@@ -132,6 +124,38 @@ class Model:
             a_eq=self.a_eq[jobs][:, cols],
             objective=self.objective[cols],
         )
+
+
+def greedy_whole(
+    a: sparse.csc_matrix,
+    used: FloatArray,
+    room: FloatArray,
+    cols: IntArray,
+    owner: IntArray,
+    share: FloatArray,
+    cost: FloatArray,
+) -> list[tuple[int, int | None]]:
+    """Round to whole jobs, greedily: the jobs of ``cols`` (grouped by ``owner``) surest first
+    (largest share), each taking its column of largest share, then cheapest, that still fits
+    every capacity row beside those taken before it (``used`` grows). (job, its column) per
+    job in that order; None where no column fits."""
+    order = np.lexsort((cost[cols], -share[cols], owner[cols]))
+    cols = cols[order]  # grouped by job, each job's columns by share then cost
+    cuts = np.flatnonzero(np.r_[True, owner[cols][1:] != owner[cols][:-1]])
+    groups = np.split(cols, cuts[1:]) if len(cols) else []
+    groups.sort(key=lambda g: -float(share[g[0]]))  # the surest jobs first
+    taken: list[tuple[int, int | None]] = []
+    for group in groups:
+        chosen = None
+        for col in group:
+            lo, hi = a.indptr[col], a.indptr[col + 1]
+            rows, vals = a.indices[lo:hi], a.data[lo:hi]
+            if (used[rows] + vals <= room[rows]).all():
+                used[rows] += vals
+                chosen = int(col)
+                break
+        taken.append((int(owner[group[0]]), chosen))
+    return taken
 
 
 @dataclass(frozen=True)
