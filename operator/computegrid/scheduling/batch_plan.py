@@ -179,11 +179,15 @@ def plan_whole(
     """Whole jobs: the MILP; when it finds no plan in time (a large or degenerate batch), the
     LP relaxation's integral part (a job split across options keeps the plan it had). Each
     solve has the time limit; None when neither finds a plan."""
+    started = time.perf_counter()
     plan = plan_batch(jobs, room, now_s, integer=True, time_limit_s=time_limit_s)
     if plan is not None:
         return plan
     relaxed = plan_batch(jobs, room, now_s, integer=False, time_limit_s=time_limit_s)
-    return None if relaxed is None else relaxed.whole()
+    if relaxed is None:
+        return None
+    # solve_s: both solves (the MILP's fruitless time is part of what the plan cost)
+    return dataclasses.replace(relaxed.whole(), solve_s=time.perf_counter() - started)
 
 
 def _ranges(length: IntArray) -> IntArray:
