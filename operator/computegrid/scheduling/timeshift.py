@@ -543,7 +543,7 @@ class TimeScheduler:
         # whose room it took is planned again (at its start, or at the next re-plan).
         # Likewise a job without a window when ``unknown_run_h`` is 0.
         bound = job.sensitivity is not LatencySensitivity.HIGH and span > 0
-        if book is not None and len(book) and bound:
+        if book is not None and bound:  # promises or releases (peak is 0 on an empty book)
             left = left - book.peak(TYPE_CODES[job.compute_type], starts, span)
         return need, alloc, left
 

@@ -180,6 +180,31 @@ def test_promises_may_yield_to_every_job_without_a_window() -> None:
     assert not np.isfinite(windowed.totals[0, 1])
 
 
+def test_room_a_known_end_frees_counts_on_a_book_without_promises() -> None:
+    # qingyang runs 62 of its 64 cpu until 1.5 h (a release from slot 2 on), nothing is
+    # promised. A 4-cpu, 2 h job cannot start there now (2 free) but can in the valley
+    # (3 h-5 h: 210 g/kWh, 2 + 62 free); without the release it would find no room there.
+    s = state(
+        cluster("qingyang", carbon=477, price=0.5, used_cpu=62),
+        cluster("zhangjiakou", carbon=700, price=0.5, region=Region.EAST),
+    )
+    f = fleet_forecast(VALLEY, FLAT_700)
+    book = ReservationBook(clusters=2, resources=len(s.resources))
+    amounts = np.zeros(len(s.resources))
+    amounts[s.resource_index["cpu"]] = 62.0
+    book.add_release(Reservation("running", 0, TYPE_CODES[job().compute_type], 1.5 * H,
+                                 1.5 * H, amounts))  # fmt: skip
+    assert len(book) == 0  # no promise: only the release
+    window = Window(now_s=0.0, duration_s=2 * H, deadline_s=10 * H)
+    d = TimeScheduler().plan(job("beijing"), s, window, f, book)
+    assert isinstance(d, TimedDecision)
+    assert (d.cluster, d.start_s) == ("qingyang", 3 * H)
+    assert not np.isfinite(d.totals[:2, 0]).any()  # slots 0 and 1: the 62 cpu still busy
+    book.remove_release("running")
+    alone = TimeScheduler().plan(job("beijing"), s, window, f, book)
+    assert isinstance(alone, TimedDecision) and alone.cluster == "zhangjiakou"
+
+
 def test_reservation_book_peak() -> None:
     book = ReservationBook(clusters=1, resources=1)
     book.add(Reservation("a", 0, 0, 1 * H, 3 * H, np.array([10.0])))
