@@ -73,6 +73,7 @@ class ComputegridBatch(ComputegridTimed):
         *,
         time_limit_s: float = 10.0,
         integer: bool = False,
+        rounded: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
         g_per_cny: float | None = None,
         unknown_run_h: float = 1.0,
@@ -106,6 +107,8 @@ class ComputegridBatch(ComputegridTimed):
         self.releases = not operator_mirror
         self.time_limit_s = time_limit_s
         self.integer = integer
+        # The LP rounded greedily to whole jobs that keep the room (``plan_batch(rounded=…)``)
+        self.rounded = rounded and not integer
         self.solves = 0
         self.fallbacks = 0  # solves with no plan in time: every promise kept as it was
         self.time_limits = 0  # solves stopped at the time limit with a plan (not proven optimal)
@@ -145,7 +148,8 @@ class ComputegridBatch(ComputegridTimed):
         if self.integer:  # whole jobs, as the operator plans them (``plan_whole``)
             plan = plan_whole(batch, room, now_s, time_limit_s=self.time_limit_s)
         else:
-            plan = plan_batch(batch, room, now_s, integer=False, time_limit_s=self.time_limit_s)
+            plan = plan_batch(batch, room, now_s, integer=False, time_limit_s=self.time_limit_s,
+                              rounded=self.rounded)  # fmt: skip
         self.solves += 1
         if plan is None:
             self.fallbacks += 1

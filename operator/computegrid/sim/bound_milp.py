@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse
 
-from computegrid.sim.bound_model import Block, Model, greedy_whole
+from computegrid.scheduling.rounding import greedy_whole
+from computegrid.sim.bound_model import Block, Model
 
 FloatArray = npt.NDArray[np.float64]
 

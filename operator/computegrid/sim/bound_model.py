@@ -20,6 +20,7 @@ from scipy import sparse
 from computegrid.scheduling import FleetState, window_for
 from computegrid.scheduling.capacity_price import RESOURCES
 from computegrid.scheduling.energy import PUE
+from computegrid.scheduling.rounding import greedy_whole
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.metrics import JobArrays, hourly_integral
 from computegrid.sim.trace import SimJob
@@ -124,38 +125,6 @@ class Model:
             a_eq=self.a_eq[jobs][:, cols],
             objective=self.objective[cols],
         )
-
-
-def greedy_whole(
-    a: sparse.csc_matrix,
-    used: FloatArray,
-    room: FloatArray,
-    cols: IntArray,
-    owner: IntArray,
-    share: FloatArray,
-    cost: FloatArray,
-) -> list[tuple[int, int | None]]:
-    """Round to whole jobs, greedily: the jobs of ``cols`` (grouped by ``owner``) surest first
-    (largest share), each taking its column of largest share, then cheapest, that still fits
-    every capacity row beside those taken before it (``used`` grows). (job, its column) per
-    job in that order; None where no column fits."""
-    order = np.lexsort((cost[cols], -share[cols], owner[cols]))
-    cols = cols[order]  # grouped by job, each job's columns by share then cost
-    cuts = np.flatnonzero(np.r_[True, owner[cols][1:] != owner[cols][:-1]])
-    groups = np.split(cols, cuts[1:]) if len(cols) else []
-    groups.sort(key=lambda g: -float(share[g[0]]))  # the surest jobs first
-    taken: list[tuple[int, int | None]] = []
-    for group in groups:
-        chosen = None
-        for col in group:
-            lo, hi = a.indptr[col], a.indptr[col + 1]
-            rows, vals = a.indices[lo:hi], a.data[lo:hi]
-            if (used[rows] + vals <= room[rows]).all():
-                used[rows] += vals
-                chosen = int(col)
-                break
-        taken.append((int(owner[group[0]]), chosen))
-    return taken
 
 
 @dataclass(frozen=True)

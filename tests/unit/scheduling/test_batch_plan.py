@@ -180,3 +180,39 @@ def test_whole_keeps_only_the_jobs_the_relaxation_puts_on_one_option():
     milp = plan_whole(jobs, room, now_s=0.0)
     assert milp is not None and milp.status == "optimal"
     assert sorted(milp.choice.values()) == [(0, 0.0), (1, 0.0)]  # one green, one not: whole
+
+
+def test_rounded_puts_whole_jobs_where_the_relaxation_split_them_and_keeps_the_room():
+    # The case above: the LP puts a wholly on the green slot (or b) and half of the other
+    # (1.5 GPUs of room). Rounded, the whole one keeps the green slot, the half one takes
+    # its cheapest option that still fits (cluster 1): 100 + 300 g, as the MILP's plan.
+    jobs = [
+        job("a", [(0, 0, 100.0), (1, 0, 300.0)]),
+        job("b", [(0, 0, 100.0), (1, 0, 300.0)]),
+    ]
+    room = room_of([[1.5, 5.0]])
+    plan = plan_batch(jobs, room, now_s=0.0, integer=False, rounded=True, gap=0.0)
+    assert plan is not None and plan.unplaced == ()
+    assert sorted(plan.choice.values()) == [(0, 0.0), (1, 0.0)]
+    green = next(k for k, v in plan.choice.items() if v == (0, 0.0))
+    assert plan.shares[green] == pytest.approx(1.0)  # the surest job took the green slot
+    # No option left with room: the job is left out (it keeps the plan it had).
+    squeezed = plan_batch(jobs, room_of([[1.5, 0.5]]), now_s=0.0, integer=False,
+                          rounded=True)  # fmt: skip
+    assert squeezed is not None and len(squeezed.choice) == 1 and len(squeezed.unplaced) == 1
+    with pytest.raises(ValueError, match="rounded applies to the LP"):
+        plan_batch(jobs, room, now_s=0.0, integer=True, rounded=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_the_rounded_plan_never_overcommits_and_keeps_to_the_options(case):
+    jobs, room = case
+    plan = plan_batch(jobs, room, now_s=0.0, integer=False, rounded=True)
+    assert plan is not None
+    for j in jobs:
+        if j.key in plan.choice:
+            offered = set(zip(j.cluster.tolist(), j.start_s.tolist(), strict=True))
+            assert plan.choice[j.key] in offered
+    assert set(plan.choice) | set(plan.unplaced) == {j.key for j in jobs}
+    assert feasible(jobs, plan.choice, room)
