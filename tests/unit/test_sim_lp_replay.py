@@ -86,21 +86,22 @@ def test_the_per_job_planner_decides_where_the_plan_has_no_room():
     # A plan written by hand that a's two nodes cannot keep: j0 and j0b (2 h) on a at 0 fill
     # it; j1 (no window) on a at 0 too: no room, so the per-job planner starts it now on b;
     # j2 (deadline 5 h) held for a at 1 h, when both still run there: planned again from
-    # 1 h by the per-job planner, which starts it now on b. (It does not wait for a at 2 h:
-    # TimeScheduler counts room at a later start as free now less promises, and with no
-    # promise on the book it does not net the known releases; its behaviour, not this test's.)
+    # 1 h by the per-job planner, which holds it for a at 3 h (room at a later start: free
+    # now less promises plus what the windowed j0 and j0b give back at their 2 h ends,
+    # counted from the slot after, whole slots).
     power = curves([100.0])
     jobs = [job("j0", 0, 2, deadline_h=2), job("j0b", 0, 2, deadline_h=2), job("j1", 0, 1),
             job("j2", 0, 1, deadline_h=5)]  # fmt: skip
     plan = LpPlan(np.array([0, 0, 0, 0]), np.array([0.0, 0.0, 0.0, H]), np.ones(4))
     placer = LpPlanReplay(power, plan)
     run = replay(jobs, fleet(a_nodes=2), placer, power)
-    np.testing.assert_array_equal(run.cluster, [0, 0, 1, 1])
-    np.testing.assert_allclose(run.start_s, [0.0, 0.0, 0.0, H])
+    np.testing.assert_array_equal(run.cluster, [0, 0, 1, 0])
+    np.testing.assert_allclose(run.start_s, [0.0, 0.0, 0.0, 3 * H])
     assert run.overcommits == 0
     counts = placer.diagnostics()
     assert (counts["now_started"], counts["now_failed"]) == (2, 1)
     assert (counts["held"], counts["held_started"], counts["held_failed"]) == (1, 0, 1)
+    assert (run.failed_starts, run.max_failed_starts) == (1, 1)  # the engine's count: j2's
     assert (counts["failed_pool_short"], counts["failed_fragmented"]) == (2, 0)  # a was full
     assert placer.fallback.book is not None and len(placer.fallback.book) == 0  # all released
 

@@ -65,6 +65,10 @@ class Replay:
     overcommits: int
     decisions: int
     deferred: int = 0  # jobs a time-aware placer held for a later start (at least once)
+    # Held starts whose pods did not fit at the planned hour (the operator's NoRoomAtStart:
+    # each one a re-plan, counted against --max-replans), and the most any one job had.
+    failed_starts: int = 0
+    max_failed_starts: int = 0
 
     @property
     def placed(self) -> npt.NDArray[np.bool_]:
@@ -102,6 +106,7 @@ def replay(
     held: list[tuple[float, int, int]] = []  # (planned start, job, cluster); stale ones skipped
     plans: dict[int, tuple[float, int]] = {}  # held job → its current (start, cluster)
     was_held: set[int] = set()
+    no_room: dict[int, int] = {}  # held job → its starts that found no room
     planner = placer if isinstance(placer, TimedPlacer) else None
     replans = planner is not None and bool(getattr(planner, "rolling", False))
     batch = planner is not None and bool(getattr(planner, "batch", False))
@@ -239,6 +244,8 @@ def replay(
                     continue  # re-planned since (or already started)
                 assert planner is not None
                 fits = state.pods_fitting_per_cluster(jobs[i].request)[choice]
+                if fits < jobs[i].request.parallelism:
+                    no_room[i] = no_room.get(i, 0) + 1
                 if fits < jobs[i].request.parallelism and retry_failed and i not in retried:
                     retry.append(i)  # keeps its plan (and promise) for a second joint plan
                     continue
@@ -265,5 +272,14 @@ def replay(
             elif not attempt(i, now):
                 queue.append(i)
     return Replay(
-        placer.name, cluster, start, end, rtt, overcommits, decisions, deferred=len(was_held)
+        placer.name,
+        cluster,
+        start,
+        end,
+        rtt,
+        overcommits,
+        decisions,
+        deferred=len(was_held),
+        failed_starts=sum(no_room.values()),
+        max_failed_starts=max(no_room.values(), default=0),
     )

@@ -179,6 +179,8 @@ def policy_metrics(
         "deadline_misses": int(misses.sum()),
         "windowed_jobs": int(windowed.sum()),
         "deferred_jobs": int(replay.deferred),
+        "failed_starts": int(replay.failed_starts),
+        "max_failed_starts": int(replay.max_failed_starts),
         "mean_windowed_wait_h": _mean(deferral) / 3600.0,
         "mean_rtt_ms": _mean(np.where(placed, replay.latency_ms, np.nan)),
         "overcommits": int(replay.overcommits),
