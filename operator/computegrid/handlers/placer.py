@@ -146,7 +146,10 @@ class Placer:
     def timed(self) -> TimeScheduler:
         """The time-aware core on the policy in force (rebuilt when the policy changes)."""
         if self._timed is None or self._timed.policy is not self.scheduler.policy:
-            self._timed = TimeScheduler(self.scheduler.policy)
+            # Promises yield to every job without a window, as to a latency-critical one: it
+            # cannot wait, a Deferred job can (its start checks the room and re-plans); the
+            # simulator's mirror of the operator gained with it (docs/sim.md, session 12).
+            self._timed = TimeScheduler(self.scheduler.policy, unknown_run_h=0.0)
         return self._timed
 
     def member_news(self, name: str, what: str) -> None:

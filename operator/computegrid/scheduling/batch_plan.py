@@ -13,8 +13,11 @@ known now (a model-predictive, rolling-horizon controller re-solves it every hou
 ``rounded``: the LP relaxation made whole greedily (``rounding.greedy_whole``): jobs by their
 largest share, surest first, each at its option of largest share, then cheapest, that still
 fits every slot beside the jobs placed before it; a job none of whose options fits is left
-unplaced. A plan of whole jobs that keeps the room, at the LP's speed: a large batch the MILP
-cannot solve in seconds is solved in a fraction of one.
+unplaced. A plan of whole jobs at the LP's speed: a large batch the MILP cannot solve in
+seconds is solved in a fraction of one. The room the rounding keeps is ``room`` unless the
+caller gives a looser ``round_room`` (e.g. the pools' allocatable capacity: the LP plans on
+the room free now, and the rounding may then promise room that running work will give back,
+but never more than the pools hold).
 
 An option ``o`` is a (cluster, start) the caller found feasible (latency budget, compute type,
 a pod fits an empty node, start ≤ deadline − duration). It occupies every hour slot its run
@@ -97,6 +100,7 @@ def plan_batch(
     time_limit_s: float = 10.0,
     gap: float = 1e-3,
     rounded: bool = False,
+    round_room: FloatArray | None = None,
 ) -> BatchPlan | None:
     """The cheapest joint choice of options; None when the solver found no plan in time.
 
@@ -112,8 +116,7 @@ def plan_batch(
     if any((s[:, 0] < 0).any() for s in spans):
         raise ValueError("an option starts before the slot of now")
     need = max(int(s[:, 1].max(initial=1)) for s in spans)
-    if need > room.shape[0]:  # beyond the array: the last slot's room holds
-        room = np.concatenate([room, np.repeat(room[-1:], need - room.shape[0], axis=0)])
+    room = _extended(room, need)
     _, clusters, types, resources = room.shape
     sizes = np.array([len(j.cost) for j in jobs], dtype=np.int64)
     nv = int(sizes.sum())
@@ -163,7 +166,8 @@ def plan_batch(
     shares: dict[str, float] = {}
     unplaced: list[str] = []
     if rounded:
-        best_of = _rounded(a_ub[:, :nv].tocsc(), b_ub, owner, x, cost, n)
+        keep = b_ub if round_room is None else _extended(round_room, need).reshape(-1)[used]
+        best_of = _rounded(a_ub[:, :nv].tocsc(), keep, owner, x, cost, n)
     offset = 0
     for i, j in enumerate(jobs):
         share = x[offset : offset + len(j.cost)]
@@ -202,6 +206,13 @@ def plan_whole(
         return None
     # solve_s: both solves (the MILP's fruitless time is part of what the plan cost)
     return dataclasses.replace(relaxed.whole(), solve_s=time.perf_counter() - started)
+
+
+def _extended(room: FloatArray, slots: int) -> FloatArray:
+    """At least ``slots`` slots: beyond the array, the last slot's room holds."""
+    if slots <= room.shape[0]:
+        return room
+    return np.concatenate([room, np.repeat(room[-1:], slots - room.shape[0], axis=0)])
 
 
 def _rounded(

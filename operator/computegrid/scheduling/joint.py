@@ -167,10 +167,13 @@ def slot_room(
     horizon_h: float,
     releases: Iterable[Reservation] = (),
     held: Iterable[Reservation] = (),
+    allocatable: bool = False,
 ) -> FloatArray:
     """[slots, clusters, types, resources] from the slot of ``now_s``: free now less the
     reserve (a share of each pool's allocatable CPU and memory), plus each release from the
-    slot after its end, less each promise kept outside the batch over the slots it touches."""
+    slot after its end, less each promise kept outside the batch over the slots it touches.
+    ``allocatable``: the pools' whole capacity instead of what is free now (the most any
+    plan may promise, running work or not: what ``handlers/timing.broken`` holds it to)."""
     first = int(np.floor(now_s / HOUR_S))
     slots = int(horizon_h) + RUN_SLOTS  # the latest start plus the longest run
     room = np.zeros((slots, state.size, len(TYPE_CODES), len(state.resources)))
@@ -179,7 +182,7 @@ def slot_room(
         alloc, free = pool_capacity(code, state)
         kept = np.zeros_like(alloc)
         kept[:, keep] = reserve * alloc[:, keep]
-        room[:, :, code] = free - kept
+        room[:, :, code] = (alloc if allocatable else free) - kept
     for r in releases:
         slot = max(int(np.floor(r.end_s / HOUR_S)) + 1 - first, 0)
         if slot < slots:

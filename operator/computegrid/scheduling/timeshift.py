@@ -441,7 +441,11 @@ class TimeScheduler:
         window: Window,
         forecast: FleetForecast,
         book: ReservationBook | None = None,
+        later_room_judged: bool = False,
     ) -> TimedDecision | Diagnosis:
+        """The best (cluster, start) over the job's window. ``later_room_judged``: the caller
+        has judged the room at later starts itself (the joint plan's own room per slot): a
+        later start is then held only to the filters and a node that could hold one pod."""
         now_result = self.scheduler.schedule(job, state)
         if isinstance(now_result, Diagnosis):
             return now_result
@@ -450,7 +454,7 @@ class TimeScheduler:
         duration = window.duration_s
         known = duration is not None
         run_s = duration if duration is not None else HOUR_S  # power means over 1 h if unknown
-        feasible = self._feasible(job, state, ev, starts, window, book)
+        feasible = self._feasible(job, state, ev, starts, window, book, later_room_judged)
         carbon_mean = forecast.mean_over("carbon", starts, run_s)
         price_mean = forecast.mean_over("price", starts, run_s)
         means = {
@@ -577,8 +581,10 @@ class TimeScheduler:
         starts: FloatArray,
         window: Window,
         book: ReservationBook | None,
+        later_room_judged: bool = False,
     ) -> BoolArray:
-        """[starts, clusters]: the filters now, and capacity with the promises honoured."""
+        """[starts, clusters]: the filters now, and capacity with the promises honoured (at
+        later starts only unless the caller judged that room itself)."""
         static = np.ones(state.size, dtype=bool)
         for plugin, mask in zip(ev.filters, ev.masks, strict=True):
             if plugin.name not in CAPACITY_FILTERS:
@@ -591,7 +597,7 @@ class TimeScheduler:
             return out
         need, alloc, left = self._left(job, state, starts, window, book)
         asked = need > 0
-        fits = (left[:, :, asked] >= need[asked] - 1e-9).all(axis=2)
+        fits: BoolArray = np.asarray((left[:, :, asked] >= need[asked] - 1e-9).all(axis=2))
         guard = self.headroom
         if guard is not None and job.sensitivity in getattr(guard, "applies_to", ()):
             reserve = float(getattr(guard, "reserve", 0.0))
@@ -600,4 +606,6 @@ class TimeScheduler:
             if idx:
                 keep = keeps_headroom(left[:, :, idx], need[idx], alloc[None, :, idx], reserve)
                 fits &= keep.all(axis=2)
+        if later_room_judged:
+            fits[1:] = True
         return out & fits

@@ -74,6 +74,7 @@ class ComputegridBatch(ComputegridTimed):
         time_limit_s: float = 10.0,
         integer: bool = False,
         rounded: bool = False,
+        overbook: bool = False,
         margin_h: float = DEADLINE_MARGIN_S / HOUR_S,
         g_per_cny: float | None = None,
         unknown_run_h: float = 1.0,
@@ -107,8 +108,11 @@ class ComputegridBatch(ComputegridTimed):
         self.releases = not operator_mirror
         self.time_limit_s = time_limit_s
         self.integer = integer
-        # The LP rounded greedily to whole jobs that keep the room (``plan_batch(rounded=…)``)
-        self.rounded = rounded and not integer
+        # The LP rounded greedily to whole jobs that keep the room (``plan_batch(rounded=…)``);
+        # ``overbook``: that keep the pools' allocatable capacity only (the LP plans on the
+        # room free now; the rounding may promise what running work will give back).
+        self.rounded = (rounded or overbook) and not integer
+        self.overbook = overbook
         self.solves = 0
         self.fallbacks = 0  # solves with no plan in time: every promise kept as it was
         self.time_limits = 0  # solves stopped at the time limit with a plan (not proven optimal)
@@ -148,8 +152,9 @@ class ComputegridBatch(ComputegridTimed):
         if self.integer:  # whole jobs, as the operator plans them (``plan_whole``)
             plan = plan_whole(batch, room, now_s, time_limit_s=self.time_limit_s)
         else:
+            cap = self._room(state, now_s, kept, allocatable=True) if self.overbook else None
             plan = plan_batch(batch, room, now_s, integer=False, time_limit_s=self.time_limit_s,
-                              rounded=self.rounded)  # fmt: skip
+                              rounded=self.rounded, round_room=cap)  # fmt: skip
         self.solves += 1
         if plan is None:
             self.fallbacks += 1
@@ -201,7 +206,11 @@ class ComputegridBatch(ComputegridTimed):
         )
 
     def _room(
-        self, state: FleetState, now_s: float, kept: Sequence[Reservation] = ()
+        self,
+        state: FleetState,
+        now_s: float,
+        kept: Sequence[Reservation] = (),
+        allocatable: bool = False,
     ) -> FloatArray:
         """Room per hour slot from now: free now less the reserve, plus each running windowed
         job's room after its declared end, less the promises kept out of the batch."""
@@ -211,8 +220,9 @@ class ComputegridBatch(ComputegridTimed):
             now_s,
             reserve=self.reserve,
             horizon_h=self.planner.horizon_h,
-            releases=self.book.releases.values(),
+            releases=() if allocatable else self.book.releases.values(),
             held=kept,
+            allocatable=allocatable,
         )
 
     def report(self) -> str:

@@ -41,12 +41,16 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   held job, before the per-job fallback (session 10, helper 2).
 - ``computegrid-timed-joint``: what the operator runs (``--joint-replan-interval``,
   handlers/joint.py): computegrid-timed on arrival, and every hour the held jobs planned
-  together in whole jobs (a MILP, not the LP relaxation; its integral part when the MILP
-  finds no plan in time), moves not bounded (bounded at the operator's 3 re-plans it lost most
-  of the gain, session 11); promises bind jobs without a window over their first hour; on
-  arrival a job is planned over its
-  whole window (the last-hour margin is the joint plan's alone) and no room is counted back
-  at running jobs' declared ends, as in the operator (session 11).
+  together: the LP relaxation over the room free now, rounded to whole jobs (surest first,
+  each at its largest share) that keep the pools' allocatable capacity, so a plan may count
+  on room running work gives back (session 12); moves not bounded (bounded at the
+  operator's 3 re-plans it lost most of the gain, session 11); promises yield to every job
+  without a window; on arrival a job is planned over its whole window (the last-hour margin
+  is the joint plan's alone) and no room is counted back at running jobs' declared ends, as
+  in the operator.
+- ``computegrid-timed-joint-whole``: the operator of session 11: the same with whole jobs
+  (a MILP; its LP's integral part when the MILP finds no plan in time) and promises binding
+  jobs without a window over their first hour.
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 - ``lp-plan-replay``: a clairvoyant diagnostic, not an online policy: the LP bound's own
@@ -94,6 +98,7 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield-freed",
     "computegrid-timed-batch-yield-retry",
     "computegrid-timed-joint",
+    "computegrid-timed-joint-whole",
     "computegrid-congestion",
     "lp-plan-replay",
     "lp-plan-replay-rounded",
@@ -264,13 +269,21 @@ def make_placer(
             "computegrid-timed-batch-yield": yields,
             "computegrid-timed-batch-yield-freed": freed,
             "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
-            # What the operator runs (handlers/joint.py): whole jobs, promises binding jobs
-            # without a window over their first hour, planned on arrival as the operator
-            # plans (``operator_mirror``).
+            # What the operator runs (handlers/joint.py, session 12): the LP rounded to whole
+            # jobs within the pools' allocatable capacity, promises yielding to every job
+            # without a window, planned on arrival as the operator plans (``operator_mirror``).
             "computegrid-timed-joint": {
-                "integer": True,
+                **yields,
+                "overbook": True,
                 "operator_mirror": True,
                 "name": "computegrid-timed-joint",
+            },
+            # What it ran in session 11: whole jobs (a MILP), promises binding jobs without a
+            # window over their first hour.
+            "computegrid-timed-joint-whole": {
+                "integer": True,
+                "operator_mirror": True,
+                "name": "computegrid-timed-joint-whole",
             },
         }
         if name in variants:

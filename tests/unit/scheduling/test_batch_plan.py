@@ -200,6 +200,14 @@ def test_rounded_puts_whole_jobs_where_the_relaxation_split_them_and_keeps_the_r
     squeezed = plan_batch(jobs, room_of([[1.5, 0.5]]), now_s=0.0, integer=False,
                           rounded=True)  # fmt: skip
     assert squeezed is not None and len(squeezed.choice) == 1 and len(squeezed.unplaced) == 1
+    # Rounded against a looser room (2 GPUs: the pool's whole capacity, say): the half job
+    # keeps its largest share, green too; the LP's own room (1.5) is overbooked, the cap not.
+    overbooked = plan_batch(jobs, room, now_s=0.0, integer=False, rounded=True, gap=0.0,
+                            round_room=room_of([[2.0, 5.0]]))  # fmt: skip
+    assert overbooked is not None and overbooked.choice == {"a": (0, 0.0), "b": (0, 0.0)}
+    capped = plan_batch(jobs, room, now_s=0.0, integer=False, rounded=True, gap=0.0,
+                        round_room=room_of([[1.9, 5.0]]))  # fmt: skip
+    assert capped is not None and sorted(capped.choice.values()) == [(0, 0.0), (1, 0.0)]
     with pytest.raises(ValueError, match="rounded applies to the LP"):
         plan_batch(jobs, room, now_s=0.0, integer=True, rounded=True)
 
