@@ -130,19 +130,24 @@ def feasible(jobs, choice, room) -> bool:
     return bool((used <= room[:, :, 0, 0] + 1e-9).all())
 
 
-@settings(max_examples=60, deadline=None)
-@given(instances())
-def test_the_plan_never_overcommits_keeps_to_the_options_and_is_optimal(case):
-    jobs, room = case
-    plan = plan_batch(jobs, room, now_s=0.0, gap=0.0)
-    assert plan is not None and plan.status == "optimal"
-    # never an option the caller did not offer (the caller's options keep the deadline)
+def assert_offered_and_feasible(jobs, plan, room) -> None:
+    """Every job placed or left out; never an option the caller did not offer (the caller's
+    options keep the deadline); never more than the room."""
     for j in jobs:
         if j.key in plan.choice:
             offered = set(zip(j.cluster.tolist(), j.start_s.tolist(), strict=True))
             assert plan.choice[j.key] in offered
     assert set(plan.choice) | set(plan.unplaced) == {j.key for j in jobs}
     assert feasible(jobs, plan.choice, room)
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_the_plan_never_overcommits_keeps_to_the_options_and_is_optimal(case):
+    jobs, room = case
+    plan = plan_batch(jobs, room, now_s=0.0, gap=0.0)
+    assert plan is not None and plan.status == "optimal"
+    assert_offered_and_feasible(jobs, plan, room)
     # brute force: fewest unplaced jobs first, then least cost
     best = None
     for picks in itertools.product(*[[None, *range(len(j.cost))] for j in jobs]):
@@ -218,9 +223,4 @@ def test_the_rounded_plan_never_overcommits_and_keeps_to_the_options(case):
     jobs, room = case
     plan = plan_batch(jobs, room, now_s=0.0, integer=False, rounded=True)
     assert plan is not None
-    for j in jobs:
-        if j.key in plan.choice:
-            offered = set(zip(j.cluster.tolist(), j.start_s.tolist(), strict=True))
-            assert plan.choice[j.key] in offered
-    assert set(plan.choice) | set(plan.unplaced) == {j.key for j in jobs}
-    assert feasible(jobs, plan.choice, room)
+    assert_offered_and_feasible(jobs, plan, room)
