@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ from computegrid.fleet import Fleet
 from computegrid.fleet.forecasts import MemberForecast
 from computegrid.handlers import joint
 from computegrid.handlers.controller import Controller
+from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placer import Placer
+from computegrid.lifecycle.machine import rfc3339_of
 from computegrid.scheduling.forecast import HOUR_S, Forecast
 
 __all__ = ["parts"]  # the fixture, used by name
@@ -191,3 +194,49 @@ def test_a_job_larger_than_the_room_free_now_may_be_promised_a_later_hour(
     assert at_p_on_qingyang(controller) == {"b"}
     plan, _, _, _ = controller.replans["b"]
     assert plan.timed.reasons()[0].startswith("start at ")
+
+
+def running(uid: str, cluster: str, ends_s: float, offset_s: float, windowed: bool) -> Entry:
+    """An 80-core job running on ``cluster`` since 10 min before ``ends_s`` (planning clock;
+    its status's startTime is on the wall clock); windowed: it declared those 10 min."""
+    spec = json.loads(deferred(uid, cluster, ends_s).spec_text or "{}")
+    spec["resources"], spec["parallelism"] = {"cpu": "40", "memory": "1Gi"}, 2
+    if not windowed:
+        del spec["timing"]
+    entry = Entry(uid, "team-a", f"job-{uid}")
+    entry.update(
+        {
+            "metadata": {"uid": uid, "namespace": "team-a", "name": f"job-{uid}",
+                         "generation": 1, "resourceVersion": "2",
+                         "creationTimestamp": "2026-11-29T00:00:00Z",
+                         "annotations": {"computegrid.io/origin": "qingyang",
+                                         "computegrid.io/latency-sensitivity": "low"}},
+            "spec": spec,
+            "status": {"phase": "Running",
+                       "remote": {"cluster": cluster, "namespace": "h-team-a",
+                                  "name": f"cg-{uid}", "attempt": 1},
+                       "startTime": rfc3339_of(ends_s - 600.0 - offset_s)},
+        }
+    )  # fmt: skip
+    return entry
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+def test_room_a_running_windowed_job_gives_back_at_its_declared_end_is_planned_on(
+    parts: tuple[Fleet, Controller, Placer], windowed: bool
+) -> None:
+    """40 cores run on each of gansu-qingyang's three 64-core general nodes (72 free), 80 of
+    them a job due to end 5 min before P. Windowed (it declared its duration), its room counts
+    from slot P: the LP has 148.16 cores there, one of two 80-core jobs whole and 0.85 of the
+    other, both promised P (within the pool's 188.16). Without a window nobody knows its end:
+    the LP has 68.16, one job at P, the other elsewhere."""
+    fleet, controller, placer = parts
+    forecasts(fleet)
+    busy(fleet, QINGYANG, 40.0)
+    a = deferred("a", TIANFU, P, cpu="40", parallelism=2)
+    b = deferred("b", QINGYANG, P + HOUR_S, cpu="40", parallelism=2)
+    hold(controller, a, b)
+    offset = controller.options.clock_offset
+    controller.jobs["r"] = running("r", QINGYANG, P - 300.0, offset, windowed)
+    asyncio.run(joint.replan_jointly(placer))
+    assert len(at_p_on_qingyang(controller)) == (2 if windowed else 1)

@@ -252,11 +252,12 @@ def test_a_job_the_joint_plan_moved_max_changes_times_keeps_its_plan():
     assert bounded.replan_batch({0: worse}, [job], state, 5 * H) == {}  # at its bound
     assert bounded.changes == {0: 1} and "0" in (bounded.book.items if bounded.book else {})
     # The operator's mirror: the LP rounded within the pools' allocatable capacity, promises
-    # yielding to every job without a window (session 12); session 11's whole-job version.
+    # yielding to every job without a window, room back at declared ends (session 12);
+    # session 11's whole-job version.
     joint = make_placer("computegrid-timed-joint", curves=CURVES)
     assert isinstance(joint, ComputegridBatch) and joint.name == "computegrid-timed-joint"
     assert (joint.max_changes, joint.integer, joint.planner.unknown_run_s) == (None, False, 0.0)
-    assert joint.rounded and joint.overbook and joint.operator_mirror and not joint.releases
+    assert joint.rounded and joint.overbook and joint.operator_mirror and joint.releases
     whole = make_placer("computegrid-timed-joint-whole", curves=CURVES)
     assert isinstance(whole, ComputegridBatch) and whole.name == "computegrid-timed-joint-whole"
     assert (whole.max_changes, whole.integer, whole.planner.unknown_run_s) == (None, True, H)

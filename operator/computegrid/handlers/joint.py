@@ -6,7 +6,8 @@ have saved more there. Once per ``--joint-replan-interval`` (an hour by default,
 seconds past the turn of the hour on the planning clock, when the forecasts' hour has moved)
 the placer hands every Deferred job that may still move to the joint plan: the assignment of
 jobs to (member, start) that costs least in carbon and electricity together over the room
-free now (scheduling/joint.py builds it, scheduling/batch_plan.py solves it; the simulator's
+known now (free now, plus what running windowed jobs give back at their declared ends;
+scheduling/joint.py builds it, scheduling/batch_plan.py solves it; the simulator's
 ``computegrid-timed-joint`` runs the same code). The LP relaxation is solved and rounded to
 whole jobs, surest first, each at its option of largest share that still fits the pools'
 allocatable capacity less the reserve and the other promises: so a plan may count on room
@@ -73,7 +74,8 @@ class Round:
     in_time: InTime
     candidates: dict[str, Candidate]
     batch: list[BatchJob]
-    room: FloatArray  # [slots, clusters, types, resources]: free now, what the LP plans on
+    room: FloatArray  # [slots, clusters, types, resources]: free now and what running
+    # windowed jobs give back at their declared ends: what the LP plans on
     cap: FloatArray  # the same shape: the pools' allocatable, what the rounding keeps
 
 
@@ -121,13 +123,13 @@ def gather(placer: Placer, in_time: InTime) -> Round | None:
     kept = (reservation_of(state, p) for u, p in in_time.promises.items() if u not in candidates)
     guard = timed.headroom
     held = [r for r in kept if r is not None]
+    back = (reservation_of(state, r) for r in in_time.releases.values())
+    releases = [r for r in back if r is not None]  # running windowed jobs' declared ends
     reserve = float(getattr(guard, "reserve", 0.0)) if guard is not None else 0.0
-    room, cap = (
-        slot_room(
-            state, now_s, reserve=reserve, horizon_h=timed.horizon_h, held=held, allocatable=pools
-        )
-        for pools in (False, True)
-    )
+    room = slot_room(state, now_s, reserve=reserve, horizon_h=timed.horizon_h, held=held,
+                     releases=releases)  # fmt: skip
+    cap = slot_room(state, now_s, reserve=reserve, horizon_h=timed.horizon_h, held=held,
+                    allocatable=True)  # fmt: skip
     return Round(in_time, candidates, batch, room, cap)
 
 

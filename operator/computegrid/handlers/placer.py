@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from computegrid.api.common import Phase
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import remote_name, tenant_namespace
 from computegrid.handlers import joint, metrics
@@ -53,6 +54,7 @@ from computegrid.handlers.timing import (
     fleet_forecast,
     hold,
     promise_of,
+    release_of,
 )
 from computegrid.lifecycle import Health, machine
 from computegrid.scheduling import (
@@ -341,6 +343,9 @@ class Placer:
             return
         in_time = InTime.of(self, state)
         fleet = controller.fleet
+        # The promises alone: a pool's allocatable must hold them, whatever running work gives
+        # back (that room is not in the allocatable to begin with).
+        promised = book_of(state, in_time.promises.values())
         for uid, promise in in_time.promises.items():
             entry = controller.jobs.get(uid)
             if entry is None or uid not in controller.deferred or promise.start_s <= now_s:
@@ -350,7 +355,7 @@ class Placer:
             member = fleet.member_of(promise.cluster)
             if fleet.view(member, uid).health == Health.UNKNOWN:
                 continue  # not probed or not watched by this replica yet: nothing is certain
-            why = broken(state, in_time.book, promise)
+            why = broken(state, promised, promise)
             if why:
                 log.info("Deferred job %s: its promise cannot be kept: %s", uid, why)
                 self.replan(entry, f"the promise cannot be kept: {why}")
@@ -428,7 +433,8 @@ class InTime:
     now_s: float
     forecast: FleetForecast
     promises: dict[str, Promise]
-    book: ReservationBook
+    book: ReservationBook  # the promises, and the room running windowed jobs give back
+    releases: dict[str, Promise] = field(default_factory=dict)  # those jobs' declared ends
 
     @classmethod
     def of(cls, placer: Placer, state: FleetState) -> InTime:
@@ -447,15 +453,30 @@ class InTime:
         for uid, outcome in controller.decided.items():  # decided, not yet on the hub
             if isinstance(outcome, Plan) and outcome.deferred:
                 promises[uid] = _promise(uid, outcome, outcome.decision.job)
+        # Room a running windowed job gives back at its declared end counts for later starts,
+        # as in the simulator's mirror of the operator (docs/sim.md, session 12); a job that
+        # overruns its expectedDuration leaves a start without room, which re-plans.
+        releases: dict[str, Promise] = {}
+        offset = controller.options.clock_offset
+        for uid, entry in controller.jobs.items():
+            if entry.phase == Phase.RUNNING.value:
+                found = release_of(entry, controller.pod_policy, offset)
+                if found is not None and found.end_s > now_s:
+                    releases[uid] = found
         forecast = fleet_forecast(state, forecasts, now_s)
-        return cls(placer, state, now_s, forecast, promises, book_of(state, promises.values()))
+        book = book_of(state, promises.values(), releases=releases.values())
+        return cls(placer, state, now_s, forecast, promises, book, releases)
 
     def plan(
         self, entry: Entry, request: JobRequest, duration_s: float, leave_out: str = ""
     ) -> Plan | Any:
         """The (cluster, start) for a windowed job; a Diagnosis when nothing fits."""
         window = to_window(entry.job(), self.now_s)
-        book = book_of(self.state, self.promises.values(), leave_out) if leave_out else self.book
+        book = (
+            book_of(self.state, self.promises.values(), leave_out, self.releases.values())
+            if leave_out
+            else self.book
+        )
         result = self.placer.timed.plan(request, self.state, window, self.forecast, book)
         if not isinstance(result, TimedDecision):
             return result

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from computegrid.api.common import Phase
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placement import InvalidJob, placement_status
 from computegrid.lifecycle.machine import Room, rfc3339_of, seconds_of
@@ -132,12 +133,45 @@ def promise_of(entry: Entry, pod_policy: Any) -> Promise | None:
     )
 
 
-def book_of(state: FleetState, promises: Iterable[Promise], leave_out: str = "") -> ReservationBook:
-    """The promises as the core's time index, on ``state``'s clusters and resources."""
+def release_of(entry: Entry, pod_policy: Any, offset_s: float) -> Promise | None:
+    """When a running windowed job's room is expected back: its pods' start plus its declared
+    ``expectedDuration`` (a ``Promise`` from that end to that end). The member's ``startTime``
+    is on the wall clock, moved here to the planning clock by ``offset_s``. None for any other
+    job: one without a window declared no duration, one not started holds a promise instead,
+    a finished one holds nothing."""
+    if entry.phase != Phase.RUNNING.value:
+        return None
+    status = entry.status
+    started, cluster = status.get("startTime"), (status.get("remote") or {}).get("cluster")
+    if not started or not cluster:
+        return None
+    try:
+        timing = entry.job().spec.timing
+        request = entry.request(pod_policy)
+    except InvalidJob:
+        return None
+    if timing is None:
+        return None
+    end = seconds_of(started) + offset_s + timing.duration_s
+    return Promise(entry.uid, str(cluster), request, end, end)
+
+
+def book_of(
+    state: FleetState,
+    promises: Iterable[Promise],
+    leave_out: str = "",
+    releases: Iterable[Promise] = (),
+) -> ReservationBook:
+    """The promises (and the room running jobs give back at their declared ends) as the
+    core's time index, on ``state``'s clusters and resources."""
     book = ReservationBook(state.size, len(state.resources))
     for p in promises:
         if p.uid != leave_out:
             hold(book, state, p)
+    for r in releases:
+        reservation = reservation_of(state, r)
+        if reservation is not None and r.uid not in book.releases:
+            book.add_release(reservation)
     return book
 
 

@@ -83,6 +83,7 @@ class ComputegridBatch(ComputegridTimed):
         max_changes: int | None = None,
         name: str | None = None,
         operator_mirror: bool = False,
+        releases: bool | None = None,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h)
@@ -103,9 +104,11 @@ class ComputegridBatch(ComputegridTimed):
         self.max_changes = max_changes
         self.changes: dict[int, int] = {}
         # As the operator plans: on arrival in the job's whole window (the margin is the joint
-        # plan's alone), and no room counted back at running jobs' declared ends.
+        # plan's alone).
         self.operator_mirror = operator_mirror
-        self.releases = not operator_mirror
+        # Room counted back at running windowed jobs' declared ends; None: not in the mirror
+        # of session 11's operator, which counted none (the operator counts them since 12).
+        self.releases = (not operator_mirror) if releases is None else releases
         self.time_limit_s = time_limit_s
         self.integer = integer
         # The LP rounded greedily to whole jobs that keep the room (``plan_batch(rounded=…)``);

@@ -45,12 +45,12 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   each at its largest share) that keep the pools' allocatable capacity, so a plan may count
   on room running work gives back (session 12); moves not bounded (bounded at the
   operator's 3 re-plans it lost most of the gain, session 11); promises yield to every job
-  without a window; on arrival a job is planned over its whole window (the last-hour margin
-  is the joint plan's alone) and no room is counted back at running jobs' declared ends, as
+  without a window; room is counted back at running windowed jobs' declared ends; on arrival
+  a job is planned over its whole window (the last-hour margin is the joint plan's alone), as
   in the operator.
 - ``computegrid-timed-joint-whole``: the operator of session 11: the same with whole jobs
-  (a MILP; its LP's integral part when the MILP finds no plan in time) and promises binding
-  jobs without a window over their first hour.
+  (a MILP; its LP's integral part when the MILP finds no plan in time), promises binding
+  jobs without a window over their first hour, and no room counted back at declared ends.
 - ``computegrid-congestion``: computegrid-timed with a price for room that rises with the
   pool's projected fill (``CongestionPrice``, scheduling/capacity_price.py), every job.
 - ``lp-plan-replay``: a clairvoyant diagnostic, not an online policy: the LP bound's own
@@ -271,10 +271,12 @@ def make_placer(
             "computegrid-timed-batch-yield-retry": {**yields, "replan_failed_starts": True},
             # What the operator runs (handlers/joint.py, session 12): the LP rounded to whole
             # jobs within the pools' allocatable capacity, promises yielding to every job
-            # without a window, planned on arrival as the operator plans (``operator_mirror``).
+            # without a window, room counted back at running windowed jobs' declared ends,
+            # planned on arrival as the operator plans (``operator_mirror``).
             "computegrid-timed-joint": {
                 **yields,
                 "overbook": True,
+                "releases": True,
                 "operator_mirror": True,
                 "name": "computegrid-timed-joint",
             },

@@ -66,8 +66,9 @@ class ComputegridTimed:
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)
         self.scores: dict[int, float] = {}  # held job → the score of its promise
-        # Running windowed jobs give their room back at their declared end in the book; the
-        # operator counts no such release (computegrid-timed-joint, its mirror, neither).
+        # Running windowed jobs give their room back at their declared end in the book (so
+        # does the operator since session 12; computegrid-timed-joint-whole, its mirror of
+        # session 11, counts none).
         self.releases = True
         self.deferred = 0
         self.replans = 0
