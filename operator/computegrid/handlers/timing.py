@@ -120,17 +120,22 @@ def promise_of(entry: Entry, pod_policy: Any) -> Promise | None:
     deferral = entry.status.get("deferral") or {}
     if not deferral or deferral.get("started"):
         return None
+    windowed = _windowed(entry, pod_policy)
+    if windowed is None:
+        return None
+    request, duration_s = windowed
+    start = seconds_of(deferral.get("start"))
+    return Promise(entry.uid, str(deferral.get("cluster")), request, start, start + duration_s)
+
+
+def _windowed(entry: Entry, pod_policy: Any) -> tuple[JobRequest, float] | None:
+    """The job's request and declared duration; None without a window (or unreadable)."""
     try:
         timing = entry.job().spec.timing
         request = entry.request(pod_policy)
     except InvalidJob:
         return None
-    if timing is None:
-        return None
-    start = seconds_of(deferral.get("start"))
-    return Promise(
-        entry.uid, str(deferral.get("cluster")), request, start, start + timing.duration_s
-    )
+    return None if timing is None else (request, timing.duration_s)
 
 
 def release_of(entry: Entry, pod_policy: Any, offset_s: float) -> Promise | None:
@@ -143,16 +148,11 @@ def release_of(entry: Entry, pod_policy: Any, offset_s: float) -> Promise | None
         return None
     status = entry.status
     started, cluster = status.get("startTime"), (status.get("remote") or {}).get("cluster")
-    if not started or not cluster:
+    windowed = _windowed(entry, pod_policy) if started and cluster else None
+    if windowed is None:
         return None
-    try:
-        timing = entry.job().spec.timing
-        request = entry.request(pod_policy)
-    except InvalidJob:
-        return None
-    if timing is None:
-        return None
-    end = seconds_of(started) + offset_s + timing.duration_s
+    request, duration_s = windowed
+    end = seconds_of(started) + offset_s + duration_s
     return Promise(entry.uid, str(cluster), request, end, end)
 
 
