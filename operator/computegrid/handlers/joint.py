@@ -9,13 +9,14 @@ jobs to (member, start) that costs least in carbon and electricity together over
 known now (free now, plus what running windowed jobs give back at their declared ends;
 scheduling/joint.py builds it, scheduling/batch_plan.py solves it; the simulator's
 ``computegrid-timed-joint`` runs the same code). The LP relaxation is solved and rounded to
-whole jobs, surest first, each at its option of largest share that still fits the pools'
-allocatable capacity less the reserve and the other promises: so a plan may count on room
-that running work gives back before its start (the start checks it; a start without room is
-planned again), never on more than the pools hold. A job whose option changed is re-planned the
-ordinary way (``Controller._replan``: its record, an Event), counted in its
-``deferral.jointMoves``, apart from the ``replans`` its own reasons use up; one whose best
-start is now is released at once.
+whole jobs, surest first, each at its option of largest share that still fits, from the
+next hour slot on, the pools' allocatable capacity less the reserve and the other promises
+(in the slot of now, what is free now): so a plan may count on room that running work gives
+back before a later start (the start checks it; a start without room is planned again),
+never on more than the pools hold, and never starts now what does not fit now. A job whose
+option changed is re-planned the ordinary way (``Controller._replan``: its record, an Event),
+counted in its ``deferral.jointMoves``, apart from the ``replans`` its own reasons use up;
+one whose best start is now is released at once.
 
 What keeps it safe on a live hub: the inputs are read in one go on the event loop; the solve
 runs in a worker thread (HiGHS lets the event loop run meanwhile) under a time limit, and no
@@ -51,9 +52,9 @@ log = logging.getLogger("computegrid.joint")
 # Past the turn of the interval: the members' forecasts have moved to the new hour by then.
 DELAY_S = 5.0
 # Each solve's wall-clock limit. The LP relaxation rounded, not whole jobs (a MILP): in the
-# simulator's mirror of the operator (docs/sim.md, session 12) the rounded LP was 1.1 % lower
+# simulator's mirror of the operator (docs/sim.md, session 12) the rounded LP was 1.8 % lower
 # in carbon than the MILP at 20,000 jobs, where the MILP stopped at its limit in 139 of 188
-# solves, and 0.6 % at 5,000; an LP of thousands of options solves in a fraction of a second.
+# solves, and level at 5,000; an LP of thousands of options solves in a fraction of a second.
 TIME_LIMIT_S = 5.0
 
 

@@ -172,8 +172,10 @@ def slot_room(
     """[slots, clusters, types, resources] from the slot of ``now_s``: free now less the
     reserve (a share of each pool's allocatable CPU and memory), plus each release from the
     slot after its end, less each promise kept outside the batch over the slots it touches.
-    ``allocatable``: the pools' whole capacity instead of what is free now (the most any
-    plan may promise, running work or not: what ``handlers/timing.broken`` holds it to)."""
+    ``allocatable``: from the next slot on, the pools' whole capacity instead of what is
+    free now (the most any plan may promise for later, running work or not: what
+    ``handlers/timing.broken`` holds it to); the slot of now stays what is free now (work
+    running now will not have ended by a start now)."""
     first = int(np.floor(now_s / HOUR_S))
     slots = int(horizon_h) + RUN_SLOTS  # the latest start plus the longest run
     room = np.zeros((slots, state.size, len(TYPE_CODES), len(state.resources)))
@@ -182,7 +184,9 @@ def slot_room(
         alloc, free = pool_capacity(code, state)
         kept = np.zeros_like(alloc)
         kept[:, keep] = reserve * alloc[:, keep]
-        room[:, :, code] = (alloc if allocatable else free) - kept
+        room[:, :, code] = free - kept
+        if allocatable:
+            room[1:, :, code] = alloc - kept
     for r in releases:
         slot = max(int(np.floor(r.end_s / HOUR_S)) + 1 - first, 0)
         if slot < slots:

@@ -41,13 +41,13 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   held job, before the per-job fallback (session 10, helper 2).
 - ``computegrid-timed-joint``: what the operator runs (``--joint-replan-interval``,
   handlers/joint.py): computegrid-timed on arrival, and every hour the held jobs planned
-  together: the LP relaxation over the room free now, rounded to whole jobs (surest first,
-  each at its largest share) that keep the pools' allocatable capacity, so a plan may count
-  on room running work gives back (session 12); moves not bounded (bounded at the
-  operator's 3 re-plans it lost most of the gain, session 11); promises yield to every job
-  without a window; room is counted back at running windowed jobs' declared ends; on arrival
-  a job is planned over its whole window (the last-hour margin is the joint plan's alone), as
-  in the operator.
+  together: the LP relaxation over the room known now, rounded to whole jobs (surest first,
+  each at its largest share) that keep, from the next hour slot on, the pools' allocatable
+  capacity, so a plan may count on room running work gives back (session 12); moves not
+  bounded (bounded at the operator's 3 re-plans it lost most of the gain, session 11);
+  promises yield to every job without a window; room is counted back at running windowed
+  jobs' declared ends; on arrival a job is planned over its whole window (the last-hour
+  margin is the joint plan's alone), as in the operator.
 - ``computegrid-timed-joint-whole``: the operator of session 11: the same with whole jobs
   (a MILP; its LP's integral part when the MILP finds no plan in time), promises binding
   jobs without a window over their first hour, and no room counted back at declared ends.

@@ -104,13 +104,14 @@ def test_room_is_free_now_less_the_reserve_plus_releases_less_kept_promises():
 
 
 def test_the_cap_is_the_pools_allocatable_less_the_reserve_and_kept_promises():
-    # What a rounded plan may promise at most: qingyang's 64 cores whatever runs there now
-    # (16 used), less 2 % kept and the promise of 32 in slot 2.
+    # What a rounded plan may promise at most: from the next slot on, qingyang's 64 cores
+    # whatever runs there now (16 used), less 2 % kept and the promise of 32 in slot 2; in
+    # the slot of now, what is free now (48 less 2 %).
     fleet = state(cluster("qingyang", used_cpu=16), cluster("zhangjiakou", region=Region.EAST))
     cpu = fleet.resource_index["cpu"]
     amounts = np.zeros(len(fleet.resources))
     amounts[cpu] = 32.0
     kept = Reservation("kept", 0, GENERAL, 2 * H, 3 * H, amounts)
     cap = slot_room(fleet, 0.5 * H, reserve=0.02, horizon_h=4, held=[kept], allocatable=True)
-    assert cap[:4, 0, GENERAL, cpu] == pytest.approx([62.72, 62.72, 30.72, 62.72])
+    assert cap[:4, 0, GENERAL, cpu] == pytest.approx([46.72, 62.72, 30.72, 62.72])
     assert cap[:4, 1, GENERAL, cpu] == pytest.approx([62.72] * 4)
