@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from computegrid.api.common import Phase
 from computegrid.api.conditions import now_rfc3339
 from computegrid.dispatch import remote_name, tenant_namespace
 from computegrid.handlers import joint, metrics
@@ -341,11 +340,10 @@ class Placer:
         changed = {n for n in shapes.keys() | before.keys() if shapes.get(n) != before.get(n)}
         if before and not changed:
             return
-        in_time = InTime.of(self, state)
-        fleet = controller.fleet
         # The promises alone: a pool's allocatable must hold them, whatever running work gives
         # back (that room is not in the allocatable to begin with).
-        promised = book_of(state, in_time.promises.values())
+        in_time = InTime.of(self, state, with_releases=False)
+        fleet = controller.fleet
         for uid, promise in in_time.promises.items():
             entry = controller.jobs.get(uid)
             if entry is None or uid not in controller.deferred or promise.start_s <= now_s:
@@ -355,7 +353,7 @@ class Placer:
             member = fleet.member_of(promise.cluster)
             if fleet.view(member, uid).health == Health.UNKNOWN:
                 continue  # not probed or not watched by this replica yet: nothing is certain
-            why = broken(state, promised, promise)
+            why = broken(state, in_time.book, promise)
             if why:
                 log.info("Deferred job %s: its promise cannot be kept: %s", uid, why)
                 self.replan(entry, f"the promise cannot be kept: {why}")
@@ -437,7 +435,9 @@ class InTime:
     releases: dict[str, Promise] = field(default_factory=dict)  # those jobs' declared ends
 
     @classmethod
-    def of(cls, placer: Placer, state: FleetState) -> InTime:
+    def of(cls, placer: Placer, state: FleetState, *, with_releases: bool = True) -> InTime:
+        """``with_releases``: count the room running windowed jobs give back at their declared
+        ends (planning); False: the promises alone (judging whether a pool still holds them)."""
         controller = placer.controller
         now_s = controller.options.clock()
         members = controller.fleet.members
@@ -458,11 +458,10 @@ class InTime:
         # overruns its expectedDuration leaves a start without room, which re-plans.
         releases: dict[str, Promise] = {}
         offset = controller.options.clock_offset
-        for uid, entry in controller.jobs.items():
-            if entry.phase == Phase.RUNNING.value:
-                found = release_of(entry, controller.pod_policy, offset)
-                if found is not None and found.end_s > now_s:
-                    releases[uid] = found
+        for uid, entry in controller.jobs.items() if with_releases else ():
+            found = release_of(entry, controller.pod_policy, offset)
+            if found is not None and found.end_s > now_s:
+                releases[uid] = found
         forecast = fleet_forecast(state, forecasts, now_s)
         book = book_of(state, promises.values(), releases=releases.values())
         return cls(placer, state, now_s, forecast, promises, book, releases)

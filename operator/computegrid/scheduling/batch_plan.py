@@ -224,9 +224,7 @@ def _rounded(
     slack = x[nv:]
     placed = np.flatnonzero(slack[owner] <= 0.5)  # the columns of jobs the LP places
     best = np.full(n, -1, dtype=np.int64)
-    used = np.zeros(len(room))
-    fits = room * (1 + 1e-9) + 1e-9
-    for job, col in greedy_whole(a, used, fits, placed, owner, x[:nv], cost):
+    for job, col in greedy_whole(a, room, placed, owner, x[:nv], cost):
         if col is not None:
             best[job] = col
     return best

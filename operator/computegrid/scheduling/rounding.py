@@ -15,17 +15,20 @@ from computegrid.scheduling.state import FloatArray, IntArray
 
 def greedy_whole(
     a: sparse.csc_matrix,
-    used: FloatArray,
     room: FloatArray,
     cols: IntArray,
     owner: IntArray,
     share: FloatArray,
     cost: FloatArray,
+    used: FloatArray | None = None,
 ) -> list[tuple[int, int | None]]:
     """Round to whole jobs, greedily: the jobs of ``cols`` (grouped by ``owner``) surest first
     (largest share), each taking its column of largest share, then cheapest, that still fits
-    every capacity row beside those taken before it (``used`` grows). (job, its column) per
-    job in that order; None where no column fits."""
+    every capacity row (``room``, to a relative 1e-9 of solver noise) beside what ``used``
+    already holds (none by default) and the jobs taken before it. (job, its column) per job
+    in that order; None where no column fits."""
+    used = np.zeros(len(room)) if used is None else used.copy()
+    room = room * (1 + 1e-9) + 1e-9
     order = np.lexsort((cost[cols], -share[cols], owner[cols]))
     cols = cols[order]  # grouped by job, each job's columns by share then cost
     cuts = np.flatnonzero(np.r_[True, owner[cols][1:] != owner[cols][:-1]])

@@ -120,8 +120,9 @@ def rounded(
     a = block.a_ub.tocsc()
     x = np.where(binary, 0.0, x_lp)
     used = a @ x
-    room = block.b_ub * (1 + 1e-9) + 1e-9
-    taken = greedy_whole(a, used, room, np.flatnonzero(binary), owner, x_lp, block.objective)
+    taken = greedy_whole(
+        a, block.b_ub, np.flatnonzero(binary), owner, x_lp, block.objective, used=used
+    )
     chosen = [col for _, col in taken if col is not None]
     if len(chosen) < len(taken):  # a whole job fits nowhere beside the others
         return None

@@ -104,10 +104,8 @@ class Model:
         if not nv:
             return plan
         cols = np.flatnonzero(cluster[self.jv] >= 0)  # the columns of jobs the plan places
-        room = self.b_ub * (1 + 1e-9) + 1e-9
-        used = np.zeros(len(room))
         a = self.a_ub[:, :nv].tocsc()
-        for j, col in greedy_whole(a, used, room, cols, self.jv, x, self.cost_kg):
+        for j, col in greedy_whole(a, self.b_ub, cols, self.jv, x, self.cost_kg):
             if col is not None:
                 cluster[j], start[j], share[j] = self.cv[col], self.sv[col], x[col]
         return LpPlan(cluster, start, share)
