@@ -20,6 +20,7 @@ from computegrid.cli import main
         (["--util", "1.5"], "--util must be in (0, 1]"),
         (["--scale", "0"], "--scale must be at least 1"),
         (["--bound-milp-time-limit", "0"], "--bound-milp-time-limit must be above 0"),
+        (["--bound-instants", "-1"], "--bound-instants must be 0 or more"),
         (["--policies", "computegrid-priced"], "computegrid-priced needs --prices FILE"),
         (
             ["--policies", "computegrid-priced", "--prices", "/no/prices.json"],
@@ -99,6 +100,25 @@ def test_a_mixed_integer_bound_states_its_dual_bound_incumbent_and_gap(tmp_path,
     cg = summary["policies"]["computegrid"]
     assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
     assert "MILP's dual bound" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_capacity_at_instants_tightens_the_bound_the_ratios_use(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--json", "--quiet",
+                 "--policies", "computegrid,nearest", "--bound-instants", "5", "--report",
+                 str(out)])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    bound = summary["lower_bound"]
+    assert bound["method"] == "lp+instants"
+    ins = bound["instants"]
+    for carbon, lp, tight in zip(bound["per_seed"], bound["lp_per_seed"], ins["carbon_t"],
+                                 strict=True):  # fmt: skip
+        assert carbon == pytest.approx(max(lp, tight))
+        assert lp <= tight * (1 + 1e-6)
+    cg = summary["policies"]["computegrid"]
+    assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
+    assert "held at the instants" in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_native_writes_to_stdout_go_to_stderr_while_the_study_runs(capfd):

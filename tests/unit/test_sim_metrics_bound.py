@@ -127,6 +127,34 @@ def test_bound_relaxation_splits_a_job_the_milp_cannot():
     assert gpu.mixed is not None and gpu.mixed.integral_jobs == 0
 
 
+def test_capacity_at_instants_tightens_the_hourly_averages():
+    # a holds 8 cores (100 g/kWh), b 16 (500 g/kWh); j1 runs 0:30-1:30, j2 1:00-2:00, 8 cores
+    # each: 9.6 g on a, 50 g on b. Averaged per hour, a's 1:00 bucket holds half of j1 and
+    # x2 of j2: 4 + 8·x2 ≤ 8, so the LP puts j1 and half of j2 on a:
+    #   9.6 + 0.5 · 9.6 + 0.5 · 50 = 39.4 g.
+    # At 1:00 both run: 8·x1 + 8·x2 ≤ 8, one of them on b: 9.6 + 50 = 59.6 g.
+    jobs = [job("j1", 0.5, 1), job("j2", 1.0, 1)]
+    hourly = bound_of(jobs, nodes_a=1)
+    assert hourly.carbon_t == pytest.approx(39.4e-6)
+    assert hourly.instants is None and hourly.method == "lp"
+    tight = bound_of(jobs, nodes_a=1, instant_rounds=2)
+    assert tight.carbon_t == pytest.approx(59.6e-6)
+    assert tight.lp_carbon_t == pytest.approx(39.4e-6)
+    assert tight.method == "lp+instants"
+    ins = tight.instants
+    assert ins is not None
+    # one row (a's cores at 1:00), one optimal re-solve, nothing overfilled after it
+    assert (ins.rows, ins.rounds, ins.violated_left, ins.slack_jobs) == (1, 1, 0, 0)
+    assert tight.proved
+
+
+def test_capacity_at_instants_changes_nothing_where_the_averages_already_hold():
+    # One after the other on the hour (test above): no instant is overfilled, no row added.
+    b = bound_of([job("j1", 0, 1), job("j2", 1, 1)], nodes_a=1, instant_rounds=3)
+    assert b.carbon_t == pytest.approx(19.2e-6)
+    assert b.instants is not None and (b.instants.rows, b.instants.rounds) == (0, 0)
+
+
 def gpu_node(name: str) -> NodeCapacity:
     return NodeCapacity(name, {"cpu": 64.0, GPU: 8.0, "pods": 110.0}, {},
                         ComputeType.INTELLIGENT)  # fmt: skip

@@ -99,6 +99,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--bound-milp-time-limit", type=float, default=600.0,
                         help="seconds HiGHS may take per MILP bound (default 600); the dual "
                         "bound reached by then is still a bound")  # fmt: skip
+    parser.add_argument("--bound-instants", type=int, default=0, metavar="ROUNDS",
+                        help="tighten the bound: re-solve with capacity held at the instants "
+                        "the LP overfills a pool, up to ROUNDS times (default 0: hourly "
+                        "averages only)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--report", type=Path, default=None, help="write report.md + PNGs here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -128,6 +132,8 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         raise UsageError("--bound-time-limit must be above 0")
     if args.bound_milp_time_limit <= 0:
         raise UsageError("--bound-milp-time-limit must be above 0")
+    if args.bound_instants < 0:
+        raise UsageError("--bound-instants must be 0 or more")
     if not 0 <= args.data_share <= 1:
         raise UsageError("--data-share must be in [0, 1]")
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -169,6 +175,7 @@ def config_from(args: argparse.Namespace) -> StudyConfig:
         bound_time_limit_s=args.bound_time_limit,
         bound_integral=args.bound_integral,
         bound_milp_time_limit_s=args.bound_milp_time_limit,
+        bound_instant_rounds=args.bound_instants,
     )
 
 

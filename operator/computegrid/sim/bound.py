@@ -35,8 +35,12 @@ of the integral jobs, the LP's values for the rest (a block of an optimal LP sol
 optimal for that block alone). HiGHS stops at a time limit; the figure reported is its
 **dual bound** (every branch-and-bound node left open is ≥ it), which is a valid lower bound
 whether or not the search finished, never the incumbent (the best whole-job point found,
-reported beside it with the gap). ``carbon_t`` is the larger of the LP and the mixed dual
-bound (both valid).
+reported beside it with the gap).
+
+**Capacity at instants** (``instant_rounds`` > 0, session 13; ``sim/bound_instants.py``): the
+blocks re-solved with capacity rows at the starts where the LP overfills a pool at that
+instant (row generation), another valid bound. ``carbon_t`` is the largest of the LP, the
+mixed dual bound and the instants' bound (each valid).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from scipy import optimize
 
 from computegrid.api.common import GPU
 from computegrid.scheduling import FleetState
+from computegrid.sim.bound_instants import Instants, instants_bound
 from computegrid.sim.bound_milp import Mixed, mixed_bound
 from computegrid.sim.bound_model import LpPlan, allowed_clusters, build_model
 from computegrid.sim.metrics import JobArrays
@@ -59,13 +64,13 @@ from computegrid.sim.trace import SimJob
 
 FloatArray = npt.NDArray[np.float64]
 INTEGRAL = ("none", "gpu", "all")  # which jobs' columns are binary
-__all__ = ["INTEGRAL", "Bound", "LpPlan", "Mixed", "allowed_clusters", "lower_bound"]
+__all__ = ["INTEGRAL", "Bound", "Instants", "LpPlan", "Mixed", "allowed_clusters", "lower_bound"]
 
 
 @dataclass(frozen=True)
 class Bound:
-    carbon_t: float  # the bound: the LP's, or the larger of it and the mixed dual bound
-    method: str  # "lp" | "milp-gpu" | "milp-all"
+    carbon_t: float  # the bound: the largest of the LP, the mixed dual bound, the instants'
+    method: str  # "lp" | "milp-gpu" | "milp-all", "+instants" when those rows are asked for
     lp_carbon_t: float
     mixed: Mixed | None
     variables: int
@@ -86,6 +91,8 @@ class Bound:
     # The same rounded to whole jobs that keep the LP's capacity rows (``rounded_plan``),
     # only when asked (``lp-plan-replay-rounded``).
     rounded_plan: LpPlan | None = None
+    # The LP with capacity rows at instants too (``instant_rounds`` > 0; sim/bound_instants.py)
+    instants: Instants | None = None
 
     @property
     def proved(self) -> bool:
@@ -105,6 +112,7 @@ def lower_bound(
     integral: str = "none",
     milp_time_limit_s: float = 600.0,
     rounded_plan: bool = False,
+    instant_rounds: int = 0,
 ) -> Bound:
     """Solve the bound on an idle ``state`` (its node inventory gives the capacities)."""
     if integral not in INTEGRAL:
@@ -143,9 +151,16 @@ def lower_bound(
         mixed = mixed_bound(model, whole, x, job_kg, integral, milp_time_limit_s)
         slack_jobs = max(slack_jobs, int(mixed.slack_forced))
     usable = mixed is not None and not mixed.slack_forced
+    carbon_t = max(lp_t, mixed.dual_bound_t) if usable and mixed is not None else lp_t
+    instants = None
+    if instant_rounds > 0:  # both it and the mixed bound are valid: the larger is
+        instants = instants_bound(model, x, job_kg, instant_rounds, time_limit_s)
+        slack_jobs = max(slack_jobs, instants.slack_jobs)
+        carbon_t = max(carbon_t, instants.carbon_t)
     return Bound(
-        carbon_t=max(lp_t, mixed.dual_bound_t) if usable and mixed is not None else lp_t,
-        method="lp" if mixed is None else f"milp-{integral}",
+        carbon_t=carbon_t,
+        method=("lp" if mixed is None else f"milp-{integral}")
+        + ("+instants" if instants is not None else ""),
         lp_carbon_t=lp_t,
         mixed=mixed,
         variables=nv + n,
@@ -159,4 +174,5 @@ def lower_bound(
         capacity_duals=capacity_duals,
         plan=model.largest_share(x),
         rounded_plan=model.rounded_plan(x) if rounded_plan else None,
+        instants=instants,
     )

@@ -50,6 +50,7 @@ class Model:
     jv: IntArray  # [columns]: each column's job
     cv: IntArray  # [columns]: its cluster
     sv: FloatArray  # [columns]: its start, s
+    ev: FloatArray  # [columns]: its end, s
     cost_kg: FloatArray  # [columns]: its carbon, kg
     cheapest: FloatArray  # [jobs]: a job's cheapest column (0 with none): a slack job's figure
     penalty: float  # each slack column's price, far above any placement
@@ -61,6 +62,12 @@ class Model:
     used: IntArray  # [capacity rows]: ((cluster · types + type) · resources + r) · buckets + b
     cap_shape: tuple[int, int, int]  # (clusters, types, resources)
     buckets: int
+    demand: FloatArray  # [jobs, resources]: what a job takes of each resource (all its pods)
+    pool_cap: FloatArray  # [clusters · types · resources]: capacity of each pool, per resource
+
+    def pool_of_column(self) -> IntArray:
+        """[columns]: each column's pool, cluster · types + compute type."""
+        return self.cv * self.cap_shape[1] + self.job_type[self.jv]
 
     @property
     def jobs(self) -> int:
@@ -246,6 +253,7 @@ def build_model(
         jv=jv,
         cv=cv,
         sv=start,
+        ev=end,
         cost_kg=cost_kg,
         cheapest=cheapest,
         penalty=penalty,
@@ -257,4 +265,6 @@ def build_model(
         used=used,
         cap_shape=(state.size, types, len(RESOURCES)),
         buckets=buckets,
+        demand=demand,
+        pool_cap=cap.reshape(-1),
     )

@@ -98,6 +98,17 @@ def markdown(summary: dict[str, Any]) -> str:
                 "gap " + ", ".join("-" if v is None else f"{v:.2%}" for v in mx["gap"]) + "; "
                 "solve " + ", ".join(f"{v:g}" for v in mx["solve_s"]) + " s.",
             ]  # fmt: skip
+        if "instants" in lb:
+            ins = lb["instants"]
+            lines += [
+                "",
+                f"Capacity also held at the instants the LP ({lb['lp_carbon_t']:.3f} t on "
+                "average, hourly averages) overfilled a pool (row generation). Per seed: "
+                + ", ".join(f"{v:.3f}" for v in ins["carbon_t"]) + " t; rows "
+                + ", ".join(f"{v:,}" for v in ins["rows"]) + "; instants still overfilled "
+                + ", ".join(str(v) for v in ins["violated_left"]) + "; solve "
+                + ", ".join(f"{v:g}" for v in ins["solve_s"]) + " s.",
+            ]  # fmt: skip
     lines += ["", "## Targets (computegrid)", "", "| target | measured | met |", "|---|---:|---|"]
     for key, t in summary.get("targets", {}).items():
         extra = f" (least-loaded {t['least_loaded']:g})" if "least_loaded" in t else ""

@@ -1,0 +1,182 @@
+"""Capacity held at instants, not only on average per bucket (``--bound-instants``, session 13).
+
+The LP's capacity rows (``sim/bound_model.py``) hold on average over each hour: a job that
+ends at 10:30 and one that starts at 10:00 may share a pool's room in the 10:00 bucket at
+half each, which no schedule can do at 10:15. A pool's use is a step function of time that
+rises only when a job starts, so a schedule that keeps capacity at every instant keeps this
+row at any instant ``t``:
+
+    Σ_j q_jr · [s_j ≤ t < e_j] · x_jcs ≤ cap_ckr          (pool c·k, resource r)
+
+Every schedule of the offered starts that the LP's rows admit and that keeps capacity at
+every instant keeps these rows too, so the LP with any set of them is still ≤ its carbon,
+and ≥ the LP without them: a valid, tighter bound.
+
+Which instants: row generation. Each compute type's block (``Model.block``: independent of
+the others) is solved again with a row at every start where the current solution overfills
+a pool, until no start does or the rounds run out. Only an *optimal* solve counts; every
+round's optimum is a valid bound, and the figure is the last one's. ``violated_left`` says how
+many instants the last solution still overfills (0: capacity holds at every instant, pooled
+over each cluster's nodes; still no pods on nodes, still fractions of jobs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize, sparse
+
+from computegrid.sim.bound_model import Block, Model
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+TOLERANCE = 1e-6  # a pool counts as overfilled above cap · (1 + TOLERANCE)
+
+
+@dataclass(frozen=True)
+class Instants:
+    """The LP with capacity rows at the instants row generation found overfilled."""
+
+    carbon_t: float  # the bound: the LP's blocks re-solved with the instant rows
+    rounds: int  # optimal re-solves that counted (over all blocks)
+    rows: int  # instant rows added
+    violated_left: int  # instants the last solution still overfills (0: none)
+    slack_jobs: int  # jobs the last solution leaves (partly) unplaced: then approximate
+    status: str
+    solve_s: float
+
+
+def overfilled(model: Model, x: FloatArray, columns: IntArray) -> dict[int, FloatArray]:
+    """Per pool, the starts at which ``x`` (over ``columns``) uses more than the pool holds."""
+    pool = model.pool_of_column()
+    live = columns[(columns < len(model.jv))]
+    live = live[x[live] > 1e-9]
+    found: dict[int, FloatArray] = {}
+    resources = model.cap_shape[2]
+    for p in np.unique(pool[live]):
+        cols = live[pool[live] == p]
+        s, e = model.sv[cols], model.ev[cols]
+        ts = np.unique(s)
+        s_order, e_order = np.argsort(s), np.argsort(e)
+        over: list[FloatArray] = []
+        for r in range(resources):
+            cap = model.pool_cap[p * resources + r]
+            q = model.demand[model.jv[cols], r] * x[cols]
+            if cap <= 0 or not (q > 0).any():
+                continue
+            # use(t) = Σ q over columns started by t − Σ q over columns ended by t
+            begun = np.concatenate([[0.0], np.cumsum(q[s_order])])
+            ended = np.concatenate([[0.0], np.cumsum(q[e_order])])
+            use = (begun[np.searchsorted(s[s_order], ts, side="right")]
+                   - ended[np.searchsorted(e[e_order], ts, side="right")])  # fmt: skip
+            over.append(ts[use > cap * (1 + TOLERANCE) + TOLERANCE])
+        bad = np.unique(np.concatenate(over)) if over else np.zeros(0)
+        if len(bad):
+            found[int(p)] = bad
+    return found
+
+
+def instant_rows(
+    model: Model, instants: Mapping[int, FloatArray], columns: IntArray
+) -> sparse.csr_matrix:
+    """One row per (pool, resource, instant) over ``columns``, divided by the pool's
+    capacity (right-hand side 1): memory in bytes would otherwise swamp HiGHS' tolerances."""
+    pool = model.pool_of_column()
+    resources = model.cap_shape[2]
+    position = np.full(len(model.jv) + model.jobs, -1, dtype=np.int64)
+    position[columns] = np.arange(len(columns))
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    k = 0
+    placements = columns[columns < len(model.jv)]
+    for p, ts in instants.items():
+        mine = placements[pool[placements] == p]
+        for t in ts:
+            active = mine[(model.sv[mine] <= t) & (t < model.ev[mine])]
+            for r in range(resources):
+                cap = model.pool_cap[p * resources + r]
+                q = model.demand[model.jv[active], r]
+                use = q > 0
+                if cap <= 0 or not use.any():
+                    continue
+                rows.append(np.full(int(use.sum()), k))
+                cols.append(position[active[use]])
+                vals.append(q[use] / cap)
+                k += 1
+    if not k:
+        return sparse.csr_matrix((0, len(columns)))
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(k, len(columns)),
+    )
+
+
+def instants_bound(
+    model: Model, lp_x: FloatArray, lp_job_kg: FloatArray, rounds: int, time_limit_s: float
+) -> Instants:
+    """Each block whose LP optimum overfills a pool at some start, re-solved with rows at
+    those starts, ``rounds`` times at most; the other blocks keep their LP values."""
+    started = time.perf_counter()
+    total_kg = float(lp_job_kg.sum())
+    solved = added = left = slack = 0
+    statuses: list[str] = []
+    for k in np.unique(model.job_type).tolist():
+        block = model.block([k])
+        x = lp_x[block.columns]
+        found = overfilled(model, lp_x, block.columns)
+        block_kg = float(lp_job_kg[block.jobs].sum())
+        scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
+        a_ub = sparse.diags(1.0 / scale) @ block.a_ub
+        b_ub = block.b_ub / scale
+        for _ in range(rounds):
+            if not found:
+                break
+            extra = instant_rows(model, found, block.columns)
+            a_ub = sparse.vstack([a_ub, extra]).tocsr()
+            b_ub = np.concatenate([b_ub, np.ones(extra.shape[0])])
+            added += extra.shape[0]
+            res = _solve(block, a_ub, b_ub, time_limit_s)
+            if res.status != 0:  # only an optimum is a bound: keep the last round's
+                statuses.append(f"type {k}: {res.message}")
+                break
+            solved += 1
+            x = np.asarray(res.x)
+            block_kg = max(block_kg, _carbon_kg(model, block, x))
+            full = np.zeros(len(model.jv) + model.jobs)
+            full[block.columns] = x
+            found = overfilled(model, full, block.columns)
+        left += sum(len(ts) for ts in found.values())
+        slack += int((x[block.columns >= len(model.jv)] > 1e-6).sum())
+        total_kg += block_kg - float(lp_job_kg[block.jobs].sum())
+    return Instants(
+        carbon_t=total_kg / 1e3,
+        rounds=solved,
+        rows=added,
+        violated_left=left,
+        slack_jobs=slack,
+        status="; ".join(statuses) or "optimal",
+        solve_s=time.perf_counter() - started,
+    )
+
+
+def _solve(
+    block: Block, a_ub: sparse.csr_matrix, b_ub: FloatArray, time_limit_s: float
+) -> optimize.OptimizeResult:
+    return optimize.linprog(
+        block.objective, A_ub=a_ub, b_ub=b_ub, A_eq=block.a_eq, b_eq=np.ones(len(block.jobs)),
+        bounds=(0, 1), method="highs", options={"time_limit": time_limit_s, "presolve": True},
+    )  # fmt: skip
+
+
+def _carbon_kg(model: Model, block: Block, x: FloatArray) -> float:
+    """The block's carbon at ``x``: its placements, a slack share at the job's cheapest."""
+    nv = len(model.jv)
+    placed = block.columns < nv
+    kg = float(model.cost_kg[block.columns[placed]] @ x[placed])
+    slack_jobs = block.columns[~placed] - nv
+    return kg + float(model.cheapest[slack_jobs] @ x[~placed])
