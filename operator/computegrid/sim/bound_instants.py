@@ -14,10 +14,13 @@ and ≥ the LP without them: a valid, tighter bound.
 
 Which instants: row generation. Each compute type's block (``Model.block``: independent of
 the others) is solved again with a row at every start where the current solution overfills
-a pool, until no start does or the rounds run out. Only an *optimal* solve counts; every
-round's optimum is a valid bound, and the figure is the last one's. ``violated_left`` says how
-many instants the last solution still overfills (0: capacity holds at every instant, pooled
-over each cluster's nodes; still no pods on nodes, still fractions of jobs).
+a pool, until no start does or the rounds run out. HiGHS keeps its basis between rounds
+(highspy: rows added to the model it holds, dual simplex from there), which scipy's
+``linprog`` cannot: 2 min instead of over 15 for 5,000 jobs. Only an *optimal* solve
+counts; every round's optimum is a valid bound, and the figure is the last one's.
+``violated_left`` says how many instants the last solution still overfills (0: capacity
+holds at every instant, pooled over each cluster's nodes; still no pods on nodes, still
+fractions of jobs).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
+from scipy import sparse
 
 from computegrid.sim.bound_model import Block, Model
 
@@ -127,32 +131,31 @@ def instants_bound(
     statuses: list[str] = []
     for k in np.unique(model.job_type).tolist():
         block = model.block([k])
-        x = lp_x[block.columns]
         found = overfilled(model, lp_x, block.columns)
-        block_kg = float(lp_job_kg[block.jobs].sum())
-        scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
-        a_ub = sparse.diags(1.0 / scale) @ block.a_ub
-        b_ub = block.b_ub / scale
-        for _ in range(rounds):
-            if not found:
+        lp_kg = block_kg = float(lp_job_kg[block.jobs].sum())
+        x = lp_x[block.columns]
+        highs = _highs(block, time_limit_s) if found and rounds > 0 else None
+        for _ in range(rounds if highs is not None else 0):
+            if not found or highs is None:
                 break
             extra = instant_rows(model, found, block.columns)
-            a_ub = sparse.vstack([a_ub, extra]).tocsr()
-            b_ub = np.concatenate([b_ub, np.ones(extra.shape[0])])
+            _add_rows(highs, extra, np.full(extra.shape[0], -highspy.kHighsInf),
+                      np.ones(extra.shape[0]))  # fmt: skip
             added += extra.shape[0]
-            res = _solve(block, a_ub, b_ub, time_limit_s)
-            if res.status != 0:  # only an optimum is a bound: keep the last round's
-                statuses.append(f"type {k}: {res.message}")
+            highs.run()
+            status = highs.getModelStatus()
+            if status != highspy.HighsModelStatus.kOptimal:  # only an optimum is a bound
+                statuses.append(f"type {k}: {highs.modelStatusToString(status)}")
                 break
             solved += 1
-            x = np.asarray(res.x)
+            x = np.asarray(highs.getSolution().col_value)
             block_kg = max(block_kg, _carbon_kg(model, block, x))
             full = np.zeros(len(model.jv) + model.jobs)
             full[block.columns] = x
             found = overfilled(model, full, block.columns)
         left += sum(len(ts) for ts in found.values())
         slack += int((x[block.columns >= len(model.jv)] > 1e-6).sum())
-        total_kg += block_kg - float(lp_job_kg[block.jobs].sum())
+        total_kg += block_kg - lp_kg
     return Instants(
         carbon_t=total_kg / 1e3,
         rounds=solved,
@@ -164,13 +167,28 @@ def instants_bound(
     )
 
 
-def _solve(
-    block: Block, a_ub: sparse.csr_matrix, b_ub: FloatArray, time_limit_s: float
-) -> optimize.OptimizeResult:
-    return optimize.linprog(
-        block.objective, A_ub=a_ub, b_ub=b_ub, A_eq=block.a_eq, b_eq=np.ones(len(block.jobs)),
-        bounds=(0, 1), method="highs", options={"time_limit": time_limit_s, "presolve": True},
-    )  # fmt: skip
+def _highs(block: Block, time_limit_s: float) -> highspy.Highs:
+    """The block's LP held by HiGHS, capacity rows divided by their capacity (as above)."""
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy types its methods only
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("time_limit", float(time_limit_s))
+    count = len(block.columns)
+    highs.addVars(count, np.zeros(count), np.ones(count))
+    highs.changeColsCost(count, np.arange(count, dtype=np.int32), block.objective)
+    scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
+    rows = len(block.b_ub)
+    _add_rows(highs, sparse.diags(1.0 / scale) @ block.a_ub,
+              np.full(rows, -highspy.kHighsInf), block.b_ub / scale)  # fmt: skip
+    once = np.ones(len(block.jobs))
+    _add_rows(highs, block.a_eq, once, once)  # each job placed once (slack included)
+    return highs
+
+
+def _add_rows(highs: highspy.Highs, a: sparse.spmatrix, lower: FloatArray,
+              upper: FloatArray) -> None:  # fmt: skip
+    a = sparse.csr_matrix(a)
+    highs.addRows(a.shape[0], lower, upper, a.nnz, a.indptr[:-1].astype(np.int32),
+                  a.indices.astype(np.int32), a.data)  # fmt: skip
 
 
 def _carbon_kg(model: Model, block: Block, x: FloatArray) -> float:
