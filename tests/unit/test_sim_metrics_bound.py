@@ -146,6 +146,11 @@ def test_capacity_at_instants_tightens_the_hourly_averages():
     # one row (a's cores at 1:00), one optimal re-solve, nothing overfilled after it
     assert (ins.rows, ins.rounds, ins.violated_left, ins.slack_jobs) == (1, 1, 0, 0)
     assert tight.proved
+    # the plan lp-plan-replay follows is the tightened optimum's: one job whole on each
+    # cluster, where the LP's shares a with half of j2
+    assert hourly.plan is not None and tight.plan is not None
+    assert hourly.plan.split_jobs == 1 and tight.plan.split_jobs == 0
+    assert sorted(tight.plan.cluster.tolist()) == [0, 1]
 
 
 def test_capacity_at_instants_changes_nothing_where_the_averages_already_hold():

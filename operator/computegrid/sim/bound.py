@@ -86,7 +86,8 @@ class Bound:
     # Learned into online prices by sim/prices.py.
     capacity_duals: FloatArray | None = None
     # Each job's (cluster, start) of largest share in the LP optimum (the LP's, also under
-    # ``integral``): the plan ``lp-plan-replay`` replays in the engine (sim/lp_replay.py).
+    # ``integral``; with ``instant_rounds`` the optimum with capacity at instants): the plan
+    # ``lp-plan-replay`` replays in the engine (sim/lp_replay.py).
     plan: LpPlan | None = None
     # The same rounded to whole jobs that keep the LP's capacity rows (``rounded_plan``),
     # only when asked (``lp-plan-replay-rounded``).
@@ -172,7 +173,7 @@ def lower_bound(
         placement=placement,
         job_carbon_kg=job_kg,
         capacity_duals=capacity_duals,
-        plan=model.largest_share(x),
+        plan=model.largest_share(x if instants is None else instants.x),
         rounded_plan=model.rounded_plan(x) if rounded_plan else None,
         instants=instants,
     )

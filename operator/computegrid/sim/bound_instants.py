@@ -52,6 +52,7 @@ class Instants:
     slack_jobs: int  # jobs the last solution leaves (partly) unplaced: then approximate
     status: str
     solve_s: float
+    x: FloatArray  # [columns + jobs]: the last optimum of every block (the LP's where none)
 
 
 def overfilled(model: Model, x: FloatArray, columns: IntArray) -> dict[int, FloatArray]:
@@ -129,6 +130,7 @@ def instants_bound(
     total_kg = float(lp_job_kg.sum())
     solved = added = left = slack = 0
     statuses: list[str] = []
+    final = lp_x.copy()
     for k in np.unique(model.job_type).tolist():
         block = model.block([k])
         found = overfilled(model, lp_x, block.columns)
@@ -150,9 +152,8 @@ def instants_bound(
             solved += 1
             x = np.asarray(highs.getSolution().col_value)
             block_kg = max(block_kg, _carbon_kg(model, block, x))
-            full = np.zeros(len(model.jv) + model.jobs)
-            full[block.columns] = x
-            found = overfilled(model, full, block.columns)
+            final[block.columns] = x
+            found = overfilled(model, final, block.columns)
         left += sum(len(ts) for ts in found.values())
         slack += int((x[block.columns >= len(model.jv)] > 1e-6).sum())
         total_kg += block_kg - lp_kg
@@ -164,6 +165,7 @@ def instants_bound(
         slack_jobs=slack,
         status="; ".join(statuses) or "optimal",
         solve_s=time.perf_counter() - started,
+        x=final,
     )
 
 
