@@ -137,8 +137,8 @@ def instants_bound(
         lp_kg = block_kg = float(lp_job_kg[block.jobs].sum())
         x = lp_x[block.columns]
         highs = _highs(block, time_limit_s) if found and rounds > 0 else None
-        for _ in range(rounds if highs is not None else 0):
-            if not found or highs is None:
+        for _ in range(rounds):
+            if highs is None or not found:
                 break
             extra = instant_rows(model, found, block.columns)
             _add_rows(highs, extra, np.full(extra.shape[0], -highspy.kHighsInf),
@@ -151,6 +151,7 @@ def instants_bound(
                 break
             solved += 1
             x = np.asarray(highs.getSolution().col_value)
+            # the objective only rises with rows; carbon with slack at its cheapest need not
             block_kg = max(block_kg, _carbon_kg(model, block, x))
             final[block.columns] = x
             found = overfilled(model, final, block.columns)
