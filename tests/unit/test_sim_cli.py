@@ -48,9 +48,11 @@ def test_json_has_the_shape_of_the_issue(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["policies"]) == {
-        "computegrid", "computegrid-timed", "nearest", "round-robin", "random",
-        "least-loaded", "always-west", "greedy-carbon",
+        "computegrid", "computegrid-timed", "computegrid-timed-joint", "nearest",
+        "round-robin", "random", "least-loaded", "always-west", "greedy-carbon",
     }  # fmt: skip
+    # the operator's policy is measured against starting every job now, like the per-job one
+    assert set(out["vs_start_now"]) == {"computegrid-timed", "computegrid-timed-joint"}
     for m in out["policies"].values():
         for key in ("carbon_t", "cost_cny", "latency_violations", "overcommits",
                     "mean_wait_s", "ratio_to_bound", "captured_savings"):  # fmt: skip
