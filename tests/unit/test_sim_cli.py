@@ -81,46 +81,45 @@ def test_report_writes_markdown_and_four_plots(tmp_path, capsys):
         assert data.startswith(b"\x89PNG") and len(data) > 5000
 
 
-def test_a_mixed_integer_bound_states_its_dual_bound_incumbent_and_gap(tmp_path, capsys):
+def bound_study(tmp_path, capsys, *bound_args: str) -> tuple[dict, str]:
+    """A two-seed study with these bound options: its JSON summary and its report.md."""
     out = tmp_path / "report"
     code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--json", "--quiet",
-                 "--policies", "computegrid", "--bound-integral", "gpu", "--report",
+                 "--policies", "computegrid,nearest", *bound_args, "--report",
                  str(out)])  # fmt: skip
     assert code == 0
-    summary = json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out), (out / "report.md").read_text(encoding="utf-8")
+
+
+def assert_bound_is_the_larger(summary: dict, other: list[float]) -> None:
+    """Seed by seed the reported bound is the larger of the LP and the other valid bound,
+    never below the LP; the ratios use it."""
+    bound = summary["lower_bound"]
+    for carbon, lp, tight in zip(bound["per_seed"], bound["lp_per_seed"], other, strict=True):
+        assert carbon == pytest.approx(max(lp, tight))
+        assert lp <= tight * (1 + 1e-6)
+    cg = summary["policies"]["computegrid"]
+    assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
+
+
+def test_a_mixed_integer_bound_states_its_dual_bound_incumbent_and_gap(tmp_path, capsys):
+    summary, report = bound_study(tmp_path, capsys, "--bound-integral", "gpu")
     bound = summary["lower_bound"]
     assert bound["method"] == "milp-gpu"
     milp = bound["milp"]
     assert milp["integral"] == "gpu"
     for key in ("dual_bound_t", "incumbent_t", "gap", "solve_s", "status", "integral_jobs"):
         assert len(milp[key]) == 2, key
-    # the reported bound is the larger of the LP and the dual bound, seed by seed
-    for carbon, lp, dual in zip(bound["per_seed"], bound["lp_per_seed"], milp["dual_bound_t"],
-                                strict=True):  # fmt: skip
-        assert carbon == pytest.approx(max(lp, dual))
-        assert lp <= dual * (1 + 1e-6)
-    cg = summary["policies"]["computegrid"]
-    assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
-    assert "MILP's dual bound" in (out / "report.md").read_text(encoding="utf-8")
+    assert_bound_is_the_larger(summary, milp["dual_bound_t"])
+    assert "MILP's dual bound" in report
 
 
 def test_capacity_at_instants_tightens_the_bound_the_ratios_use(tmp_path, capsys):
-    out = tmp_path / "report"
-    code = main(["sim", "--jobs", "60", "--seeds", "2", "--days", "0.5", "--json", "--quiet",
-                 "--policies", "computegrid,nearest", "--bound-instants", "5", "--report",
-                 str(out)])  # fmt: skip
-    assert code == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary, report = bound_study(tmp_path, capsys, "--bound-instants", "5")
     bound = summary["lower_bound"]
     assert bound["method"] == "lp+instants"
-    ins = bound["instants"]
-    for carbon, lp, tight in zip(bound["per_seed"], bound["lp_per_seed"], ins["carbon_t"],
-                                 strict=True):  # fmt: skip
-        assert carbon == pytest.approx(max(lp, tight))
-        assert lp <= tight * (1 + 1e-6)
-    cg = summary["policies"]["computegrid"]
-    assert cg["ratio_to_bound"] <= cg["ratio_to_lp_bound"] * (1 + 1e-6)
-    assert "held at the instants" in (out / "report.md").read_text(encoding="utf-8")
+    assert_bound_is_the_larger(summary, bound["instants"]["carbon_t"])
+    assert "held at the instants" in report
 
 
 def test_native_writes_to_stdout_go_to_stderr_while_the_study_runs(capfd):
