@@ -96,6 +96,11 @@ class Bound:
     instants: Instants | None = None
 
     @property
+    def beside_lp(self) -> bool:
+        """A tighter bound than the LP was asked for (the LP is then reported beside it)."""
+        return self.mixed is not None or self.instants is not None
+
+    @property
     def proved(self) -> bool:
         """A true lower bound on every whole-job schedule the model covers (no slack)."""
         return self.slack_jobs == 0
@@ -133,9 +138,7 @@ def lower_bound(
         raise RuntimeError(f"the LP bound did not solve: {lp.message}")
     x = np.asarray(lp.x)
     slack = x[nv:]
-    # per job: its carbon in the LP optimum, a slack share counted at its cheapest placement
-    job_kg = model.cheapest * slack
-    np.add.at(job_kg, model.jv, model.cost_kg * x[:nv])
+    job_kg = model.job_carbon_kg(x)  # a slack share counted at the job's cheapest placement
     lp_t = float(job_kg.sum()) / 1e3
     placement = np.zeros((n, state.size))
     np.add.at(placement, (model.jv, model.cv), x[:nv])  # summed over each job's starts

@@ -58,7 +58,7 @@ class Instants:
 def overfilled(model: Model, x: FloatArray, columns: IntArray) -> dict[int, FloatArray]:
     """Per pool, the starts at which ``x`` (over ``columns``) uses more than the pool holds."""
     pool = model.pool_of_column()
-    live = columns[(columns < len(model.jv))]
+    live = columns[columns < len(model.jv)]
     live = live[x[live] > 1e-9]
     found: dict[int, FloatArray] = {}
     resources = model.cap_shape[2]
@@ -151,9 +151,9 @@ def instants_bound(
                 break
             solved += 1
             x = np.asarray(highs.getSolution().col_value)
-            # the objective only rises with rows; carbon with slack at its cheapest need not
-            block_kg = max(block_kg, _carbon_kg(model, block, x))
             final[block.columns] = x
+            # the objective only rises with rows; carbon with slack at its cheapest need not
+            block_kg = max(block_kg, float(model.job_carbon_kg(final)[block.jobs].sum()))
             found = overfilled(model, final, block.columns)
         left += sum(len(ts) for ts in found.values())
         slack += int((x[block.columns >= len(model.jv)] > 1e-6).sum())
@@ -171,17 +171,15 @@ def instants_bound(
 
 
 def _highs(block: Block, time_limit_s: float) -> highspy.Highs:
-    """The block's LP held by HiGHS, capacity rows divided by their capacity (as above)."""
+    """The block's LP held by HiGHS, capacity rows per unit of capacity (as the rows above)."""
     highs = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy types its methods only
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit_s))
     count = len(block.columns)
     highs.addVars(count, np.zeros(count), np.ones(count))
     highs.changeColsCost(count, np.arange(count, dtype=np.int32), block.objective)
-    scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
-    rows = len(block.b_ub)
-    _add_rows(highs, sparse.diags(1.0 / scale) @ block.a_ub,
-              np.full(rows, -highspy.kHighsInf), block.b_ub / scale)  # fmt: skip
+    a_ub, b_ub = block.per_unit_rows()
+    _add_rows(highs, a_ub, np.full(len(b_ub), -highspy.kHighsInf), b_ub)
     once = np.ones(len(block.jobs))
     _add_rows(highs, block.a_eq, once, once)  # each job placed once (slack included)
     return highs
@@ -192,12 +190,3 @@ def _add_rows(highs: highspy.Highs, a: sparse.spmatrix, lower: FloatArray,
     a = sparse.csr_matrix(a)
     highs.addRows(a.shape[0], lower, upper, a.nnz, a.indptr[:-1].astype(np.int32),
                   a.indices.astype(np.int32), a.data)  # fmt: skip
-
-
-def _carbon_kg(model: Model, block: Block, x: FloatArray) -> float:
-    """The block's carbon at ``x``: its placements, a slack share at the job's cheapest."""
-    nv = len(model.jv)
-    placed = block.columns < nv
-    kg = float(model.cost_kg[block.columns[placed]] @ x[placed])
-    slack_jobs = block.columns[~placed] - nv
-    return kg + float(model.cheapest[slack_jobs] @ x[~placed])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
+from scipy import optimize
 
 from computegrid.scheduling.rounding import greedy_whole
 from computegrid.sim.bound_model import Block, Model
@@ -56,14 +56,11 @@ def mixed_bound(
     if not len(block.columns):  # no job to place whole: the LP is the mixed optimum
         return Mixed(integral, 0, 0, 0, rest_kg / 1e3, rest_kg / 1e3, "none", 0.0,
                      "no integral job", time.perf_counter() - started, False)  # fmt: skip
-    # Each capacity row divided by its capacity (a share of the pool ≤ 1): the same feasible
-    # set, but memory's rows in bytes (up to 1e13) no longer swamp HiGHS' tolerances.
-    scale = np.where(block.b_ub > 0, block.b_ub, 1.0)
-    a_ub = sparse.diags(1.0 / scale) @ block.a_ub
+    a_ub, b_ub = block.per_unit_rows()
     res = optimize.milp(
         block.objective,
         constraints=[
-            optimize.LinearConstraint(a_ub, -np.inf, block.b_ub / scale),
+            optimize.LinearConstraint(a_ub, -np.inf, b_ub),
             optimize.LinearConstraint(block.a_eq, 1.0, 1.0),
         ],
         integrality=binary.astype(np.int64),

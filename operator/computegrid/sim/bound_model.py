@@ -77,6 +77,14 @@ class Model:
     def objective(self) -> FloatArray:
         return np.concatenate([self.cost_kg, np.full(self.jobs, self.penalty)])
 
+    def job_carbon_kg(self, x: FloatArray) -> FloatArray:
+        """[jobs]: each job's carbon at the solution ``x`` (columns, then slack columns), a
+        slack share counted at the job's cheapest placement."""
+        nv = len(self.jv)
+        kg = self.cheapest * x[nv:]
+        np.add.at(kg, self.jv, self.cost_kg * x[:nv])
+        return kg
+
     def job_of_column(self) -> IntArray:
         """[columns + jobs]: the job of every column, slack columns included."""
         return np.concatenate([self.jv, np.arange(self.jobs)])
@@ -154,6 +162,13 @@ class Block:
     b_ub: FloatArray
     a_eq: sparse.csr_matrix
     objective: FloatArray
+
+    def per_unit_rows(self) -> tuple[sparse.csr_matrix, FloatArray]:
+        """The capacity rows divided by their capacity (a share of the pool ≤ 1): the same
+        feasible set, but memory's rows in bytes (up to 1e13) no longer swamp HiGHS'
+        tolerances."""
+        scale = np.where(self.b_ub > 0, self.b_ub, 1.0)
+        return sparse.csr_matrix(sparse.diags(1.0 / scale) @ self.a_ub), self.b_ub / scale
 
 
 def build_model(

@@ -214,14 +214,14 @@ def run_seed(cfg: StudyConfig, seed: int, log: Callable[[str], None] | None = No
         if bound is not None and bound.slack_jobs == 0:
             m["ratio_to_bound"] = m["carbon_t"] / bound.carbon_t
             m["captured_savings"] = captured_savings(nearest, m["carbon_t"], bound.carbon_t)
-            if bound.mixed is not None or bound.instants is not None:  # the LP beside it
+            if bound.beside_lp:
                 m["ratio_to_lp_bound"] = m["carbon_t"] / bound.lp_carbon_t
                 m["captured_savings_lp"] = captured_savings(
                     nearest, m["carbon_t"], bound.lp_carbon_t
                 )
         else:
             m["ratio_to_bound"] = m["captured_savings"] = math.nan
-            if bound is not None and (bound.mixed is not None or bound.instants is not None):
+            if bound is not None and bound.beside_lp:
                 m["ratio_to_lp_bound"] = m["captured_savings_lp"] = math.nan
     return SeedRun(seed, jobs, arrays, scale, replays, metrics, bound, idle, wall, diagnostics)
 
