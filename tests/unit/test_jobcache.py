@@ -202,3 +202,38 @@ def test_a_decided_job_waiting_for_its_next_step_holds_no_parsed_job() -> None:
 
     kept, dropped = held(False), held(True)
     assert dropped < kept / 2, (dropped, kept)
+
+
+def succeeded(version: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    done = copy.deepcopy(body(version=version))
+    done["status"] = status if status is not None else finished_status(0)
+    return done
+
+
+def test_a_job_that_succeeded_reports_its_run_once() -> None:
+    entry = Entry("u1", "team-a", "train")
+    entry.update(body())
+    request = entry.request()  # placed by this process: its request was read
+    assert entry.run_once() is None  # still running
+    entry.update(succeeded("20"))  # the spec is dropped, the run is not lost
+    assert entry.spec is None
+    assert entry.run_once() == (request, 2.0)  # 07:00:01 → 07:00:03
+    assert entry.run_once() is None
+    entry.update(succeeded("21"))
+    assert entry.run_once() is None  # a later event of the same job counts nothing twice
+
+
+def test_a_run_is_not_reported_for_jobs_never_read_or_without_times() -> None:
+    seen_finished = Entry("u1", "team-a", "train")
+    seen_finished.update(succeeded("20"))  # finished before the operator started
+    assert seen_finished.run_once() is None
+    failed = Entry("u2", "team-a", "train")
+    failed.update(body())
+    failed.request()
+    failed.update(succeeded("20", {**finished_status(0), "phase": "Failed"}))
+    assert failed.run_once() is None
+    no_times = Entry("u3", "team-a", "train")
+    no_times.update(body())
+    no_times.request()
+    no_times.update(succeeded("20", {"phase": "Succeeded", "startTime": "garbled"}))
+    assert no_times.run_once() is None

@@ -262,3 +262,38 @@ def test_a_job_the_joint_plan_moved_max_changes_times_keeps_its_plan():
     assert isinstance(whole, ComputegridBatch) and whole.name == "computegrid-timed-joint-whole"
     assert (whole.max_changes, whole.integer, whole.planner.unknown_run_s) == (None, True, H)
     assert not whole.rounded and whole.operator_mirror and not whole.releases
+
+
+def test_the_operators_mirror_learns_run_times_only_from_jobs_that_finished():
+    """computegrid-timed-joint scores jobs without a window over the runs of their shape that
+    have finished by then (the operator learns from its succeeded jobs); the -now variant, as
+    the operator of sessions 12-13, keeps the figures of now."""
+    from computegrid.sim.engine import replay
+
+    request = JobRequest("a/j", "chengdu", {"cpu": 2.0, "memory": 8.0 * GIB},
+                         sensitivity=LatencySensitivity.LOW)  # fmt: skip
+    # 30 jobs without a window, one an hour, each running 2.5 h: by the last arrival (29 h)
+    # the 27 that arrived by 26.5 h have finished.
+    jobs = [SimJob(request, i * H, 2.5 * H, "analytics") for i in range(30)]
+    seen: list[int] = []
+    placer = make_placer("computegrid-timed-joint", curves=CURVES)
+    profile = placer.run_profile
+    learn = profile.record
+
+    def record(job: JobRequest, run_s: float) -> None:
+        assert run_s == pytest.approx(2.5 * H)  # what it ran, told when it ended
+        learn(job, run_s)
+
+    profile.record = record  # type: ignore[method-assign]
+    plan = placer.plan
+
+    def planned(key, job, state, now_s):  # type: ignore[no-untyped-def]
+        seen.append(profile.runs(job.request))
+        return plan(key, job, state, now_s)
+
+    placer.plan = planned  # type: ignore[method-assign]
+    replay(jobs, FleetState(FLEET.snapshots(), LATENCY), placer, CURVES)
+    assert seen == [max(i - 2, 0) for i in range(30)]  # job i sees the i - 2 that have ended
+    assert profile.runs(request) == 30
+    assert profile.weights(request) == pytest.approx([1.0, 1.0, 0.5])
+    assert make_placer("computegrid-timed-joint-now", curves=CURVES).run_profile is None

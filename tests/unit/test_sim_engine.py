@@ -252,7 +252,7 @@ class QuietPlacer:
     def started(self, key, job, state, cluster, end_s):
         pass
 
-    def finished(self, key):
+    def finished(self, key, now_s):
         pass
 
     def choose(self, job, state):

@@ -146,7 +146,11 @@ class Controller:
             self.queue.add(uid)
 
     def _track(self, entry: Entry) -> None:
-        """Keep the set of Deferred jobs (their promises, and who re-plans on a new forecast)."""
+        """Keep the set of Deferred jobs (their promises, and who re-plans on a new forecast);
+        a job that succeeded tells the run-time profile how long it ran."""
+        ran = entry.run_once() if entry.finished else None
+        if ran is not None and self.placer is not None:
+            self.placer.ran(*ran)
         if entry.phase == Phase.DEFERRED.value:
             self.deferred.add(entry.uid)
         else:

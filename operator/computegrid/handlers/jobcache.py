@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity, PodPolicy
+from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity, Phase, PodPolicy
 from computegrid.handlers.placement import InvalidJob, parse_job, to_request
 from computegrid.lifecycle import FINISHED
 from computegrid.lifecycle.machine import spec_digest
@@ -34,6 +34,16 @@ def _version(text: str) -> int:
         return int(text)
     except ValueError:
         return -1
+
+
+def _epoch(stamp: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time; None when absent or unreadable."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -59,6 +69,10 @@ class Entry:
     _job: ComputeJob | None = None
     _request: JobRequest | None = None
     _digest: dict[str, str] | None = None
+    # The request of a job that has just finished (its spec is dropped), until ``run_once``
+    # has taken it; ``_ran``: its run was reported (or cannot be: its request was never read).
+    _finished_request: JobRequest | None = None
+    _ran: bool = False
 
     @property
     def finished(self) -> bool:
@@ -138,6 +152,8 @@ class Entry:
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())
         if self.finished:
+            if not self._ran and self._request is not None:
+                self._finished_request = self._request  # for its run's record (``run_once``)
             # Read only while a job is to be placed or followed: a finished one keeps neither
             # its spec nor its labels and annotations (placement, federation routing).
             self.spec_text, self._job, self._request, self._digest = None, None, None, None
@@ -184,6 +200,22 @@ class Entry:
             spec = self.spec
             self._digest = spec_digest(spec) if spec is not None else {}
         return self._digest
+
+    def run_once(self) -> tuple[JobRequest, float] | None:
+        """(request, seconds from start to completion) of a job that succeeded, once; None
+        before that, after it, or for a job this process never read the request of (one
+        that finished before the operator started: the profile learns from jobs it saw)."""
+        if self._ran or self.phase != Phase.SUCCEEDED.value:
+            return None
+        request = self._request or self._finished_request
+        self._ran, self._finished_request = True, None
+        if request is None:  # checked first: a finished job's status is parsed on each read
+            return None
+        status = self.status
+        start, end = _epoch(status.get("startTime")), _epoch(status.get("completionTime"))
+        if start is None or end is None or end <= start:
+            return None
+        return request, end - start
 
     def drop_parsed(self) -> None:
         """The parsed job goes until a step needs it again; the request stays (reservations).

@@ -69,6 +69,10 @@ STARTUP_SECONDS = Gauge(
 )
 QUEUE_DEPTH = Gauge("computegrid_queue_depth", "ComputeJobs queued or being worked on.")
 WAITING = Gauge("computegrid_waiting_for_placement", "ComputeJobs waiting for a cluster.")
+RUN_PROFILE_RUNS = Counter(
+    "computegrid_run_profile_runs_total",
+    "Finished runs learned into the run-time profile that scores jobs without a window.",
+)
 CARBON_SAVED = Counter(
     "computegrid_carbon_saved_g_per_hour_total",
     "Sum over placed jobs of the estimated gCO2e/h saved against the nearest cluster.",

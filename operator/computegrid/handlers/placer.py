@@ -67,6 +67,8 @@ from computegrid.scheduling import (
     TimeScheduler,
     to_window,
 )
+from computegrid.scheduling.run_profile import RunProfile
+from computegrid.scheduling.timeshift import expected_state
 
 log = logging.getLogger("computegrid.placer")
 BATCH = 500
@@ -90,6 +92,10 @@ class Placer:
     _timed: TimeScheduler | None = None
     _checked: int = -1  # the fleet generation the promises were last checked against
     _shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # cluster → what it was
+    # Run times of finished jobs by shape: a job without a window is scored over the run such
+    # work makes, not on the figures of the hour it starts in (the simulator's mirror of the
+    # operator gained with it: docs/sim.md, session 14).
+    run_profile: RunProfile = field(default_factory=RunProfile)
 
     def __post_init__(self) -> None:
         self.controller.placer = self
@@ -150,8 +156,21 @@ class Placer:
             # Promises yield to every job without a window, as to a latency-critical one: it
             # cannot wait, a Deferred job can (its start checks the room and re-plans); the
             # simulator's mirror of the operator gained with it (docs/sim.md, session 12).
-            self._timed = TimeScheduler(self.scheduler.policy, unknown_run_h=0.0)
+            self._timed = TimeScheduler(
+                self.scheduler.policy, unknown_run_h=0.0, run_profile=self.run_profile
+            )
         return self._timed
+
+    def fleet_forecast(self, state: FleetState, now_s: float) -> FleetForecast:
+        """The members' forecasts on one hourly grid (flat figures where a member has none)."""
+        members = self.controller.fleet.members
+        found = {n: (m.forecast.forecast if m.forecast else None) for n, m in members.items()}
+        return fleet_forecast(state, found, now_s)
+
+    def ran(self, request: JobRequest, run_s: float) -> None:
+        """A job finished after ``run_s`` seconds: its shape's profile learns it."""
+        self.run_profile.record(request, run_s)
+        metrics.RUN_PROFILE_RUNS.inc()
 
     def member_news(self, name: str, what: str) -> None:
         """A member was probed ("probed") or its Jobs listed ("synced"): the gate may open."""
@@ -232,6 +251,7 @@ class Placer:
         state = controller.capacity.state(fleet.generation, fleet.snapshots)
         order = sorted(self.waiting.values(), key=lambda e: e.priority)
         in_time: InTime | None = None  # made on the first windowed job of the round
+        forecast: FleetForecast | None = None  # made on the first job scored over its run
         tried = 0
         if fleet.generation != self._checked:
             self._checked = fleet.generation
@@ -266,8 +286,13 @@ class Placer:
             if timing is not None:
                 in_time = in_time or InTime.of(self, state)
                 result = in_time.plan(entry, request, timing.duration_s)
-            else:
+            elif self.run_profile.weights(request) is None:  # the figures of now
                 result = self.scheduler.schedule(request, state)
+            else:  # the members' figures averaged over the run such work makes
+                now_s = controller.options.clock()
+                forecast = forecast or self.fleet_forecast(state, now_s)
+                view = expected_state(request, state, forecast, now_s, self.run_profile)
+                result = self.scheduler.schedule(request, view)
             metrics.SCHEDULING_SECONDS.observe(time.perf_counter() - started)
             if not isinstance(result, Decision | Plan):
                 self._refuse(
@@ -440,10 +465,6 @@ class InTime:
         ends (planning); False: the promises alone (judging whether a pool still holds them)."""
         controller = placer.controller
         now_s = controller.options.clock()
-        members = controller.fleet.members
-        forecasts = {
-            n: (m.forecast.forecast if m.forecast is not None else None) for n, m in members.items()
-        }
         promises: dict[str, Promise] = {}
         for uid in controller.deferred:
             entry = controller.jobs.get(uid)
@@ -462,7 +483,7 @@ class InTime:
             found = release_of(entry, controller.pod_policy, offset)
             if found is not None and found.end_s > now_s:
                 releases[uid] = found
-        forecast = fleet_forecast(state, forecasts, now_s)
+        forecast = placer.fleet_forecast(state, now_s)
         book = book_of(state, promises.values(), releases=releases.values())
         return cls(placer, state, now_s, forecast, promises, book, releases)
 

@@ -8,6 +8,7 @@ life of a state, which is why per-job static masks and scores can be cached here
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, cast
@@ -247,6 +248,16 @@ class FleetState:
         self.renewable = np.asarray(renewable, dtype=float)
         self.price = np.asarray(price, dtype=float)
         self._cache = {k: v for k, v in self._cache.items() if k[0] in _POWER_FREE_KEYS}
+
+    def with_power(
+        self, carbon: FloatArray, renewable: FloatArray, price: FloatArray
+    ) -> FleetState:
+        """A view of the same clusters and capacity (shared, not copied) with other power
+        figures, and a cache of its own: the scores cached here are of this state's figures."""
+        view = copy.copy(self)
+        view._cache = {}
+        view.update_power(carbon, renewable, price)
+        return view
 
     # -- per-job caches -------------------------------------------------------------------
 

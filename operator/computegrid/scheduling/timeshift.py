@@ -48,10 +48,12 @@ from computegrid.scheduling.plugins import carbon, headroom, price, renewable
 from computegrid.scheduling.plugins.headroom import keeps_headroom
 from computegrid.scheduling.policy import DEFAULT_POLICY, Policy
 from computegrid.scheduling.result import Decision, Diagnosis, Evaluation
+from computegrid.scheduling.run_profile import RunProfile
 from computegrid.scheduling.snapshot import JobRequest
 from computegrid.scheduling.state import TYPE_CODES, BoolArray, FleetState, FloatArray
 
 POWER_PLUGINS = frozenset({carbon.NAME, renewable.NAME, price.NAME})
+POWER_FIGURES = ("carbon", "renewable", "price")  # FleetState's, in update_power's order
 CAPACITY_FILTERS = frozenset({"ResourcesFit", headroom.NAME})
 HORIZON_H = 48
 
@@ -164,6 +166,14 @@ class FleetForecast:
 
         hours = duration_s / HOUR_S
         return (integral(t0_s + duration_s) - integral(t0_s)) / hours
+
+    def expected_over(self, name: str, t0_s: float, weights: FloatArray) -> FloatArray:
+        """[1, clusters]: each cluster's mean of ``name`` over a run from ``t0_s`` whose
+        length is unknown, hour ``h`` of it weighted by ``weights[h]`` (the expected share of
+        that hour it still runs, ``RunProfile.weights``)."""
+        starts = t0_s + HOUR_S * np.arange(len(weights), dtype=np.float64)
+        per_hour = self.mean_over(name, starts, HOUR_S)  # [hours of the run, clusters]
+        return np.asarray(weights @ per_hour / weights.sum(), dtype=float)[None, :]
 
     def at(self, t_s: float) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(carbon, renewable, price) of the hour containing ``t_s`` (for display)."""
@@ -378,6 +388,33 @@ class TimedDecision:
         return rows
 
 
+def expected_state(
+    job: JobRequest,
+    state: FleetState,
+    forecast: FleetForecast,
+    start_s: float,
+    profile: RunProfile | None,
+) -> FleetState:
+    """The state with each cluster's power figures averaged over the run a job of unknown
+    duration is expected to make from ``start_s`` (``RunProfile.weights``), for scoring a
+    start now; the state itself when the profile knows too little of the job's shape."""
+    figures = expected_figures(job, forecast, start_s, profile)
+    if figures is None:
+        return state
+    return state.with_power(*(figures[k] for k in POWER_FIGURES))
+
+
+def expected_figures(
+    job: JobRequest, forecast: FleetForecast, start_s: float, profile: RunProfile | None
+) -> dict[str, FloatArray] | None:
+    """Each of ``POWER_FIGURES`` per cluster, averaged over the run a job of unknown duration
+    is expected to make from ``start_s``; None when the profile knows too little of it."""
+    weights = profile.weights(job) if profile is not None else None
+    if weights is None:
+        return None
+    return {k: forecast.expected_over(k, start_s, weights)[0] for k in POWER_FIGURES}
+
+
 def fits_empty_node(job: JobRequest, state: FleetState) -> BoolArray:
     """Clusters with a node of the job's type that could hold one pod when empty."""
     request = state.request_vector(job)
@@ -416,8 +453,12 @@ class TimeScheduler:
         unknown_run_h: float = 1.0,
         prices: CapacityPrices | None = None,
         congestion: CongestionPrice | None = None,
+        run_profile: RunProfile | None = None,
     ) -> None:
         self.scheduler = Scheduler(policy)
+        # Run times of finished work by shape: a job of unknown duration is scored on the
+        # forecast weighted by how long such work runs, not on the figures of now.
+        self.run_profile = run_profile
         # Optional price rising with the pool's projected fill (capacity_price.py).
         self.congestion = congestion
         # Optional prices for room (scheduling/capacity_price.py): charged as extra carbon
@@ -462,12 +503,10 @@ class TimeScheduler:
             "renewable": forecast.mean_over("renewable", starts, run_s),
             "price": price_mean,
         }
-        if not known:  # no duration: score on the figures of now, as the plain scheduler does
-            means = {
-                "carbon": state.carbon[None, :],
-                "renewable": state.renewable[None, :],
-                "price": state.price[None, :],
-            }
+        if not known:  # no duration: the figures of now, or over the run such work makes
+            over_run = expected_figures(job, forecast, float(starts[0]), self.run_profile)
+            figures = over_run or {k: getattr(state, k) for k in POWER_FIGURES}
+            means = {k: figures[k][None, :] for k in POWER_FIGURES}
         view = copy.copy(state)
         view.carbon, view.renewable, view.price = (
             means["carbon"],

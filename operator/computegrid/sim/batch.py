@@ -42,6 +42,7 @@ from computegrid.scheduling.joint import (
     slot_room,
     static_mask,
 )
+from computegrid.scheduling.run_profile import RunProfile
 from computegrid.scheduling.state import TYPE_CODES, FloatArray
 from computegrid.scheduling.timeshift import FleetForecast
 from computegrid.sim.timed import ComputegridTimed
@@ -84,9 +85,10 @@ class ComputegridBatch(ComputegridTimed):
         name: str | None = None,
         operator_mirror: bool = False,
         releases: bool | None = None,
+        run_profile: RunProfile | None = None,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
-        super().__init__(curves, policy, unknown_run_h=unknown_run_h)
+        super().__init__(curves, policy, unknown_run_h=unknown_run_h, run_profile=run_profile)
         # > 0: the engine also re-plans when a completion frees room, at most once per this
         self.replan_on_free_s = replan_on_free_s
         # True: held starts that fail the node check are planned jointly again, with every

@@ -214,7 +214,7 @@ def replay(
             _, i, placed = heapq.heappop(running)
             state.release(placed, jobs[i].request)
             if planner is not None:
-                planner.finished(i)
+                planner.finished(i, now)
             freed = True
         if freed and queue:
             failed: set[Hashable] = set()

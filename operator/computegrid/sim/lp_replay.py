@@ -124,8 +124,8 @@ class LpPlanReplay:
         self._open_book(state)  # the planner learns every windowed job's end, the plan's too
         self.fallback.started(key, job, state, cluster, end_s)
 
-    def finished(self, key: int) -> None:
-        self.fallback.finished(key)
+    def finished(self, key: int, now_s: float) -> None:
+        self.fallback.finished(key, now_s)
 
     def choose(self, job: object, state: FleetState) -> int | None:
         raise NotImplementedError("the engine calls plan() on a time-aware placer")

@@ -47,7 +47,11 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   bounded (bounded at the operator's 3 re-plans it lost most of the gain, session 11);
   promises yield to every job without a window; room is counted back at running windowed
   jobs' declared ends; on arrival a job is planned over its whole window (the last-hour
-  margin is the joint plan's alone), as in the operator.
+  margin is the joint plan's alone), as in the operator. A job without a window is scored
+  on each cluster's power figures averaged over the run such work makes: the run times of
+  the jobs of its shape that finished so far in the replay (``RunProfile``, session 14).
+- ``computegrid-timed-joint-now``: the same with jobs without a window scored on the figures
+  of the hour they start in (the operator of sessions 12-13).
 - ``computegrid-timed-joint-whole``: the operator of session 11: the same with whole jobs
   (a MILP; its LP's integral part when the MILP finds no plan in time), promises binding
   jobs without a window over their first hour, and no room counted back at declared ends.
@@ -99,6 +103,7 @@ OPT_IN_POLICIES = (
     "computegrid-timed-batch-yield-freed",
     "computegrid-timed-batch-yield-retry",
     "computegrid-timed-joint-whole",
+    "computegrid-timed-joint-now",
     "computegrid-congestion",
     "lp-plan-replay",
     "lp-plan-replay-rounded",
@@ -130,7 +135,7 @@ class TimedPlacer(Protocol):
     def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
         """A job runs on ``cluster`` until ``end_s`` (its expected end, when it declares one)."""
 
-    def finished(self, key: int) -> None: ...
+    def finished(self, key: int, now_s: float) -> None: ...
 
 
 def has_room(job: JobRequest, state: FleetState) -> BoolArray:
@@ -258,12 +263,20 @@ def make_placer(
     if name == "computegrid":
         return Computegrid(policy or DEFAULT_POLICY)
     if name.startswith(("computegrid-timed-batch", "computegrid-timed-joint")):
+        from computegrid.scheduling.run_profile import RunProfile
         from computegrid.sim.batch import FREED_REPLAN_GAP_S, ComputegridBatch
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
         yields: dict[str, Any] = {"unknown_run_h": 0.0}
         freed = {**yields, "replan_on_free_s": FREED_REPLAN_GAP_S}
+        joint = {
+            **yields,
+            "overbook": True,
+            "releases": True,
+            "operator_mirror": True,
+            "name": "computegrid-timed-joint",
+        }
         variants: dict[str, dict[str, Any]] = {
             "computegrid-timed-batch": {},
             "computegrid-timed-batch-yield": yields,
@@ -272,14 +285,10 @@ def make_placer(
             # What the operator runs (handlers/joint.py, session 12): the LP rounded to whole
             # jobs within the pools' allocatable capacity, promises yielding to every job
             # without a window, room counted back at running windowed jobs' declared ends,
-            # planned on arrival as the operator plans (``operator_mirror``).
-            "computegrid-timed-joint": {
-                **yields,
-                "overbook": True,
-                "releases": True,
-                "operator_mirror": True,
-                "name": "computegrid-timed-joint",
-            },
+            # planned on arrival as the operator plans (``operator_mirror``); a job without a
+            # window scored over the run such work makes (session 14).
+            "computegrid-timed-joint": {**joint, "run_profile": RunProfile()},
+            "computegrid-timed-joint-now": {**joint, "name": "computegrid-timed-joint-now"},
             # What it ran in session 11: whole jobs (a MILP), promises binding jobs without a
             # window over their first hour.
             "computegrid-timed-joint-whole": {

@@ -32,6 +32,7 @@ from computegrid.scheduling import (
 )
 from computegrid.scheduling.capacity_price import CapacityPrices, CongestionPrice
 from computegrid.scheduling.forecast import HOUR_S
+from computegrid.scheduling.run_profile import RunProfile
 from computegrid.scheduling.state import TYPE_CODES
 from computegrid.sim.trace import SimJob
 
@@ -52,6 +53,7 @@ class ComputegridTimed:
         prices: CapacityPrices | None = None,
         congestion: CongestionPrice | None = None,
         unknown_run_h: float = 1.0,
+        run_profile: RunProfile | None = None,
     ) -> None:
         self.name = "computegrid-timed-rolling" if rolling else "computegrid-timed"
         if prices is not None:
@@ -60,8 +62,15 @@ class ComputegridTimed:
             self.name = "computegrid-congestion"
         self.curves = curves
         self.planner = TimeScheduler(
-            policy, prices=prices, congestion=congestion, unknown_run_h=unknown_run_h
+            policy,
+            prices=prices,
+            congestion=congestion,
+            unknown_run_h=unknown_run_h,
+            run_profile=run_profile,
         )
+        # Running job → (its request, its start), for the profile when it finishes.
+        self.run_profile = run_profile
+        self._running: dict[int, tuple[JobRequest, float]] = {}
         self.book: ReservationBook | None = None
         self._forecast: tuple[int, FleetForecast] | None = None
         self.rolling = rolling  # re-plan held jobs every hour (``replan``)
@@ -167,6 +176,8 @@ class ComputegridTimed:
     def started(self, key: int, job: SimJob, state: FleetState, cluster: int, end_s: float) -> None:
         """A windowed job's capacity is expected back at its end (it declared its duration);
         a job without a window holds its capacity for all the planner knows."""
+        if self.run_profile is not None:
+            self._running[key] = (job.request, end_s - job.duration_s)
         if self.book is None or job.deadline_s is None or not self.releases:
             return
         vector = state.request_vector(job.request)
@@ -175,7 +186,11 @@ class ComputegridTimed:
         amounts = job.request.parallelism * vector
         self.book.add_release(Reservation(str(key), cluster, code, end_s, end_s, amounts))
 
-    def finished(self, key: int) -> None:
+    def finished(self, key: int, now_s: float) -> None:
+        """The job ended at ``now_s``: its run joins the profile of its shape."""
+        ran = self._running.pop(key, None)
+        if ran is not None and self.run_profile is not None:
+            self.run_profile.record(ran[0], now_s - ran[1])
         if self.book is not None:
             self.book.remove_release(str(key))
 

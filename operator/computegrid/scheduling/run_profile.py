@@ -1,0 +1,76 @@
+"""How long work of one shape tends to run, learned from the runs that finished.
+
+A job without a window declares no run time, so the planner used to score it on the power
+figures of the hour it starts in. A 6 h training job started in a solar valley then runs
+into the evening peak. The run times of finished jobs of the same shape tell how long such
+work runs: the share still running ``h`` hours after its start (the survival function).
+``RunProfile.weights(job)`` gives, per hour from the start, the expected fraction of that
+hour the job is still running; the planner averages each cluster's forecast with those
+weights (``FleetForecast.expected_over``): the mean intensity a kWh of such a job meets.
+
+The shape is what the operator sees of every job: compute type, latency class and the pod's
+GPU count (a training pod asks for more GPUs than an inference pod). A shape with fewer
+than ``min_runs`` finished runs has no profile (the figures of now, as before). The last
+``keep`` runs of a shape count, so a profile follows the work as it changes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+import numpy as np
+
+from computegrid.api.common import GPU
+from computegrid.scheduling.forecast import HOUR_S
+from computegrid.scheduling.snapshot import JobRequest
+from computegrid.scheduling.state import FloatArray
+
+MIN_RUNS = 20  # fewer finished runs of a shape say too little about its run time
+KEEP_RUNS = 500  # the most recent runs of a shape that count
+MAX_HOURS = 48  # weights beyond this many hours are cut (a run longer counts as this long)
+
+
+def shape_of(job: JobRequest) -> Hashable:
+    """What groups jobs of one kind: compute type, latency class, GPUs per pod."""
+    return (job.compute_type.value, job.sensitivity.value, job.pod_resources.get(GPU, 0.0))
+
+
+class RunProfile:
+    """Run times of finished jobs per shape, and the hourly weights they imply."""
+
+    def __init__(self, min_runs: int = MIN_RUNS, keep: int = KEEP_RUNS) -> None:
+        if min_runs < 1 or keep < min_runs:
+            raise ValueError(f"need 1 <= min_runs <= keep, got {min_runs} and {keep}")
+        self.min_runs = min_runs
+        self.keep = keep
+        self._runs: dict[Hashable, deque[float]] = {}
+        self._weights: dict[Hashable, FloatArray] = {}  # cached until the shape's runs change
+
+    def record(self, job: JobRequest, run_s: float) -> None:
+        """One finished run of ``job``'s shape (seconds from its start to its end)."""
+        if not np.isfinite(run_s) or run_s <= 0:
+            return
+        key = shape_of(job)
+        self._runs.setdefault(key, deque(maxlen=self.keep)).append(float(run_s))
+        self._weights.pop(key, None)
+
+    def runs(self, job: JobRequest) -> int:
+        return len(self._runs.get(shape_of(job), ()))
+
+    def weights(self, job: JobRequest) -> FloatArray | None:
+        """[hours]: per hour from the start, the expected fraction of it the job still runs;
+        sums to the mean run in hours (cut at ``MAX_HOURS``). None: too few runs known."""
+        key = shape_of(job)
+        runs = self._runs.get(key)
+        if runs is None or len(runs) < self.min_runs:
+            return None
+        cached = self._weights.get(key)
+        if cached is None:
+            hours = np.asarray(runs) / HOUR_S
+            steps = np.arange(MAX_HOURS, dtype=float)
+            cached = np.clip(hours[:, None] - steps[None, :], 0.0, 1.0).mean(axis=0)
+            last = int(np.flatnonzero(cached > 0)[-1]) + 1
+            cached = cached[:last]
+            self._weights[key] = cached
+        return cached
