@@ -561,3 +561,49 @@ def test_jobs_planned_first_come_are_replanned_together_before_their_start(
         assert created == {"first": sorted([QINGYANG, CHONGQING]), "pinned": [QINGYANG]}
         rounds = planning.proc.log_path.read_text().count("joint plan of ")
     print(f"joint re-plan test: {rounds} rounds logged; took {time.monotonic() - began:.1f} s")
+
+
+PROFILE_LEAD_S = 900.0  # the run-time profile test never waits for P
+PROFILE_RUNS = 20  # RunProfile's MIN_RUNS: the runs of a shape before they count
+
+
+def test_jobs_without_a_window_are_scored_over_the_runs_of_their_kind(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Jobs without a window are placed on the figures of now (the members' labels: tianfu's
+    140 g/kWh) until 20 of their shape have succeeded (placed together here, before any has
+    ended, so all 20 on the labels). Then the next is scored on the forecasts averaged over
+    such a run (seconds here, so the hour from now: 600 g/kWh everywhere for the last 15 min
+    of P−1, then gansu-qingyang 100 and the others 500): gansu-qingyang."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after = qingyang_cleanest(member_clusters)
+    names = [f"learn-{i}" for i in range(PROFILE_RUNS)]
+    with planning_operator(
+        fleet, hub_api, member_clusters, tmp_path / "profile.log", after, PROFILE_LEAD_S
+    ) as planning:
+        # 3 s runs: the Jobs' startTime and completionTime (whole seconds) tell them apart
+        for name in names:
+            hub.create(computejob(name, origin="qingyang", sensitivity="low", run_seconds=3))
+        for name in names:
+            done = hub.wait_phase(name, "Succeeded", timeout=120)
+            assert done["remote"]["cluster"] == TIANFU, name  # on the labels
+        learned = [
+            line
+            for line in planning.proc.metrics().splitlines()
+            if line.startswith("computegrid_run_profile_runs_total ")
+        ]
+        assert learned == [f"computegrid_run_profile_runs_total {PROFILE_RUNS}.0"]
+        hub.create(computejob("scored", origin="qingyang", sensitivity="low"))
+        placed = wait_for(
+            lambda: (s := hub.status("scored")).get("remote") and s, "scored placed", 60
+        )
+        assert placed["remote"]["cluster"] == QINGYANG
+        for name in ["scored", *names]:
+            hub.delete(name)
+        wait_for(lambda: all(hub.gone(n) for n in ["scored", *names]), "all deleted", 60)
+    print(f"run-profile test: took {time.monotonic() - began:.1f} s")

@@ -130,3 +130,22 @@ def test_a_job_without_a_window_is_scored_over_the_run_such_work_makes(
     assert s.carbon.tolist() == [210.0, 477.0]  # type: ignore[attr-defined]
     again = Scheduler().schedule(job(), s)  # type: ignore[arg-type]
     assert isinstance(again, Decision) and again.cluster.name == "qingyang"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 900.0), min_size=30, max_size=30),
+    st.integers(1, 12),
+    st.floats(0.0, 5 * H),
+)
+def test_runs_of_one_length_weigh_as_that_run_does(
+    series: list[float], hours: int, t0_s: float
+) -> None:
+    # Every run exactly ``hours`` long: the expected figure is the plain mean over that run.
+    carbon = np.column_stack([series, series[::-1]])
+    forecast = FleetForecast(0.0, carbon, carbon, np.zeros(carbon.shape), carbon / 1000)
+    weights = learned([float(hours)] * 20).weights(job())
+    assert weights is not None and len(weights) == hours
+    expected = forecast.expected_over("carbon", t0_s, weights)
+    plain = forecast.mean_over("carbon", np.array([t0_s]), hours * H)
+    assert expected == pytest.approx(plain, rel=1e-9, abs=1e-9)
