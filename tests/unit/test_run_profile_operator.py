@@ -55,13 +55,13 @@ def body(uid: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def placed(controller: Controller, placer: Placer, uid: str) -> str:
+def placed(controller: Controller, placer: Placer, uid: str) -> Decision:
     controller.observe("ADDED", body(uid))
     placer.add(controller.jobs[uid])
     placer._drain()
     decision = controller.decided.pop(uid)
     assert isinstance(decision, Decision)
-    return decision.cluster.name
+    return decision
 
 
 def finished(uid: str, run_s: float) -> dict[str, Any]:
@@ -85,13 +85,19 @@ def test_runs_that_succeed_move_jobs_without_a_window_off_a_passing_green_hour(
     forecasts(fleet)
     learned = metrics.RUN_PROFILE_RUNS._value.get()
     # Nothing learned yet: the figures of now, as before (tianfu's labels).
-    assert placed(controller, placer, "first") == TIANFU
+    first = placed(controller, placer, "first")
+    assert first.cluster.name == TIANFU and first.basis == ()  # no word of a run profile
     for i in range(19):
         succeeded(controller, f"done-{i}", 6 * HOUR_S)
-    assert placed(controller, placer, "second") == TIANFU  # 19 runs: too few to say
+    assert placed(controller, placer, "second").cluster.name == TIANFU  # 19: too few to say
     succeeded(controller, "done-19", 6 * HOUR_S)
     controller.observe("MODIFIED", finished("restarted", 6 * HOUR_S))  # never read: not counted
     controller.observe("MODIFIED", finished("done-19", 6 * HOUR_S))  # counted once
     assert metrics.RUN_PROFILE_RUNS._value.get() - learned == 20
     # Such work runs 6 h: tianfu's green hour ends in 10 min, then 800 g/kWh; qingyang's 300.
-    assert placed(controller, placer, "third") == QINGYANG
+    third = placed(controller, placer, "third")
+    assert third.cluster.name == QINGYANG
+    assert third.reasons()[0] == (
+        "power figures averaged over the run such work makes: 6.0 h on average over the last "
+        "20 runs of its shape"
+    )

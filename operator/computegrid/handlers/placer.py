@@ -293,6 +293,8 @@ class Placer:
                 forecast = forecast or self.fleet_forecast(state, now_s)
                 view = expected_state(request, state, forecast, now_s, self.run_profile)
                 result = self.scheduler.schedule(request, view)
+                if isinstance(result, Decision):  # said first in its reasons
+                    result.basis = (str(self.run_profile.describe(request)),)
             metrics.SCHEDULING_SECONDS.observe(time.perf_counter() - started)
             if not isinstance(result, Decision | Plan):
                 self._refuse(

@@ -91,6 +91,8 @@ class Decision:
     score: float
     alternatives_wanted: int = 3
     placed: dict[str, int] = field(default_factory=dict)
+    # What the scores were computed on, when not the fleet's figures of now (said first)
+    basis: tuple[str, ...] = ()
 
     @property
     def job(self) -> JobRequest:
@@ -152,7 +154,7 @@ class Decision:
         rejected = int((~ev.feasible).sum())
         if rejected:
             words.append(f"{rejected} of {ev.state.size} clusters filtered out")
-        return words
+        return [*self.basis, *words]
 
 
 @dataclass(slots=True)

@@ -58,6 +58,16 @@ class RunProfile:
     def runs(self, job: JobRequest) -> int:
         return len(self._runs.get(shape_of(job), ()))
 
+    def describe(self, job: JobRequest) -> str | None:
+        """What a decision scored over the profile was based on, in words."""
+        weights = self.weights(job)
+        if weights is None:
+            return None
+        return (
+            f"power figures averaged over the run such work makes: {weights.sum():.1f} h "
+            f"on average over the last {self.runs(job)} runs of its shape"
+        )
+
     def weights(self, job: JobRequest) -> FloatArray | None:
         """[hours]: per hour from the start, the expected fraction of it the job still runs;
         sums to the mean run in hours (cut at ``MAX_HOURS``). None: too few runs known."""
