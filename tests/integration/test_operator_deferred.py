@@ -604,7 +604,7 @@ def test_jobs_without_a_window_are_scored_over_the_runs_of_their_kind(
         )
         assert placed["remote"]["cluster"] == QINGYANG
         why = placed["placement"]["reasons"][0]
-        assert why.startswith("power figures averaged over the run such work makes: 0.0 h"), why
+        assert why.startswith("power figures averaged over the run such work makes: "), why
         assert why.endswith(f"over the last {PROFILE_RUNS} runs of its shape"), why
         for name in ["scored", *names]:
             hub.delete(name)

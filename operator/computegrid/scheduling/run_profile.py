@@ -63,9 +63,17 @@ class RunProfile:
         weights = self.weights(job)
         if weights is None:
             return None
+        seconds = float(weights.sum()) * HOUR_S
+        mean = (
+            f"{seconds:.0f} s"
+            if seconds < 60
+            else f"{seconds / 60:.0f} min"
+            if seconds < HOUR_S
+            else f"{seconds / HOUR_S:.1f} h"
+        )
         return (
-            f"power figures averaged over the run such work makes: {weights.sum():.1f} h "
-            f"on average over the last {self.runs(job)} runs of its shape"
+            f"power figures averaged over the run such work makes: {mean} on average over "
+            f"the last {self.runs(job)} runs of its shape"
         )
 
     def weights(self, job: JobRequest) -> FloatArray | None:

@@ -64,6 +64,15 @@ def test_shapes_are_learned_apart_and_old_runs_give_way() -> None:
     assert profile.weights(training) == pytest.approx([1.0])
 
 
+@pytest.mark.parametrize(("runs_h", "said"), [(5 / 3600, "5 s"), (0.75, "45 min"), (5.8, "5.8 h")])
+def test_a_profile_says_the_run_it_assumes(runs_h: float, said: str) -> None:
+    assert learned([runs_h] * 20).describe(job()) == (
+        f"power figures averaged over the run such work makes: {said} on average over the "
+        "last 20 runs of its shape"
+    )
+    assert learned([runs_h] * 19).describe(job()) is None
+
+
 def test_keep_below_min_runs_is_refused() -> None:
     with pytest.raises(ValueError, match="min_runs"):
         RunProfile(min_runs=30, keep=10)
