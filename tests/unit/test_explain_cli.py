@@ -267,3 +267,55 @@ def test_a_job_without_data_has_no_data_column(capsys: pytest.CaptureFixture[str
     assert main(["explain", "-f", str(SAMPLES / "llm-finetune-shanghai.yaml")]) == 0
     table = capsys.readouterr().out
     assert " DATA " not in table and "data:" not in table
+
+
+def without_window(tmp_path: Path) -> Path:
+    """The render from Beijing (medium, ≤ 20 ms: Gansu in reach) with no spec.timing."""
+    text = WINDOWED.read_text()
+    start = text.index("  timing:\n")
+    end = text.index("  template:\n")
+    path = tmp_path / "render-now.yaml"
+    path.write_text(text[:start] + text[end:])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "cluster", "first_reason"),
+    [
+        # The figures of now (the clusters' labels): Inner Mongolia, 6 ms away.
+        ((), "inner-mongolia-horinger", "Latency"),
+        # 11:00 in Beijing: a 3 h run fits Gansu's solar valley (the Builtin forecast) ...
+        (("--expected-run", "3h"), "gansu-qingyang", "power figures averaged over an assumed run of 3.0 h"),
+        # ... an 8 h one runs on into the evening: Inner Mongolia again.
+        (("--expected-run", "8h"), "inner-mongolia-horinger", "power figures averaged over an assumed run of 8.0 h"),
+    ],
+)  # fmt: skip
+def test_a_job_without_a_window_can_be_scored_over_an_expected_run(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    cluster: str,
+    first_reason: str,
+) -> None:
+    path = without_window(tmp_path)
+    out = explain_json(path, capsys, "--now", "2026-04-03T03:00:00Z", *extra)
+    assert out["placement"]["cluster"] == cluster
+    assert out["placement"]["reasons"][0].startswith(first_reason)
+    assert out["timing"] is None
+
+
+def test_an_expected_run_leaves_a_windowed_job_to_its_own_duration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plain = explain_json(WINDOWED, capsys, "--now", "2026-04-03T01:00:00Z")
+    assumed = explain_json(
+        WINDOWED, capsys, "--now", "2026-04-03T01:00:00Z", "--expected-run", "8h"
+    )
+    assert assumed == plain
+
+
+def test_a_bad_expected_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["explain", "-f", str(WINDOWED), "--expected-run", "3 hours"])
+    assert info.value.code == 2
+    assert "'3 hours' is not a duration like 6h, 90m or 1h30m" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from computegrid.api.common import ANN_ORIGIN
 from computegrid.api.compute_job import AnnotationError, ComputeJob, origin_city
 from computegrid.api.quantities import format_quantity
-from computegrid.api.timing import parse_time
+from computegrid.api.timing import duration_seconds, parse_time
 from computegrid.api.validation import first_error
 from computegrid.cli.errors import UsageError
 from computegrid.fleet_data import (
@@ -48,6 +48,8 @@ from computegrid.scheduling import (
 )
 from computegrid.scheduling.forecast import HOUR_S, rfc3339
 from computegrid.scheduling.plugins.data_transfer import DataTransfer
+from computegrid.scheduling.run_profile import AssumedRun
+from computegrid.scheduling.timeshift import expected_state
 
 SHORT = {
     "CarbonIntensity": "CARBON",
@@ -72,6 +74,15 @@ def register(subparsers: Any) -> None:
         type=parse_now,
         default=None,
         help="RFC 3339 time to plan windowed jobs from (default: the current time)",
+    )
+    parser.add_argument(
+        "--expected-run",
+        type=parse_run,
+        default=None,
+        metavar="DURATION",
+        help="for jobs without spec.timing: score the forecast over a run this long (6h, 90m), "
+        "as the operator does once it has learned how long such work runs (default: the "
+        "figures of now)",
     )
     parser.set_defaults(func=run)
 
@@ -107,6 +118,13 @@ def parse_job(doc: Any, source: str) -> ComputeJob:
     except ValidationError as exc:
         where, message = first_error(exc)
         raise UsageError(f"{source}: {where}: {message}") from None
+
+
+def parse_run(text: str) -> AssumedRun:
+    try:
+        return AssumedRun(duration_seconds(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_now(text: str) -> dt.datetime:
@@ -152,6 +170,7 @@ def decide(
     state: FleetState,
     scheduler: Scheduler,
     timed: tuple[TimeScheduler, FleetForecast, float] | None = None,
+    assumed: AssumedRun | None = None,
 ) -> Result | TimedDecision:
     try:
         origin = resolve(origin_city(job)).key
@@ -165,7 +184,15 @@ def decide(
         if job.spec.timing is not None and timed is not None:
             planner, forecast, now_s = timed
             return planner.plan(request, state, to_window(job, now_s), forecast)
-        return scheduler.schedule(request, state)
+        if assumed is None or timed is None:
+            return scheduler.schedule(request, state)
+        _, forecast, now_s = timed  # as the operator scores it once it knows such runs
+        result = scheduler.schedule(
+            request, expected_state(request, state, forecast, now_s, assumed)
+        )
+        if isinstance(result, Decision):
+            result.basis = (str(assumed.describe(request)),)
+        return result
     except JobError as exc:
         raise UsageError(f"{source}: {exc}") from None
 
@@ -176,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     latency = load_latency_model()
     scheduler = Scheduler()
     timed = None
-    if any(job.spec.timing is not None for _, job in jobs):
+    if args.expected_run is not None or any(job.spec.timing is not None for _, job in jobs):
         now = args.now or dt.datetime.now(dt.UTC)
         power = load_fleet_power(args.fleet)
         timed = (TimeScheduler(), fleet_forecast(power, now), now.timestamp())
@@ -184,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     for source, job in jobs:
         # Each job is judged on the fleet as it is now, not after the others: a dry run.
         state = FleetState(snapshots, latency)
-        reports.append(report(source, job, decide(source, job, state, scheduler, timed)))
+        outcome = decide(source, job, state, scheduler, timed, args.expected_run)
+        reports.append(report(source, job, outcome))
     if args.output == "json":
         print(
             json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, ensure_ascii=False)

@@ -58,24 +58,6 @@ class RunProfile:
     def runs(self, job: JobRequest) -> int:
         return len(self._runs.get(shape_of(job), ()))
 
-    def describe(self, job: JobRequest) -> str | None:
-        """What a decision scored over the profile was based on, in words."""
-        weights = self.weights(job)
-        if weights is None:
-            return None
-        seconds = float(weights.sum()) * HOUR_S
-        mean = (
-            f"{seconds:.0f} s"
-            if seconds < 60
-            else f"{seconds / 60:.0f} min"
-            if seconds < HOUR_S
-            else f"{seconds / HOUR_S:.1f} h"
-        )
-        return (
-            f"power figures averaged over the run such work makes: {mean} on average over "
-            f"the last {self.runs(job)} runs of its shape"
-        )
-
     def weights(self, job: JobRequest) -> FloatArray | None:
         """[hours]: per hour from the start, the expected fraction of it the job still runs;
         sums to the mean run in hours (cut at ``MAX_HOURS``). None: too few runs known."""
@@ -92,3 +74,42 @@ class RunProfile:
             cached = cached[:last]
             self._weights[key] = cached
         return cached
+
+    def describe(self, job: JobRequest) -> str | None:
+        """What a decision scored over the profile was based on, in words."""
+        weights = self.weights(job)
+        if weights is None:
+            return None
+        return (
+            "power figures averaged over the run such work makes: "
+            f"{_span(float(weights.sum()) * HOUR_S)} on average over the last "
+            f"{self.runs(job)} runs of its shape"
+        )
+
+
+class AssumedRun(RunProfile):
+    """Every job runs ``run_s``: ``computegrid explain --expected-run``, which has no history
+    to learn from, shows what the operator does once it has learned such a run."""
+
+    def __init__(self, run_s: float) -> None:
+        super().__init__()
+        if not run_s > 0:
+            raise ValueError(f"an expected run must be positive, got {run_s}")
+        self.run_s = run_s
+        hours = run_s / HOUR_S
+        self._weights_of_run: FloatArray = np.clip(hours - np.arange(np.ceil(hours)), 0.0, 1.0)
+
+    def weights(self, job: JobRequest) -> FloatArray | None:
+        return self._weights_of_run
+
+    def describe(self, job: JobRequest) -> str | None:
+        return f"power figures averaged over an assumed run of {_span(self.run_s)}"
+
+
+def _span(seconds: float) -> str:
+    """5 s, 45 min, 5.8 h."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < HOUR_S:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / HOUR_S:.1f} h"
