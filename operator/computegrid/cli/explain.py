@@ -49,7 +49,7 @@ from computegrid.scheduling import (
 from computegrid.scheduling.forecast import HOUR_S, rfc3339
 from computegrid.scheduling.plugins.data_transfer import DataTransfer
 from computegrid.scheduling.run_profile import AssumedRun
-from computegrid.scheduling.timeshift import expected_state
+from computegrid.scheduling.timeshift import schedule_over_run
 
 SHORT = {
     "CarbonIntensity": "CARBON",
@@ -187,12 +187,7 @@ def decide(
         if assumed is None or timed is None:
             return scheduler.schedule(request, state)
         _, forecast, now_s = timed  # as the operator scores it once it knows such runs
-        result = scheduler.schedule(
-            request, expected_state(request, state, forecast, now_s, assumed)
-        )
-        if isinstance(result, Decision):
-            result.basis = (str(assumed.describe(request)),)
-        return result
+        return schedule_over_run(scheduler, request, state, forecast, now_s, assumed)
     except JobError as exc:
         raise UsageError(f"{source}: {exc}") from None
 

@@ -68,7 +68,7 @@ from computegrid.scheduling import (
     to_window,
 )
 from computegrid.scheduling.run_profile import RunProfile
-from computegrid.scheduling.timeshift import expected_state
+from computegrid.scheduling.timeshift import schedule_over_run
 
 log = logging.getLogger("computegrid.placer")
 BATCH = 500
@@ -291,10 +291,9 @@ class Placer:
             else:  # the members' figures averaged over the run such work makes
                 now_s = controller.options.clock()
                 forecast = forecast or self.fleet_forecast(state, now_s)
-                view = expected_state(request, state, forecast, now_s, self.run_profile)
-                result = self.scheduler.schedule(request, view)
-                if isinstance(result, Decision):  # said first in its reasons
-                    result.basis = (str(self.run_profile.describe(request)),)
+                result = schedule_over_run(
+                    self.scheduler, request, state, forecast, now_s, self.run_profile
+                )
             metrics.SCHEDULING_SECONDS.observe(time.perf_counter() - started)
             if not isinstance(result, Decision | Plan):
                 self._refuse(

@@ -404,6 +404,24 @@ def expected_state(
     return state.with_power(*(figures[k] for k in POWER_FIGURES))
 
 
+def schedule_over_run(
+    scheduler: Scheduler,
+    job: JobRequest,
+    state: FleetState,
+    forecast: FleetForecast,
+    start_s: float,
+    profile: RunProfile | None,
+) -> Decision | Diagnosis:
+    """The plain scheduler's answer for a job of unknown duration starting at ``start_s``, on
+    the power figures over the run such work makes (said first in a decision's reasons), or
+    on the figures of now when the profile knows too little of the job's shape."""
+    view = expected_state(job, state, forecast, start_s, profile)
+    result = scheduler.schedule(job, view)
+    if view is not state and isinstance(result, Decision) and profile is not None:
+        result.basis = (str(profile.describe(job)),)
+    return result
+
+
 def expected_figures(
     job: JobRequest, forecast: FleetForecast, start_s: float, profile: RunProfile | None
 ) -> dict[str, FloatArray] | None:
