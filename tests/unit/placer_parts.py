@@ -73,8 +73,10 @@ def deferred(
     *,
     replans: int = 0,
     annotations: dict[str, str] | None = None,
+    deadline_s: float = P + 6 * 3600,
 ) -> Entry:
-    """A low-class windowed job Deferred to ``start_s`` on ``cluster``, as the hub records it."""
+    """A low-class 10-minute windowed job Deferred to ``start_s`` on ``cluster``, as the hub
+    records it (its latest start 10 minutes before ``deadline_s``)."""
     entry = Entry(uid, "team-a", f"job-{uid}")
     entry.update(
         {
@@ -91,7 +93,7 @@ def deferred(
                 "resources": {"cpu": cpu, "memory": "1Gi"},
                 "parallelism": parallelism,
                 "template": restricted_template("busybox", restartPolicy="Never"),
-                "timing": {"deadline": rfc3339_of(P + 6 * 3600), "expectedDuration": "10m"},
+                "timing": {"deadline": rfc3339_of(deadline_s), "expectedDuration": "10m"},
             },
             "status": {
                 "phase": "Deferred",
@@ -99,7 +101,7 @@ def deferred(
                            "attempt": 1},
                 "attempts": 1,
                 "deferral": {"cluster": cluster, "start": rfc3339_of(start_s),
-                             "latestStart": rfc3339_of(P + 5 * 3600), "replans": replans},
+                             "latestStart": rfc3339_of(deadline_s - 600), "replans": replans},
             },
         }
     )  # fmt: skip

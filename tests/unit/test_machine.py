@@ -506,6 +506,7 @@ def test_a_replan_is_recorded_counted_and_moves_the_suspended_copy(
 # -- Deferred at its start: a fresh fit check, never released blindly (issue 9) -------------
 
 NO_ROOM = Room(False, "a has room for 0 of its 1 pod(s) now")
+LATEST_S = START_S + 5 * 3600  # DEFERRAL's latestStart, 18:00
 USED_UP = {**DEFERRED, "deferral": {**DEFERRAL, "replans": 3}}
 
 
@@ -539,6 +540,14 @@ DOWN = Member(Health.UNREACHABLE, down_for=5.0)  # inside the 300 s grace period
          "WaitingForRoom"),
         (DEFERRED, READY_SUSPENDED, START_S, NO_ROOM, 0, ["Event:WaitingForRoom"],
          "WaitingForRoom"),
+        # ... until its latest start (18:00): a minute before it still waits; from then on it
+        # can wait no longer and asks for a plan anywhere with room now.
+        (USED_UP, READY_SUSPENDED, LATEST_S - 60, NO_ROOM, 3, ["Event:WaitingForRoom"],
+         "WaitingForRoom"),
+        (USED_UP, READY_SUSPENDED, LATEST_S, NO_ROOM, 3,
+         ["Event:NoRoomAtLatestStart", "Replan"], "NoRoomAtLatestStart"),
+        (USED_UP, READY_SUSPENDED, LATEST_S + 3600, NO_ROOM, 3,
+         ["Event:NoRoomAtLatestStart", "Replan"], "NoRoomAtLatestStart"),
         # Its member unreachable at the start (inside grace): re-planned now, not after grace.
         (DEFERRED, DOWN, START_S, Room(False, "a is not Ready (ProbeFailed)"), 3,
          ["Event:NoRoomAtStart", "Replan"], "NoRoomAtStart"),
@@ -568,7 +577,7 @@ def test_a_due_deferred_job_is_released_only_where_it_fits(
     )
     assert (deferred or {}).get("reason") == reason
     assert machine.released(step) == (reason == "Started")
-    if reason in ("NoRoomAtStart", "WaitingForRoom"):
+    if reason in ("NoRoomAtStart", "WaitingForRoom", "NoRoomAtLatestStart"):
         assert step.conditional and "phase" not in step.patch and "deferral" not in step.patch
         assert room.why in step.patch["message"] and step.wake_at == START_S  # kept due
         assert deferred is not None and deferred["status"] == "True"
@@ -590,6 +599,19 @@ def test_a_held_job_writes_its_reason_once_and_keeps_asking_for_a_plan() -> None
         due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, START_S + 60, Room())
     )
     assert machine.released(released)  # room came back: released on its planned member
+    assert (
+        "waiting for room there until its latest start 2026-11-29T18:00:00Z"
+        in (waiting.patch["message"])
+    )
+    late = machine.step(
+        due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, LATEST_S, NO_ROOM)
+    )
+    assert kinds(late) == ["Event:NoRoomAtLatestStart", "Replan"]  # said once, then asks
+    assert "its latest start 2026-11-29T18:00:00Z has come" in late.patch["message"]
+    still = machine.step(
+        due_situation({**USED_UP, **late.patch}, READY_SUSPENDED, LATEST_S + 30, NO_ROOM)
+    )
+    assert (still.patch, kinds(still)) == ({}, ["Replan"])
 
 
 def test_a_replan_says_what_prompted_it() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from computegrid.api.common import ComputeType, LatencySensitivity
 from computegrid.fleet_data import load_latency_model, load_national_fleet
 from computegrid.fleet_data.power import build_curves
+from computegrid.handlers.options import OperatorOptions
 from computegrid.scheduling import (
     DEFAULT_POLICY,
     FleetState,
@@ -258,6 +259,8 @@ def test_a_job_the_joint_plan_moved_max_changes_times_keeps_its_plan():
     assert isinstance(joint, ComputegridBatch) and joint.name == "computegrid-timed-joint"
     assert (joint.max_changes, joint.integer, joint.planner.unknown_run_s) == (None, False, 0.0)
     assert joint.rounded and joint.overbook and joint.operator_mirror and joint.releases
+    # A held job's re-plans after failed starts are bounded as the operator's --max-replans.
+    assert joint.max_replans == OperatorOptions().max_replans == 3
     whole = make_placer("computegrid-timed-joint-whole", curves=CURVES)
     assert isinstance(whole, ComputegridBatch) and whole.name == "computegrid-timed-joint-whole"
     assert (whole.max_changes, whole.integer, whole.planner.unknown_run_s) == (None, True, H)

@@ -427,3 +427,44 @@ def test_a_failed_held_start_may_be_planned_jointly_again(retry, second, cluster
     assert (int(run.cluster[1]), float(run.start_s[1])) == (cluster, start_h * 3600.0)
     assert int(run.cluster[0]) == 0 and run.overcommits == 0
     assert planner.asked == [(float(t), keys) for t, keys in asked]
+
+
+class WaitingBatch(RetryBatch):
+    """RetryBatch with the operator's bound on re-plans after failed starts (``max_replans``)."""
+
+    def __init__(self, first: dict[str, tuple[int, float]], max_replans: int | None,
+                 wait_past_latest: bool) -> None:  # fmt: skip
+        super().__init__(first, {}, retry=False)
+        self.max_replans = max_replans
+        self.wait_past_latest_start = wait_past_latest
+
+
+@pytest.mark.parametrize(
+    ("max_replans", "deadline_h", "wait_past", "cluster", "start_s", "waited", "left"),
+    [
+        # No bound: the failed start at 1 h is planned again at once (cluster 2 now).
+        (None, 24.0, False, 2, 3600.0, 0, 0),
+        # Re-plans used up (none allowed): waits on cluster 0 until "fill" ends at 3:10.
+        (0, 24.0, False, 0, 600.0 + 3 * 3600.0, 1, 0),
+        # ... unless its latest start (deadline 5 h − 3 h run = 2 h) comes first: then it is
+        # planned again and starts where there is room now (cluster 2 at 2 h).
+        (0, 5.0, False, 2, 7200.0, 1, 1),
+        # The operator before session 15 waited on its member even then: starts at 3:10, late.
+        (0, 5.0, True, 0, 600.0 + 3 * 3600.0, 1, 0),
+        # One re-plan allowed: the first failed start is planned again at once.
+        (1, 5.0, False, 2, 3600.0, 0, 0),
+    ],
+)
+def test_a_held_job_past_its_replans_waits_for_its_cluster_until_its_latest_start(
+    max_replans, deadline_h, wait_past, cluster, start_s, waited, left
+):
+    # As above: "big" is held for cluster 0 at 1 h, where no node has 64 cores free then.
+    fill = general_job("fill", 3, 600.0)
+    big = general_job("big", 1, 700.0)
+    big = SimJob(big.request, big.arrival_s, big.duration_s, big.category,
+                 deadline_s=deadline_h * 3600.0)  # fmt: skip
+    planner = WaitingBatch({"fill": (0, 600.0), "big": (0, 3600.0)}, max_replans, wait_past)
+    run = replay([fill, big], FleetState(FLEET.snapshots(), LATENCY), planner, CURVES)
+    assert (int(run.cluster[1]), float(run.start_s[1])) == (cluster, start_s)
+    assert (run.failed_starts, run.waited_for_room, run.left_at_latest_start) == (1, waited, left)
+    assert run.overcommits == 0

@@ -145,7 +145,8 @@ class Placer:
         self.wake.set()
 
     def replan(self, entry: Entry, why: str) -> None:
-        """Plan a Deferred job again (bounded by --max-replans); ``why`` goes into its Event."""
+        """Plan a Deferred job again (bounded by --max-replans until its latest start: see
+        ``_replans_used_up``); ``why`` goes into its Event."""
         self.replanning[entry.uid] = (entry, why)
         self.wake.set()
 
@@ -313,6 +314,14 @@ class Placer:
             controller.queue.add(uid)
         return False
 
+    @staticmethod
+    def _replans_used_up(deferral: dict[str, Any], limit: int, now_s: float) -> bool:
+        """A job past --max-replans keeps its plan and waits for room on its member, until its
+        latest start: from then on it is planned again, to start wherever there is room now (a
+        late window starts now), rather than wait for its own member past its deadline."""
+        used = int(deferral.get("replans") or 0) >= limit
+        return used and not machine.past_latest_start(deferral, now_s)
+
     def _replan_all(self, state: FleetState, in_time: InTime) -> None:
         """Deferred jobs asked to plan again (a forecast, a promise broken, no room at the start):
         a new plan when it differs."""
@@ -325,7 +334,7 @@ class Placer:
                 controller.jobs.get(uid) is not entry
                 or entry.status.get("phase") != "Deferred"
                 or not deferral
-                or int(deferral.get("replans") or 0) >= limit
+                or self._replans_used_up(deferral, limit, in_time.now_s)
             ):
                 continue
             try:

@@ -364,11 +364,21 @@ def _replans_left(s: Situation, deferral: Mapping[str, Any]) -> bool:
     return int(deferral.get("replans") or 0) < s.max_replans
 
 
+def past_latest_start(deferral: Mapping[str, Any], clock_s: float) -> bool:
+    """Whether a Deferred job can wait no longer: its latest start (deadline less its run)
+    has come. Such a job is planned again even with its re-plans used up, to start now."""
+    latest = deferral.get("latestStart")
+    return latest is not None and clock_s >= seconds_of(latest)
+
+
 def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
     """Due, and its planned member cannot take it now: never released blindly.
 
     With re-plans left, the placer is asked for a new plan (on another member, or later);
-    with none left, the job waits for room on its planned member. Either way it stays
+    with none left, the job waits for room on its planned member until its latest start, and
+    from then on the placer is asked again, to start it on any member with room now (the
+    job can no longer wait for its own: the issue's "a deadline that can no longer be met
+    makes the job start at once"). Either way it stays
     Deferred, the status says why (written once, not per look), and it is looked at again
     when the fleet changes (the placer queues due Deferred jobs on a new fleet generation).
     """
@@ -382,11 +392,21 @@ def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
             f"(re-plan {replans + 1} of at most {s.max_replans})"
         )
         asks: tuple[Action, ...] = (Action(Do.REPLAN, reason=reason, message=why),)
-    else:
-        reason = "WaitingForRoom"
+    elif past_latest_start(deferral, s.clock_s):
+        reason = "NoRoomAtLatestStart"
         message = (
             f"not released at {start} on {cluster}: {why}; its {s.max_replans} re-plans are "
-            f"used up: waiting for room there"
+            f"used up and its latest start {deferral.get('latestStart')} has come: asking "
+            "to start it on any member with room now"
+        )
+        asks = (Action(Do.REPLAN, reason=reason, message=why),)
+    else:
+        reason = "WaitingForRoom"
+        latest = deferral.get("latestStart")
+        until = f" until its latest start {latest}" if latest else ""
+        message = (
+            f"not released at {start} on {cluster}: {why}; its {s.max_replans} re-plans are "
+            f"used up: waiting for room there{until}"
         )
         asks = ()
     message = message[:1000]

@@ -59,6 +59,10 @@ G_PER_CNY = 200.0
 # room, at most once per 30 min (a whole hour's re-plan counts). Chosen at 2,000 jobs (session
 # 10): 1,800 s was lower than 900 s on 4 of 5 seeds, and cheaper; every second was no better.
 FREED_REPLAN_GAP_S = 1800.0
+# The operator's --max-replans default (handlers/options.py; a test holds them equal): in its
+# mirror a held job whose start found no room is planned again this many times, then waits
+# for room on its planned cluster until its latest start (sim/engine.py).
+MAX_REPLANS = 3
 
 
 class ComputegridBatch(ComputegridTimed):
@@ -86,6 +90,7 @@ class ComputegridBatch(ComputegridTimed):
         operator_mirror: bool = False,
         releases: bool | None = None,
         run_profile: RunProfile | None = None,
+        max_replans: int | None = None,
     ) -> None:
         # unknown_run_h = 0: promises yield to every job without a window (the -yield variant)
         super().__init__(curves, policy, unknown_run_h=unknown_run_h, run_profile=run_profile)
@@ -104,6 +109,9 @@ class ComputegridBatch(ComputegridTimed):
         # The operator's --max-replans: a held job the joint plan moved this many times keeps
         # its plan, and its promise's room is kept out of the batch; None: no bound.
         self.max_changes = max_changes
+        # The operator's own bound on a held job's re-plans after failed starts (the engine
+        # reads it); None: planned again after every failed start.
+        self.max_replans = max_replans
         self.changes: dict[int, int] = {}
         # As the operator plans: on arrival in the job's whole window (the margin is the joint
         # plan's alone).

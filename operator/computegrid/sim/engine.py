@@ -30,6 +30,13 @@ again), the others are held at their new (cluster, start). A batch placer with
 ``replan_on_free_s`` > 0 is also asked when a completion frees room while jobs are held, at
 most once per that many seconds (a whole hour's re-plan counts): room given back between
 whole hours then goes to held work before an arrival takes it.
+
+Re-plans used up: a placer with ``max_replans`` (the operator's ``--max-replans``) plans a held
+job whose start found no room again only that many times. After that the job waits for room
+on its planned cluster (the operator's ``WaitingForRoom``), started there when a completion
+frees enough, until its latest start (deadline less run time), when it is planned once more
+and starts wherever it fits (or queues); ``wait_past_latest_start`` keeps it waiting on its
+cluster even then (the operator before session 15).
 """
 
 from __future__ import annotations
@@ -69,6 +76,10 @@ class Replay:
     # each one a re-plan, counted against --max-replans), and the most any one job had.
     failed_starts: int = 0
     max_failed_starts: int = 0
+    # Held jobs that waited for room on their planned cluster, their re-plans used up, and of
+    # them those that left it at their latest start.
+    waited_for_room: int = 0
+    left_at_latest_start: int = 0
 
     @property
     def placed(self) -> npt.NDArray[np.bool_]:
@@ -115,6 +126,12 @@ def replay(
     last_free_replan = -math.inf
     # Batch placers may plan held starts that fail the node check jointly again (once each).
     retry_failed = batch and bool(getattr(planner, "replan_failed_starts", False))
+    max_replans: int | None = getattr(planner, "max_replans", None)
+    wait_past_latest = bool(getattr(planner, "wait_past_latest_start", False))
+    waiting: dict[int, int] = {}  # job → the cluster it waits on (its re-plans used up)
+    latest: list[tuple[float, int]] = []  # (latest start, job) of waiting jobs, a heap
+    waited: set[int] = set()
+    left_late = 0
     queue: list[int] = []
     hour = -1
     overcommits = 0
@@ -172,6 +189,40 @@ def replay(
             if plans.get(i) != (at, choice):
                 hold(i, at, choice)
 
+    def waits(i: int, now: float) -> bool:
+        """Whether a held job whose start found no room waits on its cluster (re-plans used
+        up, its latest start still ahead) instead of being planned again."""
+        latest_s = jobs[i].latest_start_s
+        if max_replans is None or no_room.get(i, 0) <= max_replans or latest_s is None:
+            return False
+        return wait_past_latest or now < latest_s - 1e-6
+
+    def wait_for_room(i: int, choice: int) -> None:
+        waiting[i] = choice
+        waited.add(i)
+        latest_s = jobs[i].latest_start_s
+        assert latest_s is not None
+        heapq.heappush(latest, (latest_s, i))
+
+    def serve_waiting(now: float, freed: bool) -> None:
+        """Waiting jobs start on their cluster when it has room; at their latest start they
+        are planned once more (anywhere), unless they wait past it."""
+        nonlocal left_late
+        while latest and not wait_past_latest and latest[0][0] <= now + 1e-6:
+            _, i = heapq.heappop(latest)
+            if waiting.pop(i, None) is None:
+                continue  # started on its cluster since
+            left_late += 1
+            if not attempt(i, now):
+                bisect.insort(queue, i)
+        if not freed:
+            return
+        for i, choice in sorted(waiting.items()):
+            job = jobs[i].request
+            if state.pods_fitting_per_cluster(job)[choice] >= job.parallelism:
+                del waiting[i]
+                start_job(i, choice, now)
+
     def attempt(i: int, now: float) -> bool:
         nonlocal decisions
         job = jobs[i].request
@@ -194,17 +245,21 @@ def replay(
 
     last_replan = -1.0  # the whole hour of the last re-plan
     now = 0.0
-    while next_arrival < n or running or held:
+    # Jobs waiting past their latest start wake only on completions (``running``).
+    while next_arrival < n or running or held or (latest and not wait_past_latest):
         t_arrival = jobs[next_arrival].arrival_s if next_arrival < n else math.inf
         t_done = running[0][0] if running else math.inf
         t_held = held[0][0] if held else math.inf
+        while latest and latest[0][1] not in waiting:
+            heapq.heappop(latest)  # started on its cluster since
+        t_latest = latest[0][0] if latest and not wait_past_latest else math.inf
         # the next whole hour, a re-plan instant, while any job is held
         t_tick = math.inf
         if (replans or batch) and plans:
             t_tick = math.ceil(now / 3600) * 3600
             if t_tick <= last_replan:
                 t_tick += 3600
-        now = min(t_arrival, t_done, t_held, t_tick)
+        now = min(t_arrival, t_done, t_held, t_tick, t_latest)
         h = int(now // 3600)
         if h != hour:
             state.update_power(*curves.at(h))
@@ -225,6 +280,8 @@ def replay(
                     failed.add(sig)
                     still.append(i)
             queue = still
+        if waiting:
+            serve_waiting(now, freed)
         if (replans or batch) and plans and now % 3600 == 0 and now > last_replan:
             last_replan = now
             last_free_replan = now
@@ -253,6 +310,8 @@ def replay(
                 planner.release(i)
                 if fits >= jobs[i].request.parallelism:
                     start_job(i, choice, now)
+                elif waits(i, now):
+                    wait_for_room(i, choice)
                 elif not attempt(i, now):
                     bisect.insort(queue, i)  # arrival order
             if retry:
@@ -282,4 +341,6 @@ def replay(
         deferred=len(was_held),
         failed_starts=sum(no_room.values()),
         max_failed_starts=max(no_room.values(), default=0),
+        waited_for_room=len(waited),
+        left_at_latest_start=left_late,
     )

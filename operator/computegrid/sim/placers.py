@@ -50,6 +50,9 @@ capacity itself: the engine reserves it through ``FleetState.reserve``.
   margin is the joint plan's alone), as in the operator. A job without a window is scored
   on each cluster's power figures averaged over the run such work makes: the run times of
   the jobs of its shape that finished so far in the replay (``RunProfile``, session 14).
+  A held job whose start found no room is planned again at most 3 times (the operator's
+  ``--max-replans``), then waits for room on its planned cluster until its latest start,
+  when it starts wherever it fits (``WaitingForRoom``, session 15).
 - ``computegrid-timed-joint-now``: the same with jobs without a window scored on the figures
   of the hour they start in (the operator of sessions 12-13).
 - ``computegrid-timed-joint-whole``: the operator of session 11: the same with whole jobs
@@ -264,7 +267,7 @@ def make_placer(
         return Computegrid(policy or DEFAULT_POLICY)
     if name.startswith(("computegrid-timed-batch", "computegrid-timed-joint")):
         from computegrid.scheduling.run_profile import RunProfile
-        from computegrid.sim.batch import FREED_REPLAN_GAP_S, ComputegridBatch
+        from computegrid.sim.batch import FREED_REPLAN_GAP_S, MAX_REPLANS, ComputegridBatch
 
         if curves is None:
             raise ValueError(f"{name} needs the power curves (its forecast)")
@@ -275,6 +278,7 @@ def make_placer(
             "overbook": True,
             "releases": True,
             "operator_mirror": True,
+            "max_replans": MAX_REPLANS,
             "name": "computegrid-timed-joint",
         }
         variants: dict[str, dict[str, Any]] = {
