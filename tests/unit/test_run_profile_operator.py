@@ -103,13 +103,34 @@ def test_runs_that_succeed_move_jobs_without_a_window_off_a_passing_green_hour(
         succeeded(controller, f"done-{i}", 6 * HOUR_S)
     assert placed(controller, placer, "second").cluster.name == TIANFU  # 19: too few to say
     succeeded(controller, "done-19", 6 * HOUR_S)
-    controller.observe("MODIFIED", finished("restarted", 6 * HOUR_S))  # never read: not counted
+    # Listed already finished (never read here): counted too, its shape read from its body.
+    controller.observe("MODIFIED", finished("restarted", 6 * HOUR_S))
     controller.observe("MODIFIED", finished("done-19", 6 * HOUR_S))  # counted once
-    assert metrics.RUN_PROFILE_RUNS._value.get() - learned == 20
+    assert metrics.RUN_PROFILE_RUNS._value.get() - learned == 21
     # Such work runs 6 h: tianfu's green hour ends in 10 min, then 800 g/kWh; qingyang's 300.
     third = placed(controller, placer, "third")
     assert third.cluster.name == QINGYANG
     assert third.reasons()[0] == (
+        "power figures averaged over the run such work makes: 6.0 h on average over the last "
+        "21 runs of its shape"
+    )
+
+
+def test_a_restarted_operator_learns_from_the_jobs_its_start_lists_finished(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    # A fresh operator (nothing learned) whose start lists the hub: 20 jobs of the shape
+    # succeeded before it started, in no particular order, none of them read here.
+    fleet, controller, placer = parts
+    forecasts(fleet)
+    assert placed(controller, placer, "before").cluster.name == TIANFU  # nothing learned
+    controller.observe_all([finished(f"old-{i}", 6 * HOUR_S) for i in reversed(range(20))])
+    assert all(controller.jobs[f"old-{i}"].spec is None for i in range(20))  # kept small
+    assert all(controller.jobs[f"old-{i}"]._request is None for i in range(20))  # no parse
+    # The 21st job of the shape is scored over the runs its start listed.
+    after = placed(controller, placer, "after")
+    assert after.cluster.name == QINGYANG
+    assert after.reasons()[0] == (
         "power figures averaged over the run such work makes: 6.0 h on average over the last "
         "20 runs of its shape"
     )
