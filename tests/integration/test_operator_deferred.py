@@ -567,6 +567,17 @@ PROFILE_LEAD_S = 900.0  # the run-time profile test never waits for P
 PROFILE_RUNS = 20  # RunProfile's MIN_RUNS: the runs of a shape before they count
 
 
+def runs_learned(proc: OperatorProcess) -> list[str]:
+    """The operator's ``computegrid_run_profile_runs_total`` line ([] while it is not up)."""
+    try:
+        text = proc.metrics()
+    except OSError:  # restarting: its metrics port not open yet
+        return []
+    return [
+        line for line in text.splitlines() if line.startswith("computegrid_run_profile_runs_total ")
+    ]
+
+
 def test_jobs_without_a_window_are_scored_over_the_runs_of_their_kind(
     fleet: testbed.FleetInfo,
     hub_api: Any,
@@ -578,7 +589,9 @@ def test_jobs_without_a_window_are_scored_over_the_runs_of_their_kind(
     140 g/kWh) until 20 of their shape have succeeded (placed together here, before any has
     ended, so all 20 on the labels). Then the next is scored on the forecasts averaged over
     such a run (seconds here, so the hour from now: 600 g/kWh everywhere for the last 15 min
-    of P−1, then gansu-qingyang 100 and the others 500): gansu-qingyang."""
+    of P−1, then gansu-qingyang 100 and the others 500): gansu-qingyang. The operator is
+    SIGKILLed first: restarted, it learns the 20 runs again from its start's list of the hub
+    (jobs it never placed, already Succeeded), so the profile survives the restart."""
     began = time.monotonic()
     hub = Hub(hub_api, namespace)
     after = qingyang_cleanest(member_clusters)
@@ -592,12 +605,17 @@ def test_jobs_without_a_window_are_scored_over_the_runs_of_their_kind(
         for name in names:
             done = hub.wait_phase(name, "Succeeded", timeout=120)
             assert done["remote"]["cluster"] == TIANFU, name  # on the labels
-        learned = [
-            line
-            for line in planning.proc.metrics().splitlines()
-            if line.startswith("computegrid_run_profile_runs_total ")
-        ]
-        assert learned == [f"computegrid_run_profile_runs_total {PROFILE_RUNS}.0"]
+        learned = f"computegrid_run_profile_runs_total {PROFILE_RUNS}.0"
+        assert runs_learned(planning.proc) == [learned]
+        # A crash: nothing is saved on the way out. The restarted operator (the same clock
+        # offset) lists the hub and finds the 20 runs in the jobs that succeeded.
+        planning.proc.stop(signal.SIGKILL)
+        planning.proc.start()
+        wait_for(
+            lambda: runs_learned(planning.proc) == [learned],
+            "the restarted operator learned the runs from its start's list",
+            60,
+        )
         hub.create(computejob("scored", origin="qingyang", sensitivity="low"))
         placed = wait_for(
             lambda: (s := hub.status("scored")).get("remote") and s, "scored placed", 60
