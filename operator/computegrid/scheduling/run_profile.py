@@ -19,6 +19,7 @@ hub's history implies rather than starting empty.
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from typing import NamedTuple
 
@@ -77,11 +78,11 @@ class RunProfile:
         Without an end time the run counts as the latest (told in the order runs end, as the
         simulator does). With one it takes its place by end time, so runs told out of order
         (a start's list of the hub) keep the ``keep`` that ended last."""
-        if not np.isfinite(run_s) or run_s <= 0:
+        if not math.isfinite(run_s) or run_s <= 0:
             return
         runs = self._runs.setdefault(shape, [])
-        if ended_s is None or not np.isfinite(ended_s):
-            runs.append((runs[-1][0] if runs else -np.inf, float(run_s)))
+        if ended_s is None or not math.isfinite(ended_s):
+            runs.append((runs[-1][0] if runs else -math.inf, float(run_s)))
         elif len(runs) >= self.keep and ended_s < runs[0][0]:
             return  # ended before every run kept: it would be the one to go
         else:
