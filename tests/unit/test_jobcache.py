@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from computegrid.api import FailoverPolicy
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placement import InvalidJob
+from computegrid.scheduling.run_profile import FinishedRun, shape_of
+
+ENDED = datetime(2026, 11, 29, 7, 0, 3, tzinfo=UTC).timestamp()  # finished_status's end
 
 
 def body(generation: int = 1, version: str = "10", **spec: Any) -> dict[str, Any]:
@@ -217,21 +221,75 @@ def test_a_job_that_succeeded_reports_its_run_once() -> None:
     assert entry.run_once() is None  # still running
     entry.update(succeeded("20"))  # the spec is dropped, the run is not lost
     assert entry.spec is None
-    assert entry.run_once() == (request, 2.0)  # 07:00:01 → 07:00:03
+    assert entry.run_once() == FinishedRun(shape_of(request), 2.0, ENDED)  # 07:00:01 → 07:00:03
     assert entry.run_once() is None
     entry.update(succeeded("21"))
     assert entry.run_once() is None  # a later event of the same job counts nothing twice
 
 
-def test_a_run_is_not_reported_for_jobs_never_read_or_without_times() -> None:
-    seen_finished = Entry("u1", "team-a", "train")
-    seen_finished.update(succeeded("20"))  # finished before the operator started
-    assert seen_finished.run_once() is None
+def test_a_job_first_seen_succeeded_reports_its_run_once_without_a_parse() -> None:
+    # Finished before the operator started: the start's list holds it already Succeeded.
+    done = succeeded("20")
+    done["spec"]["resources"]["nvidia.com/gpu"] = "2"
+    done["spec"]["computeType"] = "intelligent"
+    entry = Entry("u1", "team-a", "train")
+    entry.update(done)
+    assert entry.spec is None and entry.meta == {} and entry._job is None
+    assert entry._request is None  # no parse: the shape is read from three fields
+    assert entry.run_once() == FinishedRun(("intelligent", "low", 2.0), 2.0, ENDED)
+    assert entry.run_once() is None
+    entry.update(succeeded("21"))  # a relist: the same job counts nothing twice
+    assert entry.run_once() is None
+
+
+def test_a_job_that_succeeded_unread_while_followed_reports_its_shape() -> None:
+    # Running when the operator started (followed, never placed: its request never read),
+    # it succeeds: from the hub's body, or from our own write of its status.
+    from_body = Entry("u1", "team-a", "train")
+    from_body.update(body())
+    from_body.update(succeeded("20"))
+    written = Entry("u2", "team-a", "train")
+    written.update(body())
+    written.status = finished_status(0)
+    expected = FinishedRun(("general", "low", 0.0), 2.0, ENDED)
+    assert from_body.run_once() == written.run_once() == expected
+
+
+@pytest.mark.parametrize(
+    "garble",
+    [
+        lambda b: b.pop("spec"),
+        lambda b: b["spec"].update(computeType="quantum"),
+        lambda b: b["spec"].update(resources={"nvidia.com/gpu": "many"}),
+        lambda b: b["metadata"]["annotations"].update(
+            {"computegrid.io/latency-sensitivity": "urgent"}
+        ),
+        lambda b: b["status"].pop("startTime"),
+        lambda b: b["status"].update(completionTime="yesterday"),
+        lambda b: b["status"].update(completionTime=17),
+        lambda b: b["status"].update(completionTime=b["status"]["startTime"]),
+    ],
+)
+def test_a_job_first_seen_succeeded_with_a_field_garbled_reports_nothing(garble: Any) -> None:
+    intact, entry = Entry("u0", "team-a", "train"), Entry("u1", "team-a", "train")
+    intact.update(succeeded("20"))
+    assert intact.run_once() is not None  # the same body, whole, reports its run
+    done = succeeded("20")
+    garble(done)
+    entry.update(done)  # no crash
+    assert entry.run_once() is None
+    assert entry.run_once() is None
+
+
+def test_a_run_is_not_reported_for_jobs_that_failed_or_without_times() -> None:
+    seen_failed = Entry("u0", "team-a", "train")
+    seen_failed.update(succeeded("20", {**finished_status(0), "phase": "Failed"}))
+    assert seen_failed.run_once() is None and seen_failed._finished_run is None
     failed = Entry("u2", "team-a", "train")
     failed.update(body())
     failed.request()
     failed.update(succeeded("20", {**finished_status(0), "phase": "Failed"}))
-    assert failed.run_once() is None
+    assert failed.run_once() is None and failed._finished_run is None  # holds nothing
     no_times = Entry("u3", "team-a", "train")
     no_times.update(body())
     no_times.request()

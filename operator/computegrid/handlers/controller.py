@@ -147,10 +147,11 @@ class Controller:
 
     def _track(self, entry: Entry) -> None:
         """Keep the set of Deferred jobs (their promises, and who re-plans on a new forecast);
-        a job that succeeded tells the run-time profile how long it ran."""
+        a job that succeeded tells the run-time profile how long it ran (once, whether seen
+        finishing or listed already finished at a start)."""
         ran = entry.run_once() if entry.finished else None
         if ran is not None and self.placer is not None:
-            self.placer.ran(*ran)
+            self.placer.ran(ran)
         if entry.phase == Phase.DEFERRED.value:
             self.deferred.add(entry.uid)
         else:

@@ -3,6 +3,11 @@
 Memory is a cache of the hub, never the authority: every entry is the last body the hub's
 watch (or one of our own writes) returned. Finished jobs drop their spec and their parsed
 request, so 10,000 finished jobs cost a few megabytes, not a few hundred.
+
+A job that succeeded reports its run once (``run_once``) to the run-time profile: its shape
+and its ``status.startTime`` to ``completionTime``. The jobs a start lists already finished
+report theirs too, their shape read from the body without a parse (``shape_of_body``), so a
+restart finds the profile the hub's history implies.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from computegrid.api import GROUP, ComputeJob, FailoverPolicy, LatencySensitivity, Phase, PodPolicy
-from computegrid.handlers.placement import InvalidJob, parse_job, to_request
+from computegrid.handlers.placement import InvalidJob, parse_job, shape_of_body, to_request
 from computegrid.lifecycle import FINISHED
 from computegrid.lifecycle.machine import spec_digest
 from computegrid.scheduling import JobRequest
+from computegrid.scheduling.run_profile import FinishedRun, Shape, shape_of
 
 LEGACY_FINALIZER = f"{GROUP}/finalizer"  # added by computegrid ≤ 0.1 (Kopf's), removed on sight
 _PRIORITY = {
@@ -46,6 +52,14 @@ def _epoch(stamp: object) -> float | None:
         return None
 
 
+def _run_of(shape: Shape | None, status: Mapping[str, Any]) -> FinishedRun | None:
+    """A succeeded job's run from its status' times; None when either is missing or garbled."""
+    start, end = _epoch(status.get("startTime")), _epoch(status.get("completionTime"))
+    if shape is None or start is None or end is None or end <= start:
+        return None
+    return FinishedRun(shape, end - start, end)
+
+
 @dataclass
 class Entry:
     uid: str
@@ -69,9 +83,10 @@ class Entry:
     _job: ComputeJob | None = None
     _request: JobRequest | None = None
     _digest: dict[str, str] | None = None
-    # The request of a job that has just finished (its spec is dropped), until ``run_once``
-    # has taken it; ``_ran``: its run was reported (or cannot be: its request was never read).
-    _finished_request: JobRequest | None = None
+    # The run of a job that has just succeeded (its spec and request are dropped), until
+    # ``run_once`` has taken it: its shape and two times, not the spec. ``_ran``: its run was
+    # reported (or cannot be: no shape or no times to read).
+    _finished_run: FinishedRun | None = None
     _ran: bool = False
 
     @property
@@ -152,8 +167,13 @@ class Entry:
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())
         if self.finished:
-            if not self._ran and self._request is not None:
-                self._finished_request = self._request  # for its run's record (``run_once``)
+            if self.phase == Phase.SUCCEEDED.value and not self._ran and not self._finished_run:
+                # For its run's record (``run_once``). A job this process never parsed (one
+                # a start lists already finished, by the thousand) is read without a parse,
+                # and its times now, before its status is kept as text.
+                parsed = self._request
+                shape = shape_of(parsed) if parsed is not None else shape_of_body(body)
+                self._finished_run = _run_of(shape, status)
             # Read only while a job is to be placed or followed: a finished one keeps neither
             # its spec nor its labels and annotations (placement, federation routing).
             self.spec_text, self._job, self._request, self._digest = None, None, None, None
@@ -201,21 +221,26 @@ class Entry:
             self._digest = spec_digest(spec) if spec is not None else {}
         return self._digest
 
-    def run_once(self) -> tuple[JobRequest, float] | None:
-        """(request, seconds from start to completion) of a job that succeeded, once; None
-        before that, after it, or for a job this process never read the request of (one
-        that finished before the operator started: the profile learns from jobs it saw)."""
+    def run_once(self) -> FinishedRun | None:
+        """The run of a job that succeeded (its shape, seconds from start to completion, its
+        end), once; None before that, after it, or when its shape or times are missing or
+        garbled. A job that finished before the operator started reports it too."""
         if self._ran or self.phase != Phase.SUCCEEDED.value:
             return None
-        request = self._request or self._finished_request
-        self._ran, self._finished_request = True, None
-        if request is None:  # checked first: a finished job's status is parsed on each read
-            return None
-        status = self.status
-        start, end = _epoch(status.get("startTime")), _epoch(status.get("completionTime"))
-        if start is None or end is None or end <= start:
-            return None
-        return request, end - start
+        run = self._finished_run or self._run_written_here()
+        self._ran, self._finished_run = True, None
+        return run
+
+    def _run_written_here(self) -> FinishedRun | None:
+        """The run of a job whose success this process wrote itself (``status`` set, no body
+        taken yet): its request if read, else its cached spec and annotations, give its shape."""
+        if self._request is not None:
+            shape: Shape | None = shape_of(self._request)
+        elif self.spec_text is not None:
+            shape = shape_of_body({"metadata": self.meta, "spec": self.spec})
+        else:
+            return None  # checked first: a finished job's status is parsed on each read
+        return _run_of(shape, self.status)
 
     def drop_parsed(self) -> None:
         """The parsed job goes until a step needs it again; the request stays (reservations).

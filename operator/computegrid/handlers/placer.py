@@ -67,7 +67,7 @@ from computegrid.scheduling import (
     TimeScheduler,
     to_window,
 )
-from computegrid.scheduling.run_profile import RunProfile
+from computegrid.scheduling.run_profile import FinishedRun, RunProfile
 from computegrid.scheduling.timeshift import schedule_over_run
 
 log = logging.getLogger("computegrid.placer")
@@ -168,9 +168,10 @@ class Placer:
         found = {n: (m.forecast.forecast if m.forecast else None) for n, m in members.items()}
         return fleet_forecast(state, found, now_s)
 
-    def ran(self, request: JobRequest, run_s: float) -> None:
-        """A job finished after ``run_s`` seconds: its shape's profile learns it."""
-        self.run_profile.record(request, run_s)
+    def ran(self, run: FinishedRun) -> None:
+        """A job succeeded (seen finishing, or listed finished at a start): its shape's
+        profile learns its run; every run told counts in the metric."""
+        self.run_profile.record_shape(run.shape, run.run_s, run.ended_s)
         metrics.RUN_PROFILE_RUNS.inc()
 
     def member_news(self, name: str, what: str) -> None:

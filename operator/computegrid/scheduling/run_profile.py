@@ -10,14 +10,18 @@ weights (``FleetForecast.expected_over``): the mean intensity a kWh of such a jo
 
 The shape is what the operator sees of every job: compute type, latency class and the pod's
 GPU count (a training pod asks for more GPUs than an inference pod). A shape with fewer
-than ``min_runs`` finished runs has no profile (the figures of now, as before). The last
-``keep`` runs of a shape count, so a profile follows the work as it changes.
+than ``min_runs`` finished runs has no profile (the figures of now, as before). The ``keep``
+runs of a shape that ended last count, so a profile follows the work as it changes. Runs are
+kept by end time, not by the order they are told: the operator's start lists the hub's
+finished jobs in no particular order (``record_shape``), so a restart keeps the profile the
+hub's history implies rather than starting empty.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Hashable
+import math
+from bisect import insort
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,13 +31,29 @@ from computegrid.scheduling.snapshot import JobRequest
 from computegrid.scheduling.state import FloatArray
 
 MIN_RUNS = 20  # fewer finished runs of a shape say too little about its run time
-KEEP_RUNS = 500  # the most recent runs of a shape that count
+KEEP_RUNS = 500  # the runs of a shape that ended last count
 MAX_HOURS = 48  # weights beyond this many hours are cut (a run longer counts as this long)
 
 
-def shape_of(job: JobRequest) -> Hashable:
+Shape = tuple[str, str, float]  # compute type, latency class, GPUs per pod
+
+
+def shape_of(job: JobRequest) -> Shape:
     """What groups jobs of one kind: compute type, latency class, GPUs per pod."""
     return (job.compute_type.value, job.sensitivity.value, job.pod_resources.get(GPU, 0.0))
+
+
+class FinishedRun(NamedTuple):
+    """One job that succeeded: its shape, seconds from start to completion, and when it ended
+    (epoch seconds), which orders its run among the others of its shape."""
+
+    shape: Shape
+    run_s: float
+    ended_s: float
+
+
+def _ended(run: tuple[float, float]) -> float:
+    return run[0]
 
 
 class RunProfile:
@@ -44,16 +64,32 @@ class RunProfile:
             raise ValueError(f"need 1 <= min_runs <= keep, got {min_runs} and {keep}")
         self.min_runs = min_runs
         self.keep = keep
-        self._runs: dict[Hashable, deque[float]] = {}
-        self._weights: dict[Hashable, FloatArray] = {}  # cached until the shape's runs change
+        # Per shape, (ended_s, run_s) ordered by end time: at most ``keep``, the latest.
+        self._runs: dict[Shape, list[tuple[float, float]]] = {}
+        self._weights: dict[Shape, FloatArray] = {}  # cached until the shape's runs change
 
-    def record(self, job: JobRequest, run_s: float) -> None:
+    def record(self, job: JobRequest, run_s: float, ended_s: float | None = None) -> None:
         """One finished run of ``job``'s shape (seconds from its start to its end)."""
-        if not np.isfinite(run_s) or run_s <= 0:
+        self.record_shape(shape_of(job), run_s, ended_s)
+
+    def record_shape(self, shape: Shape, run_s: float, ended_s: float | None = None) -> None:
+        """One finished run of ``shape``, which ended at ``ended_s`` (epoch seconds).
+
+        Without an end time the run counts as the latest (told in the order runs end, as the
+        simulator does). With one it takes its place by end time, so runs told out of order
+        (a start's list of the hub) keep the ``keep`` that ended last."""
+        if not math.isfinite(run_s) or run_s <= 0:
             return
-        key = shape_of(job)
-        self._runs.setdefault(key, deque(maxlen=self.keep)).append(float(run_s))
-        self._weights.pop(key, None)
+        runs = self._runs.setdefault(shape, [])
+        if ended_s is None or not math.isfinite(ended_s):
+            runs.append((runs[-1][0] if runs else -math.inf, float(run_s)))
+        elif len(runs) >= self.keep and ended_s < runs[0][0]:
+            return  # ended before every run kept: it would be the one to go
+        else:
+            insort(runs, (float(ended_s), float(run_s)), key=_ended)
+        if len(runs) > self.keep:
+            del runs[: len(runs) - self.keep]
+        self._weights.pop(shape, None)
 
     def runs(self, job: JobRequest) -> int:
         return len(self._runs.get(shape_of(job), ()))
@@ -67,7 +103,7 @@ class RunProfile:
             return None
         cached = self._weights.get(key)
         if cached is None:
-            hours = np.asarray(runs) / HOUR_S
+            hours = np.fromiter((run_s for _, run_s in runs), float, len(runs)) / HOUR_S
             steps = np.arange(MAX_HOURS, dtype=float)
             cached = np.clip(hours[:, None] - steps[None, :], 0.0, 1.0).mean(axis=0)
             last = int(np.flatnonzero(cached > 0)[-1]) + 1

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from computegrid.api.common import ComputeType, LatencySensitivity, Region
 from computegrid.scheduling import Decision, Scheduler
 from computegrid.scheduling.forecast import HOUR_S
-from computegrid.scheduling.run_profile import MAX_HOURS, RunProfile, shape_of
+from computegrid.scheduling.run_profile import KEEP_RUNS, MAX_HOURS, RunProfile, shape_of
 from computegrid.scheduling.timeshift import (
     FleetForecast,
     TimedDecision,
@@ -62,6 +62,43 @@ def test_shapes_are_learned_apart_and_old_runs_give_way() -> None:
     for _ in range(20):  # the 6 h runs leave the window of the last 20
         profile.record(training, 1 * H)
     assert profile.weights(training) == pytest.approx([1.0])
+
+
+def test_runs_told_out_of_order_keep_the_ones_that_ended_last() -> None:
+    # A start's list of the hub comes in no particular order: 600 runs, the 500 that ended
+    # last (ends 100..599) ran 2 h, the 100 that ended first ran 9 h; told shuffled.
+    ends = list(range(600))
+    np.random.default_rng(7).shuffle(ends)
+    profile = RunProfile()
+    for ended in ends:
+        profile.record(job(), (2.0 if ended >= 100 else 9.0) * H, ended_s=1e9 + ended)
+    assert profile.runs(job()) == KEEP_RUNS
+    assert profile.weights(job()) == pytest.approx([1.0, 1.0])  # no 9 h run left
+    # A run that ended before every run kept changes nothing; a later one takes its place.
+    profile.record(job(), 9 * H, ended_s=1e9 + 50)
+    assert profile.weights(job()) == pytest.approx([1.0, 1.0])
+    profile.record(job(), 12 * H, ended_s=1e9 + 1000)
+    weights = profile.weights(job())
+    assert weights is not None and weights.sum() == pytest.approx((499 * 2 + 12) / 500)
+
+
+def test_a_run_without_an_end_time_counts_as_the_latest() -> None:
+    profile = RunProfile(min_runs=2, keep=2)
+    profile.record(job(), 5 * H, ended_s=1e9)
+    profile.record(job(), 1 * H)  # told as it ends (the simulator)
+    profile.record(job(), 1 * H)  # the 5 h run ended first: it goes
+    assert profile.weights(job()) == pytest.approx([1.0])
+
+
+def test_recording_by_shape_and_by_request_agree() -> None:
+    training = job(gpu=8, kind=ComputeType.INTELLIGENT)
+    by_request, by_shape = RunProfile(), RunProfile()
+    for i, hours in enumerate([0.5, 6.0, 3.2] * 7):
+        by_request.record(training, hours * H, ended_s=1e9 + i)
+        by_shape.record_shape(shape_of(training), hours * H, ended_s=1e9 + i)
+    assert by_shape.runs(training) == by_request.runs(training) == 21
+    assert by_shape.weights(training) == pytest.approx(by_request.weights(training))
+    assert by_shape.describe(training) == by_request.describe(training)
 
 
 @pytest.mark.parametrize(("runs_h", "said"), [(5 / 3600, "5 s"), (0.75, "45 min"), (5.8, "5.8 h")])
