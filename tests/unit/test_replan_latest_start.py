@@ -9,6 +9,7 @@ from tests.unit.placer_parts import LEAD_S, QINGYANG, P, deferred, hold, parts
 
 from computegrid.fleet import Fleet
 from computegrid.handlers.controller import Controller
+from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placer import Placer
 
 __all__ = ["parts"]  # the fixture, used by name
@@ -16,15 +17,24 @@ NOW = P - LEAD_S  # the operator's clock in ``parts``
 WHY = "no room at its start: gansu-qingyang has room for 0 of its 1 pod(s) now"
 
 
+def blocked(
+    controller: Controller, placer: Placer, uid: str, left: int, deadline_s: float
+) -> Entry:
+    """A 10-minute job due on gansu-qingyang a minute ago, found without room there, with
+    ``left`` re-plans left: the machine has asked the placer for a new plan."""
+    used = controller.options.max_replans - left
+    entry = deferred(uid, QINGYANG, NOW - 60, replans=used, deadline_s=deadline_s)
+    hold(controller, entry)
+    placer.replan(entry, WHY)
+    return entry
+
+
 def test_a_job_past_its_replans_is_planned_again_once_its_latest_start_has_come(
     parts: tuple[Fleet, Controller, Placer],
 ) -> None:
     _, controller, placer = parts
-    used_up = controller.options.max_replans
-    # Due at NOW − 60 s; its latest start came a second ago (deadline NOW + 599 s, 10 min run).
-    late = deferred("late", QINGYANG, NOW - 60, replans=used_up, deadline_s=NOW + 599)
-    hold(controller, late)
-    placer.replan(late, WHY)
+    # Its latest start came a second ago (deadline NOW + 599 s, a 10-minute run).
+    late = blocked(controller, placer, "late", left=0, deadline_s=NOW + 599)
     placer._drain()
     plan, basis, why, joint = controller.replans["late"]
     assert not plan.deferred and not joint  # start now, on a member with room now
@@ -36,14 +46,10 @@ def test_before_its_latest_start_a_job_past_its_replans_keeps_waiting_for_its_me
     parts: tuple[Fleet, Controller, Placer],
 ) -> None:
     _, controller, placer = parts
-    used_up = controller.options.max_replans
-    # Its latest start is a minute ahead: it waits for room on gansu-qingyang.
-    waiting = deferred("waiting", QINGYANG, NOW - 60, replans=used_up, deadline_s=NOW + 660)
-    # With a re-plan left, the same job is planned again (the bound, not the lateness).
-    left = deferred("left", QINGYANG, NOW - 60, replans=used_up - 1, deadline_s=NOW + 660)
-    hold(controller, waiting, left)
-    placer.replan(waiting, WHY)
-    placer.replan(left, WHY)
+    # Latest starts a minute ahead: "waiting" waits for room on gansu-qingyang; "left", the
+    # same job with a re-plan left, is planned again (the bound decides, not the lateness).
+    blocked(controller, placer, "waiting", left=0, deadline_s=NOW + 660)
+    blocked(controller, placer, "left", left=1, deadline_s=NOW + 660)
     placer._drain()
     assert set(controller.replans) == {"left"}
     assert not placer.replanning  # asked once; the machine asks again on the next look
