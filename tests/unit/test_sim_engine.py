@@ -467,4 +467,9 @@ def test_a_held_job_past_its_replans_waits_for_its_cluster_until_its_latest_star
     run = replay([fill, big], FleetState(FLEET.snapshots(), LATENCY), planner, CURVES)
     assert (int(run.cluster[1]), float(run.start_s[1])) == (cluster, start_s)
     assert (run.failed_starts, run.waited_for_room, run.left_at_latest_start) == (1, waited, left)
+    metrics = policy_metrics(run, JobArrays.of([fill, big]), FleetState(FLEET.snapshots(), LATENCY),
+                             CURVES)  # fmt: skip
+    assert (metrics["waited_for_room"], metrics["left_at_latest_start"]) == (waited, left)
+    # Waiting past the latest start (the operator before session 15) misses the deadline.
+    assert metrics["deadline_misses"] == int(wait_past)
     assert run.overcommits == 0

@@ -181,6 +181,8 @@ def policy_metrics(
         "deferred_jobs": int(replay.deferred),
         "failed_starts": int(replay.failed_starts),
         "max_failed_starts": int(replay.max_failed_starts),
+        "waited_for_room": int(replay.waited_for_room),
+        "left_at_latest_start": int(replay.left_at_latest_start),
         "mean_windowed_wait_h": _mean(deferral) / 3600.0,
         "mean_rtt_ms": _mean(np.where(placed, replay.latency_ms, np.nan)),
         "overcommits": int(replay.overcommits),

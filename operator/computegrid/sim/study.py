@@ -52,7 +52,7 @@ from computegrid.sim.trace import (
 SCALAR_KEYS = (
     "carbon_t", "carbon_market_t", "cost_cny", "energy_mwh", "latency_violations",
     "deadline_misses", "windowed_jobs", "deferred_jobs", "failed_starts", "max_failed_starts",
-    "mean_windowed_wait_h", "mean_rtt_ms",
+    "waited_for_room", "left_at_latest_start", "mean_windowed_wait_h", "mean_rtt_ms",
     "overcommits", "unplaced", "jobs_waited", "mean_wait_s", "p95_wait_s",
     "east_to_west_share", "ratio_to_bound", "captured_savings", "savings_vs_nearest",
     "ratio_to_lp_bound", "captured_savings_lp",
