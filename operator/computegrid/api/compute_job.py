@@ -359,7 +359,12 @@ class AnnotationError(ValueError):
 
 def latency_sensitivity(job: ComputeJob) -> LatencySensitivity:
     """The job's latency class; ``medium`` when the annotation is absent."""
-    raw = job.metadata.annotations.get(ANN_LATENCY, LatencySensitivity.MEDIUM.value)
+    return latency_class(job.metadata.annotations.get(ANN_LATENCY, LatencySensitivity.MEDIUM.value))
+
+
+def latency_class(raw: str) -> LatencySensitivity:
+    """The class the latency-sensitivity annotation's value names, case and blanks around
+    aside; AnnotationError naming the annotation otherwise."""
     try:
         return LatencySensitivity(raw.strip().lower())
     except ValueError:

@@ -167,7 +167,7 @@ class Entry:
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.finalizers = tuple(meta.get("finalizers") or ())
         if self.finished:
-            if self.phase == Phase.SUCCEEDED.value and not self._ran and not self._finished_run:
+            if self.phase == Phase.SUCCEEDED.value and not self._ran and self._finished_run is None:
                 # For its run's record (``run_once``). A job this process never parsed (one
                 # a start lists already finished, by the thousand) is read without a parse,
                 # and its times now, before its status is kept as text.
