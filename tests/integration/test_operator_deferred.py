@@ -17,13 +17,15 @@ One test for the three promises, so their waits overlap (CI time):
   the new member, the old suspended copy deleted);
 - a SIGKILL of the operator in between changes nothing (same members, same starts, no new
   member Job).
-Two more, for the promises' checks: a job whose planned member has no room left at its start
+More, for the promises' checks: a job whose planned member has no room left at its start
 (taken by a latency-critical job, which never waits for promises) is not released there but
-re-planned onto a member that has room, and released there at once; and a job whose planned
-member is lost (the operator's view of it through a fault proxy, partitioned) long before its
-start is re-planned onto another member at once, its suspended copy deleted when the member
-is back. And two jobs planned one by one, first come first served, are re-planned together by
-the joint re-plan (``--joint-replan-interval``) when that saves carbon.
+re-planned onto a member that has room, and released there at once; with its re-plans used up
+(``--max-replans 0``), it waits for room there, but only until its latest start, and is then
+re-planned the same way; a job whose planned member is lost (the operator's view of it through
+a fault proxy, partitioned) long before its start is re-planned onto another member at once,
+its suspended copy deleted when the member is back. And two jobs planned one by one, first
+come first served, are re-planned together by the joint re-plan (``--joint-replan-interval``)
+when that saves carbon.
 
 Each test pauses the session operator, if one runs (``no_operator``), and runs its own with
 the clock offset.
@@ -63,6 +65,7 @@ QINGYANG, TIANFU = "gansu-qingyang", "chengdu-chongqing-tianfu"
 CHONGQING = "chengdu-chongqing-chongqing"
 LEAD_S = 100.0  # real seconds from the operator's start to the planned start
 CROWD_LEAD_S = 150.0  # the same for the no-room test (75 s was short in a loaded CI run)
+LATE_S = 30.0  # the latest-start test: its job's latest start, this long after P
 LOST_LEAD_S = 900.0  # the member-lost test never waits for the start
 JOINT_LEAD_S = 150.0  # the joint re-plan test: rounds every JOINT_EVERY_S before P
 JOINT_EVERY_S = 30.0
@@ -102,10 +105,13 @@ def forecast_from(name: str) -> dict[str, Any]:
     }
 
 
-def windowed(name: str, now_s: float, **kw: Any) -> dict[str, Any]:
-    """A low-class 10-minute job that must be done 6 h after ``now_s`` (the operator's clock)."""
+def windowed(name: str, now_s: float, deadline_s: float | None = None, **kw: Any) -> dict[str, Any]:
+    """A low-class 10-minute job that must be done 6 h after ``now_s`` (the operator's clock),
+    or at ``deadline_s``."""
     body = computejob(name, origin="qingyang", sensitivity="low", **kw)
-    deadline = dt.datetime.fromtimestamp(now_s + 6 * 3600, dt.UTC)
+    deadline = dt.datetime.fromtimestamp(
+        now_s + 6 * 3600 if deadline_s is None else deadline_s, dt.UTC
+    )
     body["spec"]["timing"] = {
         "deadline": deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "expectedDuration": "10m",
@@ -335,6 +341,18 @@ def test_deferred_jobs_start_on_time_replan_on_a_forecast_and_survive_a_kill(
     print(f"deferred test took {time.monotonic() - began:.1f} s")
 
 
+def fill_qingyang(hub: Hub) -> None:
+    """A latency-critical job (it never waits for promises) takes 60 of the 64 cores of both
+    of gansu-qingyang's general nodes for 10 minutes."""
+    hub.create(
+        computejob(
+            "filler", origin="qingyang", sensitivity="high", cpu="60", parallelism=2,
+            run_seconds=600, extra_annotations=ONLY_QINGYANG,
+        )
+    )  # fmt: skip
+    assert hub.wait_phase("filler", "Running", timeout=60)["remote"]["cluster"] == QINGYANG
+
+
 def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
     fleet: testbed.FleetInfo,
     hub_api: Any,
@@ -360,13 +378,7 @@ def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
         planned = hub.wait_phase("crowded", "Deferred", timeout=30)
         assert planned["deferral"]["cluster"] == QINGYANG
         assert rfc3339_s(planned["deferral"]["start"]) == planning.hour_p
-        hub.create(
-            computejob(
-                "filler", origin="qingyang", sensitivity="high", cpu="60", parallelism=2,
-                run_seconds=600, extra_annotations=ONLY_QINGYANG,
-            )
-        )  # fmt: skip
-        assert hub.wait_phase("filler", "Running", timeout=60)["remote"]["cluster"] == QINGYANG
+        fill_qingyang(hub)
         assert time.time() < planning.start_real, "the filler took longer than the lead"
         assert hub.status("crowded")["phase"] == "Deferred"
 
@@ -399,6 +411,74 @@ def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
     print(
         f"no-room test: re-planned onto {home}, released {lag:.2f} s after P; "
         f"took {time.monotonic() - began:.1f} s"
+    )
+
+
+def test_a_job_past_its_replans_waits_for_room_only_until_its_latest_start(
+    fleet: testbed.FleetInfo,
+    hub_api: Any,
+    member_apis: dict[str, Any],
+    member_clusters: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """``--max-replans 0``: a job planned on gansu-qingyang at P, its latest start LATE_S
+    later, finds no room there at P (the filler). It is not released there and not
+    re-planned: it waits for room on its member (WaitingForRoom). Nothing changes in the
+    fleet after that (the filler runs 10 minutes); at its latest start it can wait no
+    longer: NoRoomAtLatestStart, planned again on a member with room, released there at once
+    (within 15 s of its latest start), never on the full member."""
+    began = time.monotonic()
+    hub = Hub(hub_api, namespace)
+    after = qingyang_cleanest(member_clusters)
+    with planning_operator(
+        fleet, hub_api, member_clusters, tmp_path / "late.log", after, CROWD_LEAD_S,
+        extra=["--max-replans", "0"],
+    ) as planning:  # fmt: skip
+        latest_s = planning.hour_p + LATE_S
+        body = windowed("late", planning.hour_p - CROWD_LEAD_S, latest_s + 600, cpu="40")
+        uid = hub.create(body)["metadata"]["uid"]
+        planned = hub.wait_phase("late", "Deferred", timeout=30)["deferral"]
+        assert planned["cluster"] == QINGYANG and rfc3339_s(planned["start"]) == planning.hour_p
+        assert rfc3339_s(planned["latestStart"]) == latest_s
+        fill_qingyang(hub)
+        assert time.time() < planning.start_real, "the filler took longer than the lead"
+
+        def reason() -> str | None:
+            conditions = hub.status("late").get("conditions") or []
+            return next((c["reason"] for c in conditions if c["type"] == "Deferred"), None)
+
+        wait_for(
+            lambda: reason() == "WaitingForRoom",
+            "waiting for room at its start",
+            planning.start_real - time.time() + LATE_S,
+        )
+        assert time.time() < latest_s - planning.offset, "its latest start came first"
+        assert hub.status("late")["phase"] == "Deferred"
+        assert held_there(member_apis[QINGYANG], uid)
+        moved = wait_for(
+            lambda: (s := hub.status("late")).get("phase") in ("Running", "Succeeded") and s,
+            "released elsewhere at its latest start",
+            LATE_S + 60,
+        )
+        home = moved["remote"]["cluster"]
+        assert home != QINGYANG and moved["deferral"]["cluster"] == home
+        reasons = {e.reason: e.message for e in hub.events("late")}
+        assert "re-plans are used up: waiting for room there" in reasons["WaitingForRoom"]
+        assert "its latest start" in reasons["NoRoomAtLatestStart"]
+        assert "no room at its start" in reasons["Replanned"]
+        [job] = jobs_with_uid(member_apis[home], uid)
+        assert job.spec.suspend is False
+        lag = released_at(planning.proc.log_path, job.metadata.name) - (latest_s - planning.offset)
+        assert 0.0 <= lag < 15.0, f"released {lag:+.2f} s from its latest start"
+        never = f"released {job.metadata.namespace}/{job.metadata.name} on {QINGYANG}"
+        assert never not in planning.proc.log_path.read_text()
+        for name in ("filler", "late"):
+            hub.delete(name)
+        wait_for(lambda: hub.gone("filler") and hub.gone("late"), "both deleted", 60)
+    print(
+        f"latest-start test: waited, then re-planned onto {home}, released {lag:.2f} s after "
+        f"its latest start; took {time.monotonic() - began:.1f} s"
     )
 
 

@@ -581,6 +581,9 @@ def test_a_due_deferred_job_is_released_only_where_it_fits(
         assert step.conditional and "phase" not in step.patch and "deferral" not in step.patch
         assert room.why in step.patch["message"] and step.wake_at == START_S  # kept due
         assert deferred is not None and deferred["status"] == "True"
+        # Waiting, it is also looked at when its latest start comes (a quiet fleet brings no
+        # other look); asking for a plan, it needs no such look.
+        assert step.recheck_at == (LATEST_S if reason == "WaitingForRoom" else None)
 
 
 def test_a_held_job_writes_its_reason_once_and_keeps_asking_for_a_plan() -> None:
@@ -594,7 +597,7 @@ def test_a_held_job_writes_its_reason_once_and_keeps_asking_for_a_plan() -> None
     quiet = machine.step(
         due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, START_S + 30, NO_ROOM)
     )
-    assert (quiet.patch, quiet.actions) == ({}, ())
+    assert (quiet.patch, quiet.actions, quiet.recheck_at) == ({}, (), LATEST_S)
     released = machine.step(
         due_situation({**USED_UP, **waiting.patch}, READY_SUSPENDED, START_S + 60, Room())
     )

@@ -5,12 +5,16 @@ met makes the job start at once"). The operator's own parts, no API server."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from tests.unit.placer_parts import LEAD_S, QINGYANG, P, deferred, hold, parts
 
 from computegrid.fleet import Fleet
 from computegrid.handlers.controller import Controller
 from computegrid.handlers.jobcache import Entry
 from computegrid.handlers.placer import Placer
+from computegrid.lifecycle import machine
 
 __all__ = ["parts"]  # the fixture, used by name
 NOW = P - LEAD_S  # the operator's clock in ``parts``
@@ -53,3 +57,25 @@ def test_before_its_latest_start_a_job_past_its_replans_keeps_waiting_for_its_me
     placer._drain()
     assert set(controller.replans) == {"left"}
     assert not placer.replanning  # asked once; the machine asks again on the next look
+
+
+def test_a_job_waiting_for_room_is_looked_at_again_when_its_latest_start_comes(
+    parts: tuple[Fleet, Controller, Placer],
+) -> None:
+    """Kept due, a waiting job is looked at again on every fleet change; on a fleet where
+    nothing changes (its member full of long work) only the second wake-up the machine asks
+    for (``recheck_at``: its latest start) brings the look that plans it anywhere. Queued
+    once, however often the job is looked at meanwhile."""
+    _, controller, _placer = parts
+    entry = deferred("waiting", QINGYANG, NOW - 60, replans=3, deadline_s=NOW + 660)
+    hold(controller, entry)
+    step = machine.Step(wake_at=NOW - 60, recheck_at=NOW + 60)  # as _blocked returns it
+
+    def timers() -> list[float]:
+        return sorted(
+            round(at - time.monotonic()) for at, key in controller.queue._later if key == entry.uid
+        )
+
+    for _ in range(3):  # three looks, say on three fleet changes
+        asyncio.run(controller.carry_out(entry, step))
+    assert timers() == [0, 60]  # due now (kept among the due jobs), and at its latest start

@@ -83,6 +83,7 @@ class Controller:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     deferred: set[str] = field(default_factory=set)  # uids whose hub status is Deferred
     wakes: dict[str, float] = field(default_factory=dict)  # uid → the wake-up already queued
+    rechecks: dict[str, float] = field(default_factory=dict)  # uid → its Step.recheck_at queued
     replans: dict[str, tuple[Any, dict[str, Any], str, bool]] = field(
         default_factory=dict
     )  # uid → (Plan, the deferral it replaces, why, a move of the joint plan)
@@ -318,6 +319,7 @@ class Controller:
                 raise
             self.writer.forget(uid)
             self.wakes.pop(uid, None)
+            self.rechecks.pop(uid, None)
             self.capacity.release(uid)
             self.decided.pop(uid, None)
             metrics.track_phase(uid, None, None)
@@ -384,8 +386,13 @@ class Controller:
             self.wakes[entry.uid] = step.wake_at
             delay = max(step.wake_at - self.options.clock(), 0.0) + 0.05
             self.queue.add_after(entry.uid, delay)
+        if step.recheck_at is not None and self.rechecks.get(entry.uid) != step.recheck_at:
+            self.rechecks[entry.uid] = step.recheck_at
+            delay = max(step.recheck_at - self.options.clock(), 0.0) + 0.05
+            self.queue.add_after(entry.uid, delay)
         if released:
             self.wakes.pop(entry.uid, None)
+            self.rechecks.pop(entry.uid, None)
             self.wake_placer()
         if entry.finished and entry.uid in self.capacity.reservations:
             # Its pods hold no room any more; a probe may never have counted them (a short

@@ -180,6 +180,10 @@ class Step:
     conditional: bool = False
     final: bool = False  # a refusal: retry only when the spec or the fleet changes
     wake_at: float | None = None  # look at the job again at this planning-clock time
+    # A second, later look besides wake_at: a job waiting for room on its member (kept due by
+    # wake_at, so every fleet change looks again) must also be looked at when its latest start
+    # comes, on a fleet where nothing changes.
+    recheck_at: float | None = None
     # Only a copy's progress inside its phase (pod counts, Dispatched=True): its write may wait
     # for the next phase change. Anything else (a phase, a stale copy's record, a Warning
     # condition) is news to write at once.
@@ -187,15 +191,20 @@ class Step:
 
     def then(self, other: Step) -> Step:
         """This step followed by another (patches merged, the later wins)."""
-        wakes = [w for w in (self.wake_at, other.wake_at) if w is not None]
         return Step(
             {**self.patch, **other.patch},
             self.actions + other.actions,
             self.conditional or other.conditional,
             self.final or other.final,
-            min(wakes) if wakes else None,
+            _earliest(self.wake_at, other.wake_at),
+            _earliest(self.recheck_at, other.recheck_at),
             (self.progress or not self.patch) and (other.progress or not other.patch),
         )
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    times = [t for t in (a, b) if t is not None]
+    return min(times) if times else None
 
 
 def event(kind: str, reason: str, message: str) -> Action:
@@ -385,6 +394,7 @@ def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
     cluster = deferral.get("cluster")
     start = deferral.get("start")
     replans = int(deferral.get("replans") or 0)
+    recheck: float | None = None
     if _replans_left(s, deferral):
         reason = "NoRoomAtStart"
         message = (
@@ -409,17 +419,24 @@ def _blocked(s: Situation, deferral: Mapping[str, Any], why: str) -> Step:
             f"used up: waiting for room there{until}"
         )
         asks = ()
+        recheck = seconds_of(latest) if latest else None
     message = message[:1000]
     # wake_at (its start, passed): the controller keeps it among the due jobs, which the
     # placer queues again on every fleet change, also after a restart.
     due = seconds_of(start)
     if _unchanged(s.status, {"message": message}):
-        return Step(actions=asks, wake_at=due)
+        return Step(actions=asks, wake_at=due, recheck_at=recheck)
     patch = {
         "message": message,
         "conditions": _conditions(s.status, s.now, ("Deferred", "True", reason, message)),
     }
-    return Step(patch, (event("Warning", reason, message), *asks), conditional=True, wake_at=due)
+    return Step(
+        patch,
+        (event("Warning", reason, message), *asks),
+        conditional=True,
+        wake_at=due,
+        recheck_at=recheck,
+    )
 
 
 def _release(s: Situation, deferral: Mapping[str, Any], copy: Copy | None) -> Step:
