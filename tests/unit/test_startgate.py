@@ -1,7 +1,7 @@
 """When a restart may place its first job (handlers/startgate.py): as soon as every member
-listed at start is probed and its Jobs listed; never earlier for a member that is only slow;
-a member that answered and is down is waited for at most DOWN_WAIT_S; and the start's steps
-are logged in order with the first member Job."""
+listed at start is probed and its Jobs listed (and, Ready, its forecast read); never earlier
+for a member that is only slow; a member that answered and is down is waited for at most
+DOWN_WAIT_S; and the start's steps are logged in order with the first member Job."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import pytest
 
 from computegrid.api import MemberClusterSpec
 from computegrid.fleet import Capacity, Fleet, HubWriter, MemberState
+from computegrid.fleet.forecasts import member_forecast
 from computegrid.fleet_data import load_latency_model
 from computegrid.handlers import startclock
 from computegrid.handlers.controller import Controller
 from computegrid.handlers.options import OperatorOptions
 from computegrid.handlers.placer import Placer
 from computegrid.handlers.startgate import DOWN_WAIT_S, LIMIT_S, StartGate, judge
-from computegrid.scheduling import Scheduler
+from computegrid.scheduling import PowerMix, Scheduler
 
 SPEC = MemberClusterSpec.model_validate(
     {"hub": "gansu", "region": "west", "location": "qingyang", "kubeconfigSecretRef": {"name": "a"}}
@@ -32,15 +33,33 @@ def member(name: str, **state: object) -> MemberState:
     return made
 
 
-KNOWN = {"probed": True, "ready": True, "synced": True}
+def no_configmap(cluster: str, namespace: str, name: str) -> None:
+    raise AssertionError("a Flat forecast reads no ConfigMap")
+
+
+# SPEC names no forecast source: the node labels' flat figures, as a first refresh finds them.
+FLAT = member_forecast(SPEC, PowerMix(0.4, 500.0, 0.5), 0.0, no_configmap)
+KNOWN = {"probed": True, "ready": True, "synced": True, "forecast": FLAT}
 
 
 def test_opens_as_soon_as_every_member_is_probed_and_listed() -> None:
-    members = {"a": member("a", **KNOWN), "b": member("b", probed=True, ready=True)}
+    members = {"a": member("a", **KNOWN), "b": member("b", probed=True, ready=True, forecast=FLAT)}
     assert not judge({"a", "b"}, members, set(), 0.5).open
     members["b"].synced = True
     verdict = judge({"a", "b"}, members, set(), 0.5)
     assert verdict.open and verdict.probed and verdict.synced and verdict.why == ""
+
+
+def test_a_ready_member_is_known_once_its_forecast_is_read() -> None:
+    """Probed Ready and its Jobs listed, its forecast not yet read (the refresh after the
+    probe): a job placed now would be scored on the labels' flat figures, not its forecast.
+    A member that is not Ready is placed on by no one: its forecast is not waited for."""
+    members = {"a": member("a", **KNOWN), "b": member("b", **{**KNOWN, "forecast": None})}
+    assert not judge({"a", "b"}, members, set(), 0.5).open
+    members["b"].forecast = FLAT
+    assert judge({"a", "b"}, members, set(), 0.5).open
+    members["b"].forecast, members["b"].ready = None, False
+    assert judge({"a", "b"}, members, set(), DOWN_WAIT_S).open  # down: the down bound only
 
 
 def test_a_slow_healthy_member_is_waited_for_past_the_down_bound() -> None:
@@ -101,6 +120,7 @@ def test_the_placer_waits_for_news_not_a_poll_and_logs_the_steps_in_order(
         await asyncio.sleep(0.05)
         assert "members_known" not in clock.at  # no member news yet: the gate is shut
         state.probed = state.ready = True
+        state.forecast = FLAT  # read after the probe, before its news (handlers/members.py)
         placer.member_news("a", "probed")
         await asyncio.sleep(0.05)
         assert "members_known" not in clock.at

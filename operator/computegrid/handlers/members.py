@@ -72,13 +72,14 @@ async def run_member(rt: Runtime, name: str, body: Any, uid: str, stopped: Any) 
             result = await probe(fleet, name, conditions)
             if name not in fleet.members:
                 return
-            rt.placer.member_news(name, "probed")
             rt.capacity.settle(name, result.counted)
             metrics.PROBE_SECONDS.labels(cluster=name).observe(result.seconds)
             metrics.MEMBER_READY.labels(cluster=name).set(1 if result.ready else 0)
             conditions = result.status.get("conditions") or conditions
             if result.ready:
                 conditions = await _refresh_forecast(rt, name, conditions, result.status)
+            # After the forecast: a restart's first placement waits for it (startgate.py).
+            rt.placer.member_news(name, "probed")
             await _write_status(rt, name, result.status)
             if was != state.ready:
                 _report(rt, name, state.ready, result.error)

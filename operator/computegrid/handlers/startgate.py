@@ -8,12 +8,14 @@ fixed wait both delays the first placement and, when it runs out, places before 
 healthy member is known.
 
 So the gate opens when every MemberCluster listed at start has been probed and its Jobs
-listed (or cannot be used at all: an invalid spec). A member that answered and is down (its
-probe failed, or its Job list failed) is waited for at most ``DOWN_WAIT_S`` from the start:
-it may be down for a long time, and jobs that can go elsewhere should not wait for it (nothing
-is placed on it, and a job recorded there is the state machine's to wait for). A member that
-has not answered at all is in its first probe, bounded by the client's timeouts; only
-``LIMIT_S`` (a member that never starts) bounds that wait. The gate stays open once open.
+listed (or cannot be used at all: an invalid spec), and a Ready one's forecast read (flat
+figures on a failed read): a job placed before that would be scored on the node labels' flat
+figures while the member's own forecast is a ConfigMap read away. A member that answered and
+is down (its probe failed, or its Job list failed) is waited for at most ``DOWN_WAIT_S`` from
+the start: it may be down for a long time, and jobs that can go elsewhere should not wait for
+it (nothing is placed on it, and a job recorded there is the state machine's to wait for). A
+member that has not answered at all is in its first probe, bounded by the client's timeouts;
+only ``LIMIT_S`` (a member that never starts) bounds that wait. The gate stays open once open.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def judge(
     silent: list[str] = []
     for name in sorted(expected - unusable):
         state = members.get(name)
-        if state is not None and state.probed and state.synced:
+        if state is not None and state.probed and state.synced and _forecast_known(state):
             continue
         unknown.append(name)
         answered_down = state is not None and (
@@ -64,6 +66,12 @@ def judge(
     if waited_s >= LIMIT_S:
         return Verdict(True, probed, synced, f"members not known: {', '.join(unknown)}")
     return Verdict(False, probed, synced, "")
+
+
+def _forecast_known(state: MemberState) -> bool:
+    """A Ready member's forecast was read once (handlers/members.py: after each probe that
+    finds it Ready); a member that is not Ready is not placed on, so nothing waits for it."""
+    return not state.ready or state.forecast is not None
 
 
 @dataclass
