@@ -353,6 +353,42 @@ def fill_qingyang(hub: Hub) -> None:
     assert hub.wait_phase("filler", "Running", timeout=60)["remote"]["cluster"] == QINGYANG
 
 
+def released_off_qingyang(
+    hub: Hub,
+    member_apis: dict[str, Any],
+    planning: Planning,
+    name: str,
+    uid: str,
+    due_real: float,
+    timeout: float,
+) -> tuple[dict[str, Any], str, float]:
+    """Once ``name`` runs: re-planned onto a member other than the full gansu-qingyang,
+    unsuspended there, released within 15 s of ``due_real`` (the wall clock), and never
+    released on gansu-qingyang. Its status, its member and that lag."""
+    moved = wait_for(
+        lambda: (s := hub.status(name)).get("phase") in ("Running", "Succeeded") and s,
+        f"{name} re-planned and released elsewhere",
+        timeout,
+    )
+    home = moved["remote"]["cluster"]
+    assert home != QINGYANG and moved["deferral"]["cluster"] == home
+    [job] = jobs_with_uid(member_apis[home], uid)
+    assert job.spec.suspend is False
+    log = planning.proc.log_path
+    lag = released_at(log, job.metadata.name) - due_real
+    assert 0.0 <= lag < 15.0, f"released {lag:+.2f} s from when it was due"
+    never = f"released {job.metadata.namespace}/{job.metadata.name} on {QINGYANG}"
+    assert never not in log.read_text()
+    return moved, home, lag
+
+
+def free_qingyang(hub: Hub, name: str) -> None:
+    """The filler and ``name`` deleted: gansu-qingyang free again for later modules."""
+    for each in ("filler", name):
+        hub.delete(each)
+    wait_for(lambda: hub.gone("filler") and hub.gone(name), "both deleted", 60)
+
+
 def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
     fleet: testbed.FleetInfo,
     hub_api: Any,
@@ -382,32 +418,20 @@ def test_a_deferred_job_without_room_at_its_start_is_replanned_not_released(
         assert time.time() < planning.start_real, "the filler took longer than the lead"
         assert hub.status("crowded")["phase"] == "Deferred"
 
-        moved = wait_for(
-            lambda: (s := hub.status("crowded")).get("phase") in ("Running", "Succeeded") and s,
-            "the crowded job re-planned and released elsewhere",
-            CROWD_LEAD_S + 60,
+        moved, home, lag = released_off_qingyang(
+            hub, member_apis, planning, "crowded", uid, planning.start_real, CROWD_LEAD_S + 60
         )
-        home = moved["remote"]["cluster"]
-        assert home != QINGYANG and moved["deferral"]["cluster"] == home
         assert moved["deferral"]["replans"] == 1
         assert rfc3339_s(moved["deferral"]["started"]) >= planning.hour_p
         reasons = {e.reason: e.message for e in hub.events("crowded")}
         assert "room for 0 of its 1 pod(s)" in reasons["NoRoomAtStart"]
         assert "no room at its start" in reasons["Replanned"]
-        [job] = jobs_with_uid(member_apis[home], uid)
-        assert job.spec.suspend is False
         wait_for(
             lambda: not jobs_with_uid(member_apis[QINGYANG], uid),
             "the suspended copy on the full member deleted",
             30,
         )
-        lag = released_at(planning.proc.log_path, job.metadata.name) - planning.start_real
-        assert 0.0 <= lag < 15.0, f"released {lag:+.2f} s from its start"
-        never = f"released {job.metadata.namespace}/{job.metadata.name} on {QINGYANG}"
-        assert never not in planning.proc.log_path.read_text()
-        for name in ("filler", "crowded"):  # gansu-qingyang free again for later modules
-            hub.delete(name)
-        wait_for(lambda: hub.gone("filler") and hub.gone("crowded"), "both deleted", 60)
+        free_qingyang(hub, "crowded")
     print(
         f"no-room test: re-planned onto {home}, released {lag:.2f} s after P; "
         f"took {time.monotonic() - began:.1f} s"
@@ -456,26 +480,14 @@ def test_a_job_past_its_replans_waits_for_room_only_until_its_latest_start(
         assert time.time() < latest_s - planning.offset, "its latest start came first"
         assert hub.status("late")["phase"] == "Deferred"
         assert held_there(member_apis[QINGYANG], uid)
-        moved = wait_for(
-            lambda: (s := hub.status("late")).get("phase") in ("Running", "Succeeded") and s,
-            "released elsewhere at its latest start",
-            LATE_S + 60,
+        _, home, lag = released_off_qingyang(
+            hub, member_apis, planning, "late", uid, latest_s - planning.offset, LATE_S + 60
         )
-        home = moved["remote"]["cluster"]
-        assert home != QINGYANG and moved["deferral"]["cluster"] == home
         reasons = {e.reason: e.message for e in hub.events("late")}
         assert "re-plans are used up: waiting for room there" in reasons["WaitingForRoom"]
         assert "its latest start" in reasons["NoRoomAtLatestStart"]
         assert "no room at its start" in reasons["Replanned"]
-        [job] = jobs_with_uid(member_apis[home], uid)
-        assert job.spec.suspend is False
-        lag = released_at(planning.proc.log_path, job.metadata.name) - (latest_s - planning.offset)
-        assert 0.0 <= lag < 15.0, f"released {lag:+.2f} s from its latest start"
-        never = f"released {job.metadata.namespace}/{job.metadata.name} on {QINGYANG}"
-        assert never not in planning.proc.log_path.read_text()
-        for name in ("filler", "late"):
-            hub.delete(name)
-        wait_for(lambda: hub.gone("filler") and hub.gone("late"), "both deleted", 60)
+        free_qingyang(hub, "late")
     print(
         f"latest-start test: waited, then re-planned onto {home}, released {lag:.2f} s after "
         f"its latest start; took {time.monotonic() - began:.1f} s"
