@@ -6,7 +6,6 @@ met makes the job start at once"). The operator's own parts, no API server."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from tests.unit.placer_parts import LEAD_S, QINGYANG, P, deferred, hold, parts
 
@@ -73,9 +72,12 @@ def test_a_job_waiting_for_room_is_looked_at_again_when_its_latest_start_comes(
 
     def timers() -> list[float]:
         return sorted(
-            round(at - time.monotonic()) for at, key in controller.queue._later if key == entry.uid
+            round(at - controller.options.clock())
+            for at, key in controller.queue._at
+            if key == entry.uid
         )
 
     for _ in range(3):  # three looks, say on three fleet changes
         asyncio.run(controller.carry_out(entry, step))
-    assert timers() == [0, 60]  # due now (kept among the due jobs), and at its latest start
+    # At its start, a minute ago (at once: kept among the due jobs), and at its latest start.
+    assert timers() == [-60, 60]

@@ -1,15 +1,17 @@
-"""The controller's work queue (handlers/queue.py): each key once at a time, and urgent keys
-(jobs to place) before the rest (a restart's relist of finished jobs)."""
+"""The controller's work queue (handlers/queue.py): each key once at a time, urgent keys
+(jobs to place) before the rest (a restart's relist of finished jobs), and keys timed by the
+planning clock (a Deferred job's start)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from computegrid.fleet import Capacity, Fleet, HubWriter
 from computegrid.fleet_data import load_latency_model
 from computegrid.handlers.controller import Controller
 from computegrid.handlers.options import OperatorOptions
-from computegrid.handlers.queue import WorkQueue
+from computegrid.handlers.queue import WorkQueue, sleep_until
 
 
 def hubless_controller(fleet: Fleet) -> Controller:
@@ -120,3 +122,48 @@ def test_a_relist_forgets_only_the_jobs_it_no_longer_holds_in_its_namespace() ->
     assert jobs == {"kept", "other"}
     assert gone == {"deleted"}
     assert queued == ["deleted"]
+
+
+def test_a_key_timed_by_the_planning_clock_comes_when_that_clock_says_not_before() -> None:
+    """A Deferred job's start is a wall-clock time. A machine resumed from a pause (a VM, a
+    laptop) has its wall clock stepped ahead while the monotonic clock asyncio sleeps on
+    stood still: the start must come when the wall clock reaches it, not a pause later
+    (a CI run lost a job's look at its start this way, after a 36 s pause). Here the
+    planning clock is stepped 100 s ahead at once; the monotonic one moves a second or so."""
+
+    async def scenario() -> tuple[int, str, float]:
+        now = [1_000.0]
+        queue = WorkQueue(clock=lambda: now[0])
+        timers = asyncio.create_task(queue.run_timers())
+        queue.add_at("start", 1_100.0)
+        await asyncio.sleep(0.2)
+        early = len(queue)  # not yet: the planning clock reads 1,000
+        now[0] = 1_100.0  # resumed: the wall clock stepped ahead
+        began = time.monotonic()
+        key = await asyncio.wait_for(queue.get(), 5.0)
+        timers.cancel()
+        return early, key, time.monotonic() - began
+
+    early, key, waited = asyncio.run(scenario())
+    assert early == 0
+    assert key == "start"
+    assert waited < 5.0  # handed out at the timers' next look at the clock, ~1 s at most
+
+
+def test_the_joint_rounds_sleep_ends_when_the_planning_clock_reaches_its_turn() -> None:
+    """The hourly joint re-plan sleeps until the turn of the hour on the planning clock: a
+    resumed machine (the wall clock stepped ahead) runs it at once, not an hour's sleep on."""
+
+    async def scenario() -> tuple[bool, float]:
+        now = [1_000.0]
+        began = time.monotonic()
+        sleeper = asyncio.create_task(sleep_until(lambda: now[0], 4_600.0))
+        await asyncio.sleep(0.2)
+        early = sleeper.done()
+        now[0] = 4_600.0
+        await asyncio.wait_for(sleeper, 5.0)
+        return early, time.monotonic() - began
+
+    early, waited = asyncio.run(scenario())
+    assert not early
+    assert waited < 5.0

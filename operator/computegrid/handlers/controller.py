@@ -90,6 +90,7 @@ class Controller:
 
     def __post_init__(self) -> None:
         self.queue.is_urgent = self._unfinished
+        self.queue.clock = self.options.clock  # the clock the machine judges starts by
 
     def _unfinished(self, uid: str) -> bool:
         """The work queue's urgent lane: jobs still to place or follow, not a relisted history."""
@@ -384,12 +385,10 @@ class Controller:
         if step.wake_at is not None and self.wakes.get(entry.uid) != step.wake_at:
             # A Deferred job's start: one wake-up in the queue's timer heap, not one per look.
             self.wakes[entry.uid] = step.wake_at
-            delay = max(step.wake_at - self.options.clock(), 0.0) + 0.05
-            self.queue.add_after(entry.uid, delay)
+            self.queue.add_at(entry.uid, step.wake_at)
         if step.recheck_at is not None and self.rechecks.get(entry.uid) != step.recheck_at:
             self.rechecks[entry.uid] = step.recheck_at
-            delay = max(step.recheck_at - self.options.clock(), 0.0) + 0.05
-            self.queue.add_after(entry.uid, delay)
+            self.queue.add_at(entry.uid, step.recheck_at)
         if released:
             self.wakes.pop(entry.uid, None)
             self.rechecks.pop(entry.uid, None)

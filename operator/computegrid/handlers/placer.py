@@ -43,6 +43,7 @@ from computegrid.handlers.placement import (
     diagnosis_message,
     placement_status,
 )
+from computegrid.handlers.queue import sleep_until
 from computegrid.handlers.startclock import CLOCK
 from computegrid.handlers.startgate import StartGate
 from computegrid.handlers.timing import (
@@ -116,7 +117,9 @@ class Placer:
         Deferred job that may still move (handlers/joint.py)."""
         options = self.controller.options
         while True:
-            await asyncio.sleep(joint.until_next(options.clock(), options.joint_replan_interval))
+            now_s = options.clock()
+            turn = now_s + joint.until_next(now_s, options.joint_replan_interval)
+            await sleep_until(options.clock, turn)  # a suspended machine: on time at resume
             if not self.following() or not self.controller.deferred or not self.gate.opened:
                 continue
             try:
