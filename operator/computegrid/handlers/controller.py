@@ -319,8 +319,7 @@ class Controller:
                 self.gone[uid] = gone  # tried again after the worker's backoff
                 raise
             self.writer.forget(uid)
-            self.wakes.pop(uid, None)
-            self.rechecks.pop(uid, None)
+            self._drop_wake_ups(uid)
             self.capacity.release(uid)
             self.decided.pop(uid, None)
             metrics.track_phase(uid, None, None)
@@ -367,6 +366,11 @@ class Controller:
         await self.carry_out(entry, step)
         metrics.DECISIONS.labels(outcome="replanned").inc()
 
+    def _drop_wake_ups(self, uid: str) -> None:
+        """Released or gone: its queued wake-ups, if they come, find nothing to do."""
+        self.wakes.pop(uid, None)
+        self.rechecks.pop(uid, None)
+
     async def carry_out(self, entry: Entry, step: Step) -> None:
         released = machine.released(step)
         if released:
@@ -382,16 +386,14 @@ class Controller:
                 if released:
                     self.capacity.release(entry.uid)
                 raise
-        if step.wake_at is not None and self.wakes.get(entry.uid) != step.wake_at:
-            # A Deferred job's start: one wake-up in the queue's timer heap, not one per look.
-            self.wakes[entry.uid] = step.wake_at
-            self.queue.add_at(entry.uid, step.wake_at)
-        if step.recheck_at is not None and self.rechecks.get(entry.uid) != step.recheck_at:
-            self.rechecks[entry.uid] = step.recheck_at
-            self.queue.add_at(entry.uid, step.recheck_at)
+        # A Deferred job's start and its latest start: each one wake-up in the queue's timer
+        # heap, not one per look.
+        for book, at in ((self.wakes, step.wake_at), (self.rechecks, step.recheck_at)):
+            if at is not None and book.get(entry.uid) != at:
+                book[entry.uid] = at
+                self.queue.add_at(entry.uid, at)
         if released:
-            self.wakes.pop(entry.uid, None)
-            self.rechecks.pop(entry.uid, None)
+            self._drop_wake_ups(entry.uid)
             self.wake_placer()
         if entry.finished and entry.uid in self.capacity.reservations:
             # Its pods hold no room any more; a probe may never have counted them (a short
